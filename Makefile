@@ -1,0 +1,32 @@
+# Thin wrapper: CMake does the building, scripts/ the setting up.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+PREFIX_PATH := $(CURDIR)/$(BUILD)/deps/usr
+ARGS ?=
+
+.PHONY: deps build run test bench clean format
+
+deps:
+	@bash scripts/deps.sh $(CURDIR)/$(BUILD)/deps
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_PREFIX_PATH=$(PREFIX_PATH)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Starts the agent on this node: live transactions on stdout, metrics on :9464.
+run: build
+	$(BUILD)/l7tap --print $(ARGS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600
+
+bench: build
+	@bash benchmarks/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -v '^probes/.*\.h$$')
+
+clean:
+	rm -rf $(BUILD)
