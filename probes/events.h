@@ -1,0 +1,102 @@
+/* The kernel <-> user-space contract of l7tap's syscall probes. C only, fixed-width fields, explicit
+ * padding. Enums are append-only with explicit values; bump L7TAP_CONTRACT_VERSION on any layout change. */
+#ifndef L7TAP_PROBES_EVENTS_H
+#define L7TAP_PROBES_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define L7TAP_CONTRACT_VERSION 1
+
+/* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
+#define L7TAP_MAX_PAYLOAD 16384
+#define L7TAP_DEFAULT_PAYLOAD 4096
+/* Bounded loops in the kernel: iovec segments copied per call, messages per sendmmsg/recvmmsg. */
+#define L7TAP_MAX_IOV 8
+#define L7TAP_MAX_MMSG 8
+#define L7TAP_COMM_LEN 16
+
+enum l7tap_event_kind {
+  L7TAP_EV_CONN_OPEN = 1,    /* a TCP/UDP socket connection first seen (connect, accept, or first I/O) */
+  L7TAP_EV_DATA = 2,         /* bytes read or written on a followed connection */
+  L7TAP_EV_CONN_CLOSE = 3,   /* close() of a followed connection */
+  L7TAP_EV_PROCESS_EXIT = 4, /* a process exited: its connections are gone without close() */
+};
+
+enum l7tap_direction {
+  L7TAP_DIR_EGRESS = 0,  /* written by the traced process */
+  L7TAP_DIR_INGRESS = 1, /* read by the traced process */
+};
+
+enum l7tap_role {
+  L7TAP_ROLE_UNKNOWN = 0, /* socket already open when first seen */
+  L7TAP_ROLE_CLIENT = 1,  /* the process called connect() */
+  L7TAP_ROLE_SERVER = 2,  /* the process accepted it */
+};
+
+enum l7tap_l4 {
+  L7TAP_L4_TCP = 1,
+  L7TAP_L4_UDP = 2,
+};
+
+/* Counters kept in a per-CPU array map, indexed by this enum. */
+enum l7tap_counter {
+  L7TAP_CNT_RINGBUF_FULL = 0,      /* events dropped: ring buffer reserve/output failed */
+  L7TAP_CNT_TRUNCATED_EVENTS = 1,  /* data events whose payload exceeded the copy cap */
+  L7TAP_CNT_TRUNCATED_BYTES = 2,   /* bytes not copied because of the cap */
+  L7TAP_CNT_COPY_FAILED = 3,       /* bpf_probe_read_user failures (payload replaced by a gap) */
+  L7TAP_CNT_IOV_LIMIT = 4,         /* iovec segments or mmsg messages beyond the bounded loops */
+  L7TAP_CNT_CONN_TABLE_FULL = 5,   /* connection map insert failed */
+  L7TAP_CNT__MAX = 8,
+};
+
+struct l7tap_conn_id {
+  __u32 tgid;
+  __s32 fd;
+  __u64 generation; /* distinct for every connection that ever had this (tgid, fd) */
+};
+
+struct l7tap_event_header {
+  __u16 kind; /* enum l7tap_event_kind */
+  __u16 version; /* L7TAP_CONTRACT_VERSION */
+  __u32 pid;  /* thread id of the caller */
+  __u64 ts_ns; /* bpf_ktime_get_ns() at syscall exit */
+};
+
+struct l7tap_conn_event {
+  struct l7tap_event_header hdr;
+  struct l7tap_conn_id conn;
+  __u16 family; /* AF_INET / AF_INET6 */
+  __u8 l4;      /* enum l7tap_l4 */
+  __u8 role;    /* enum l7tap_role */
+  __u16 local_port;  /* host byte order */
+  __u16 remote_port; /* host byte order */
+  __u8 local_addr[16]; /* IPv4 in the first 4 bytes */
+  __u8 remote_addr[16];
+  char comm[L7TAP_COMM_LEN];
+};
+
+struct l7tap_data_event {
+  struct l7tap_event_header hdr;
+  struct l7tap_conn_id conn;
+  __u64 position; /* stream offset of the first byte, per connection and direction */
+  __u32 length;   /* bytes the syscall moved (may exceed copied) */
+  __u32 copied;   /* payload bytes that follow this header */
+  __u8 direction; /* enum l7tap_direction */
+  __u8 pad[7];
+  /* `copied` payload bytes follow the struct in the same record. */
+};
+
+struct l7tap_close_event {
+  struct l7tap_event_header hdr;
+  struct l7tap_conn_id conn;
+};
+
+struct l7tap_exit_event {
+  struct l7tap_event_header hdr;
+  __u32 tgid;
+  __u32 pad;
+};
+
+#endif
