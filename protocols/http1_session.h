@@ -1,0 +1,69 @@
+#pragma once
+// HTTP/1.x over one connection: parses both directions with llhttp and stitches each response to its
+// request in order (keep-alive, pipelining, HEAD, 1xx, 101 Upgrade, read-until-close bodies).
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "protocols/stream_reassembler.h"
+#include "protocols/transaction.h"
+
+namespace l7tap::protocols {
+
+struct Http1Stats {
+  uint64_t parse_errors = 0;         // llhttp rejected bytes (connection then becomes not-HTTP)
+  uint64_t unmatched_responses = 0;  // a response with no outstanding request
+  uint64_t unanswered_requests = 0;  // requests never answered: open at close, or dropped (see OnGap)
+  uint64_t incomplete_messages = 0;  // a message cut by close
+  uint64_t desyncs = 0;              // gaps that hit message framing; parsing resumed at a message start
+};
+
+enum class Http1State : uint8_t {
+  kDetecting,  // first bytes not classified yet
+  kHttp,       // parsing
+  kNotHttp,    // first bytes were not HTTP/1 or a parse error: ignored from then on
+  kUpgraded,   // 101 Switching Protocols or a CONNECT tunnel: the rest is another protocol, ignored
+};
+
+class Http1Session {
+ public:
+  // Called synchronously, from OnData/OnGap/OnClose, once per finished exchange (never from inside llhttp).
+  using Sink = std::function<void(HttpTransaction&&)>;
+
+  // `role` is what the kernel knew (accept → server, connect → client); kUnknown is resolved from the
+  // first bytes (a request written → client, a request read → server).
+  Http1Session(Role role, Sink sink);
+  ~Http1Session();
+  Http1Session(const Http1Session&) = delete;
+  Http1Session& operator=(const Http1Session&) = delete;
+
+  // In-order bytes of one direction; `uncopied_tail` bytes followed them but were not captured. They are
+  // skipped when they fall inside a body of known length (or one read until close), otherwise a gap.
+  void OnData(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail);
+  // Lost bytes. Inside a body they are skipped; elsewhere the direction resynchronises at the next chunk
+  // that begins a message (counted in desyncs). A response-side gap drops the queued requests (their
+  // answers may be lost); after a request-side gap a response only pairs with a request that began no
+  // later than it did. Correct pairs over complete ones; details in http1_session.cpp.
+  void OnGap(Direction dir, uint64_t missing);
+  // Connection closed: ends read-until-close responses, counts what was left open.
+  void OnClose();
+
+  Http1State state() const { return state_; }
+  Role role() const { return role_; }
+  const Http1Stats& stats() const { return stats_; }
+
+  // Adapters so a StreamReassembler per direction can feed this session.
+  StreamConsumer& consumer(Direction dir);
+
+ private:
+  // Private members are the implementation's to choose.
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  Role role_;
+  Http1State state_ = Http1State::kDetecting;
+  Http1Stats stats_;
+};
+
+}  // namespace l7tap::protocols

@@ -1,0 +1,17 @@
+#include "protocols/transaction.h"
+
+namespace l7tap::protocols {
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kClient:
+      return "client";
+    case Role::kServer:
+      return "server";
+    case Role::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+}  // namespace l7tap::protocols
