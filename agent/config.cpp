@@ -1,0 +1,116 @@
+#include "agent/config.h"
+
+#include <charconv>
+#include <string_view>
+
+#include "probes/events.h"
+
+namespace l7tap::agent {
+namespace {
+
+template <typename T>
+bool ParseNumber(std::string_view s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+const char* BackendChoiceName(SyscallBackendChoice c) {
+  switch (c) {
+    case SyscallBackendChoice::kAuto:
+      return "auto";
+    case SyscallBackendChoice::kTracepoint:
+      return "tracepoint";
+    case SyscallBackendChoice::kKprobe:
+      return "kprobe";
+  }
+  return "?";
+}
+
+std::string HelpText() {
+  return R"(usage: l7tap [flags]
+
+Traces HTTP/1 traffic of every process on this node from the kernel (eBPF) and serves request
+latencies as Prometheus histograms. Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF.
+
+flags:
+  --listen ADDR:PORT        where /metrics is served (default 0.0.0.0:9464)
+  --print                   print one line per transaction to stdout
+  --syscall-probes MODE     auto | tracepoint | kprobe (default auto: kprobe where the kernel
+                            supports kprobes, else syscall tracepoints)
+  --max-payload-bytes N     bytes copied per syscall event, 64..16384 (default 4096); larger
+                            bodies are counted by length, not copied
+  --pid PID                 trace only this process (repeatable; default: every process)
+  --ringbuf-mib N           kernel->agent ring buffer size in MiB, power of two (default 8)
+  --verbose                 log libbpf diagnostics
+  --help                    this text
+)";
+}
+
+Result<Config> ParseArgs(int argc, char** argv) {
+  Config c;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool has_inline_value = false;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline_value = true;
+    }
+    auto need_value = [&](std::string_view flag) -> Result<std::string_view> {
+      if (has_inline_value) return value;
+      if (i + 1 >= argc) return Error{std::string(flag) + " needs a value (see --help)"};
+      return std::string_view(argv[++i]);
+    };
+    if (arg == "--help" || arg == "-h") {
+      c.help = true;
+    } else if (arg == "--print") {
+      c.print = true;
+    } else if (arg == "--verbose") {
+      c.verbose = true;
+    } else if (arg == "--listen") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (v->find(':') == std::string_view::npos)
+        return Error{"--listen " + std::string(*v) + ": expected ADDR:PORT, e.g. 127.0.0.1:9464"};
+      c.listen = std::string(*v);
+    } else if (arg == "--syscall-probes") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (*v == "auto")
+        c.syscall_probes = SyscallBackendChoice::kAuto;
+      else if (*v == "tracepoint")
+        c.syscall_probes = SyscallBackendChoice::kTracepoint;
+      else if (*v == "kprobe")
+        c.syscall_probes = SyscallBackendChoice::kKprobe;
+      else
+        return Error{"--syscall-probes " + std::string(*v) + ": expected auto, tracepoint or kprobe"};
+    } else if (arg == "--max-payload-bytes") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (!ParseNumber(*v, c.max_payload_bytes) || c.max_payload_bytes < 64 ||
+          c.max_payload_bytes > L7TAP_MAX_PAYLOAD)
+        return Error{"--max-payload-bytes " + std::string(*v) + ": expected a number from 64 to " +
+                     std::to_string(L7TAP_MAX_PAYLOAD)};
+    } else if (arg == "--pid") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      uint32_t pid = 0;
+      if (!ParseNumber(*v, pid) || pid == 0) return Error{"--pid " + std::string(*v) + ": expected a process id"};
+      c.pids.push_back(pid);
+    } else if (arg == "--ringbuf-mib") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (!ParseNumber(*v, c.ringbuf_mib) || c.ringbuf_mib == 0 || c.ringbuf_mib > 1024 ||
+          (c.ringbuf_mib & (c.ringbuf_mib - 1)) != 0)
+        return Error{"--ringbuf-mib " + std::string(*v) + ": expected a power of two from 1 to 1024"};
+    } else {
+      return Error{"unknown flag " + std::string(argv[i]) + " (see --help)"};
+    }
+  }
+  return c;
+}
+
+}  // namespace l7tap::agent

@@ -1,0 +1,151 @@
+#include "agent/connection_tracker.h"
+
+#include <fstream>
+
+#include "protocols/http1_session.h"
+#include "protocols/stream_reassembler.h"
+
+namespace l7tap::agent {
+
+using protocols::Direction;
+using protocols::Http1Session;
+using protocols::Http1State;
+using protocols::Role;
+
+struct ConnectionTracker::Connection {
+  ConnId id;
+  bool tcp = true;
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;
+  std::string remote_addr;
+  std::string service;
+  std::unique_ptr<Http1Session> http;
+  protocols::StreamReassembler streams[2];
+  // What was already added to the tracker's totals.
+  protocols::Http1Stats counted_http;
+  protocols::ReassemblerStats counted_streams[2];
+  Http1State counted_state = Http1State::kDetecting;
+};
+
+namespace {
+
+std::string ProcessName(uint32_t tgid) {
+  std::ifstream in("/proc/" + std::to_string(tgid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name.empty() ? "unknown" : name;
+}
+
+void Add(std::atomic<uint64_t>& total, uint64_t now, uint64_t& counted) {
+  if (now > counted) total += now - counted;
+  counted = now;
+}
+
+}  // namespace
+
+ConnectionTracker::ConnectionTracker(Sink sink) : sink_(std::move(sink)) {}
+ConnectionTracker::~ConnectionTracker() = default;
+
+ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool tcp, Role role) {
+  auto c = std::make_unique<Connection>();
+  Connection* raw = c.get();
+  raw->id = id;
+  raw->tcp = tcp;
+  raw->http = std::make_unique<Http1Session>(role, [this, raw](protocols::HttpTransaction&& t) {
+    TransactionRecord r;
+    bool server = t.role == Role::kServer;
+    r.pid = raw->id.tgid;
+    r.service_name = raw->service;
+    r.server_port = server ? raw->local_port : raw->remote_port;
+    if (!server) r.server_address = raw->remote_addr;
+    r.http = std::move(t);
+    sink_(std::move(r));
+  });
+  conns_[id.key()] = std::move(c);
+  stats_.connections_opened++;
+  return raw;
+}
+
+void ConnectionTracker::OnOpen(const ConnOpen& ev) {
+  if (auto it = conns_.find(ev.conn.key()); it != conns_.end()) End(*it->second);  // fd reused, close unseen
+  Connection* c = Create(ev.conn, ev.tcp, ev.role);
+  c->local_port = ev.local_port;
+  c->remote_port = ev.remote_port;
+  c->remote_addr = ev.remote_addr;
+  c->service = ev.comm;
+}
+
+void ConnectionTracker::OnData(const Data& ev) {
+  Connection* c = nullptr;
+  if (auto it = conns_.find(ev.conn.key()); it != conns_.end()) {
+    if (it->second->id.generation == ev.conn.generation) {
+      c = it->second.get();
+    } else if (it->second->id.generation > ev.conn.generation) {
+      stats_.stale_events++;
+      return;
+    } else {
+      End(*it->second);
+    }
+  }
+  if (!c) {
+    // The open event was lost: follow the connection anyway, without addresses.
+    stats_.connections_without_open++;
+    c = Create(ev.conn, true, Role::kUnknown);
+    c->service = ProcessName(ev.conn.tgid);
+  }
+  if (!c->tcp) return;  // UDP carries no HTTP/1
+  Http1State state = c->http->state();
+  if (state == Http1State::kNotHttp || state == Http1State::kUpgraded) return;  // costs nothing from here on
+  auto dir = ev.direction;
+  c->streams[static_cast<int>(dir)].Push(ev.position, ev.ts_ns, ev.payload, ev.length, c->http->consumer(dir));
+  Account(*c);
+}
+
+void ConnectionTracker::OnClose(const Close& ev) {
+  auto it = conns_.find(ev.conn.key());
+  if (it == conns_.end() || it->second->id.generation != ev.conn.generation) return;
+  End(*it->second);
+}
+
+std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
+  std::vector<int32_t> fds;
+  for (auto& [key, c] : conns_)
+    if (c->id.tgid == tgid) fds.push_back(c->id.fd);
+  for (int32_t fd : fds) End(*conns_.at(ConnId{tgid, fd, 0}.key()));
+  return fds;
+}
+
+void ConnectionTracker::End(Connection& c) {
+  uint64_t key = c.id.key();
+  if (c.tcp) {
+    for (int d = 0; d < 2; ++d) c.streams[d].Flush(c.http->consumer(static_cast<Direction>(d)));
+    c.http->OnClose();
+    Account(c);
+  }
+  conns_.erase(key);  // destroys c
+}
+
+void ConnectionTracker::Account(Connection& c) {
+  const auto& h = c.http->stats();
+  auto& was = c.counted_http;
+  Add(stats_.http_parse_errors, h.parse_errors, was.parse_errors);
+  Add(stats_.http_unmatched_responses, h.unmatched_responses, was.unmatched_responses);
+  Add(stats_.http_unanswered_requests, h.unanswered_requests, was.unanswered_requests);
+  Add(stats_.http_incomplete_messages, h.incomplete_messages, was.incomplete_messages);
+  Add(stats_.http_desyncs, h.desyncs, was.desyncs);
+  for (int d = 0; d < 2; ++d) {
+    const auto& s = c.streams[d].stats();
+    auto& sw = c.counted_streams[d];
+    Add(stats_.stream_gaps, s.gaps, sw.gaps);
+    Add(stats_.stream_gap_bytes, s.gap_bytes, sw.gap_bytes);
+    Add(stats_.stream_overlap_bytes, s.overlap_bytes, sw.overlap_bytes);
+  }
+  Http1State state = c.http->state();
+  if (state != c.counted_state) {
+    if (state == Http1State::kNotHttp) stats_.connections_not_http++;
+    if (state == Http1State::kUpgraded) stats_.connections_upgraded++;
+    c.counted_state = state;
+  }
+}
+
+}  // namespace l7tap::agent

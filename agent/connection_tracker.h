@@ -1,0 +1,68 @@
+#pragma once
+// Follows every connection the probes report: byte streams per direction, the HTTP/1 session on them, and
+// the process it belongs to. Turns decoded events into enriched transactions.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/event_decoder.h"
+#include "protocols/transaction.h"
+
+namespace l7tap::agent {
+
+struct TransactionRecord {
+  protocols::HttpTransaction http;
+  uint32_t pid = 0;
+  std::string service_name;    // process name
+  uint16_t server_port = 0;    // the server's port, whichever side was traced
+  std::string server_address;  // client side: the peer it called
+};
+
+// Monotonic totals, read by the metrics collector from another thread.
+struct TrackerStats {
+  std::atomic<uint64_t> connections_opened{0};
+  std::atomic<uint64_t> connections_not_http{0};
+  std::atomic<uint64_t> connections_upgraded{0};
+  std::atomic<uint64_t> connections_without_open{0};  // data before any open event (open lost, or pre-existing)
+  std::atomic<uint64_t> stream_gaps{0};
+  std::atomic<uint64_t> stream_gap_bytes{0};
+  std::atomic<uint64_t> stream_overlap_bytes{0};
+  std::atomic<uint64_t> http_parse_errors{0};
+  std::atomic<uint64_t> http_unmatched_responses{0};
+  std::atomic<uint64_t> http_unanswered_requests{0};
+  std::atomic<uint64_t> http_incomplete_messages{0};
+  std::atomic<uint64_t> http_desyncs{0};
+  std::atomic<uint64_t> stale_events{0};  // events of a connection generation already replaced
+};
+
+class ConnectionTracker {
+ public:
+  using Sink = std::function<void(TransactionRecord&&)>;
+  explicit ConnectionTracker(Sink sink);
+  ~ConnectionTracker();
+
+  void OnOpen(const ConnOpen& ev);
+  void OnData(const Data& ev);
+  void OnClose(const Close& ev);
+  // Ends every connection of the process; returns their fds so the kernel's table can drop them too.
+  std::vector<int32_t> OnProcessExit(uint32_t tgid);
+
+  size_t open_connections() const { return conns_.size(); }
+  const TrackerStats& stats() const { return stats_; }
+
+ private:
+  struct Connection;
+  Connection* Create(const ConnId& id, bool tcp, protocols::Role role);
+  void End(Connection& c);
+  void Account(Connection& c);
+
+  Sink sink_;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  TrackerStats stats_;
+};
+
+}  // namespace l7tap::agent

@@ -1,0 +1,70 @@
+#include "agent/event_decoder.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace l7tap::agent {
+namespace {
+
+template <typename T>
+bool Read(const void* record, size_t size, T& out) {
+  if (size < sizeof(T)) return false;
+  std::memcpy(&out, record, sizeof(T));
+  return true;
+}
+
+ConnId ToConnId(const l7tap_conn_id& c) { return ConnId{c.tgid, c.fd, c.generation}; }
+
+std::string Address(const uint8_t* bytes, bool ipv6) {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(ipv6 ? AF_INET6 : AF_INET, bytes, text, sizeof(text));
+  return text;
+}
+
+std::string Comm(const char (&comm)[L7TAP_COMM_LEN]) { return std::string(comm, strnlen(comm, sizeof(comm))); }
+
+}  // namespace
+
+Event DecodeEvent(const void* record, size_t size) {
+  l7tap_event_header hdr;
+  if (!Read(record, size, hdr)) return Malformed{"short record"};
+  if (hdr.version != L7TAP_CONTRACT_VERSION) return Malformed{"contract version mismatch"};
+  switch (hdr.kind) {
+    case L7TAP_EV_CONN_OPEN: {
+      l7tap_conn_event ev;
+      if (!Read(record, size, ev)) return Malformed{"short open record"};
+      bool ipv6 = ev.family == AF_INET6;
+      auto role = ev.role == L7TAP_ROLE_CLIENT   ? protocols::Role::kClient
+                  : ev.role == L7TAP_ROLE_SERVER ? protocols::Role::kServer
+                                                 : protocols::Role::kUnknown;
+      return ConnOpen{hdr.ts_ns,          ToConnId(ev.conn), ipv6,
+                      ev.l4 == L7TAP_L4_TCP, role,           ev.local_port,
+                      ev.remote_port,     Address(ev.local_addr, ipv6), Address(ev.remote_addr, ipv6),
+                      Comm(ev.comm)};
+    }
+    case L7TAP_EV_DATA: {
+      l7tap_data_event ev;
+      if (!Read(record, size, ev)) return Malformed{"short data record"};
+      if (ev.copied > ev.length || size < sizeof(ev) + ev.copied) return Malformed{"data record size mismatch"};
+      auto payload = std::string_view(static_cast<const char*>(record) + sizeof(ev), ev.copied);
+      auto dir = ev.direction == L7TAP_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
+      return Data{hdr.ts_ns, ToConnId(ev.conn), ev.position, ev.length, dir, payload};
+    }
+    case L7TAP_EV_CONN_CLOSE: {
+      l7tap_close_event ev;
+      if (!Read(record, size, ev)) return Malformed{"short close record"};
+      return Close{hdr.ts_ns, ToConnId(ev.conn)};
+    }
+    case L7TAP_EV_PROCESS_EXIT: {
+      l7tap_exit_event ev;
+      if (!Read(record, size, ev)) return Malformed{"short exit record"};
+      return ProcessExit{hdr.ts_ns, ev.tgid};
+    }
+    default:
+      return Malformed{"unknown event kind"};
+  }
+}
+
+}  // namespace l7tap::agent

@@ -1,0 +1,63 @@
+#pragma once
+// C++ views of the contract structs in probes/events.h, decoded from ring-buffer records with size checks.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "probes/events.h"
+#include "protocols/transaction.h"
+
+namespace l7tap::agent {
+
+struct ConnId {
+  uint32_t tgid = 0;
+  int32_t fd = 0;
+  uint64_t generation = 0;
+  uint64_t key() const { return (uint64_t(tgid) << 32) | uint32_t(fd); }
+};
+
+struct ConnOpen {
+  uint64_t ts_ns;
+  ConnId conn;
+  bool ipv6;
+  bool tcp;
+  protocols::Role role;
+  uint16_t local_port;
+  uint16_t remote_port;
+  std::string local_addr;  // printable
+  std::string remote_addr;
+  std::string comm;
+};
+
+struct Data {
+  uint64_t ts_ns;
+  ConnId conn;
+  uint64_t position;
+  uint32_t length;
+  protocols::Direction direction;
+  std::string_view payload;  // points into the ring buffer: valid during the callback only
+};
+
+struct Close {
+  uint64_t ts_ns;
+  ConnId conn;
+};
+
+struct ProcessExit {
+  uint64_t ts_ns;
+  uint32_t tgid;
+};
+
+// Records from a different contract version or of a wrong size.
+struct Malformed {
+  std::string reason;
+};
+
+using Event = std::variant<ConnOpen, Data, Close, ProcessExit, Malformed>;
+
+Event DecodeEvent(const void* record, size_t size);
+
+}  // namespace l7tap::agent

@@ -1,0 +1,99 @@
+#include "agent/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+
+#include "protocols/http_route.h"
+
+namespace l7tap::agent {
+
+const std::vector<double>& DefaultBuckets() {
+  static const std::vector<double> buckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                              0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+  return buckets;
+}
+
+class SelfMetricsCollectable : public prometheus::Collectable {
+ public:
+  explicit SelfMetricsCollectable(SampleSource source) : source_(std::move(source)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::map<std::string, prometheus::MetricFamily> families;
+    for (const Sample& s : source_()) {
+      auto& f = families[s.name];
+      f.name = s.name;
+      f.help = s.help;
+      f.type = s.counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
+      prometheus::ClientMetric m;
+      for (const auto& [k, v] : s.labels) m.label.push_back({k, v});
+      (s.counter ? m.counter.value : m.gauge.value) = s.value;
+      f.metric.push_back(std::move(m));
+    }
+    std::vector<prometheus::MetricFamily> out;
+    for (auto& [name, f] : families) out.push_back(std::move(f));
+    return out;
+  }
+
+ private:
+  SampleSource source_;
+};
+
+namespace {
+
+// OpenTelemetry's rule: methods outside the known set become _OTHER, so the label stays bounded.
+std::string MethodLabel(const std::string& m) {
+  static const char* known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (const char* k : known)
+    if (m == k) return m;
+  return "_OTHER";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, SampleSource self_metrics) {
+  std::unique_ptr<Metrics> m(new Metrics());
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  m->server_ = &prometheus::BuildHistogram()
+                    .Name("http_server_request_duration_seconds")
+                    .Help("Duration of HTTP requests served by processes on this node (first request byte "
+                          "read to last response byte written)")
+                    .Register(*m->registry_);
+  m->client_ = &prometheus::BuildHistogram()
+                    .Name("http_client_request_duration_seconds")
+                    .Help("Duration of HTTP requests made by processes on this node (first request byte "
+                          "written to last response byte read)")
+                    .Register(*m->registry_);
+  m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
+  try {
+    m->exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
+  } catch (const std::exception& e) {
+    return Error{"cannot serve /metrics on " + listen + " (" + e.what() +
+                 "): choose a free address with --listen ADDR:PORT"};
+  }
+  m->exposer_->RegisterCollectable(m->registry_);
+  m->exposer_->RegisterCollectable(m->self_);
+  return m;
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::Record(const TransactionRecord& r) {
+  const auto& t = r.http;
+  bool server = t.role == protocols::Role::kServer;
+  prometheus::Labels labels = {
+      {"http_request_method", MethodLabel(t.method)},
+      {"http_response_status_code", std::to_string(t.status)},
+      {"http_route", protocols::TemplateRoute(t.target)},
+      {"service_name", r.service_name},
+      {"server_port", std::to_string(r.server_port)},
+  };
+  if (!server) labels.emplace("server_address", r.server_address);
+  auto& family = server ? *server_ : *client_;
+  double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+  family.Add(labels, DefaultBuckets()).Observe(seconds);
+}
+
+}  // namespace l7tap::agent

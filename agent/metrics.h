@@ -1,0 +1,52 @@
+#pragma once
+// The Prometheus side: transaction histograms, self-metrics, and the /metrics HTTP endpoint.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/connection_tracker.h"
+#include "agent/result.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+template <typename T>
+class Family;
+class Histogram;
+}  // namespace prometheus
+
+namespace l7tap::agent {
+
+// One self-metric sample, produced at scrape time.
+struct Sample {
+  std::string name;
+  std::string help;
+  bool counter = true;  // else gauge
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+using SampleSource = std::function<std::vector<Sample>()>;
+
+// Latency buckets in seconds: sub-millisecond up to 10 s.
+const std::vector<double>& DefaultBuckets();
+
+class Metrics {
+ public:
+  // Starts serving /metrics on `listen` (ADDR:PORT).
+  static Result<std::unique_ptr<Metrics>> Start(const std::string& listen, SampleSource self_metrics);
+  ~Metrics();
+
+  void Record(const TransactionRecord& r);
+
+ private:
+  Metrics() = default;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Histogram>* server_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* client_ = nullptr;
+  std::shared_ptr<class SelfMetricsCollectable> self_;
+};
+
+}  // namespace l7tap::agent

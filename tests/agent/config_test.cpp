@@ -1,0 +1,62 @@
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace l7tap::agent {
+namespace {
+
+Result<Config> Parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "l7tap");
+  return ParseArgs(int(args.size()), const_cast<char**>(args.data()));
+}
+
+TEST(ConfigTest, Defaults) {
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->listen, "0.0.0.0:9464");
+  EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kAuto);
+  EXPECT_EQ(c->max_payload_bytes, 4096u);
+  EXPECT_FALSE(c->print);
+  EXPECT_TRUE(c->pids.empty());
+}
+
+TEST(ConfigTest, AllFlagsBothSpellings) {
+  auto c = Parse({"--listen", "127.0.0.1:9999", "--print", "--syscall-probes=tracepoint", "--max-payload-bytes",
+                  "8192", "--pid", "12", "--pid=34", "--ringbuf-mib", "16"});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->listen, "127.0.0.1:9999");
+  EXPECT_TRUE(c->print);
+  EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kTracepoint);
+  EXPECT_EQ(c->max_payload_bytes, 8192u);
+  EXPECT_EQ(c->pids, (std::vector<uint32_t>{12, 34}));
+  EXPECT_EQ(c->ringbuf_mib, 16u);
+}
+
+TEST(ConfigTest, BadValuesNameTheFlag) {
+  for (auto args : std::vector<std::vector<const char*>>{{"--syscall-probes", "fentry"},
+                                                         {"--max-payload-bytes", "1000000"},
+                                                         {"--max-payload-bytes", "12x"},
+                                                         {"--pid", "0"},
+                                                         {"--listen", "9464"},
+                                                         {"--ringbuf-mib", "3"},
+                                                         {"--pid"}}) {
+    auto c = Parse(args);
+    ASSERT_FALSE(c.ok()) << args[0];
+    EXPECT_NE(c.error().find(args[0]), std::string::npos) << c.error();
+  }
+  auto unknown = Parse({"--bogus"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("--bogus"), std::string::npos);
+}
+
+TEST(ConfigTest, HelpListsEveryFlag) {
+  std::string help = HelpText();
+  for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid", "--help",
+                           "--ringbuf-mib", "--verbose"})
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace l7tap::agent

@@ -1,0 +1,121 @@
+#include "agent/connection_tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace l7tap::agent {
+namespace {
+
+using protocols::Direction;
+using protocols::Role;
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  ConnectionTracker tracker{[this](TransactionRecord&& r) { seen.push_back(std::move(r)); }};
+  std::vector<TransactionRecord> seen;
+  uint64_t pos[2] = {0, 0};
+
+  void Open(ConnId id, Role role, bool tcp = true) {
+    ConnOpen o{1, id, false, tcp, role, 8080, 43210, "127.0.0.1", "127.0.0.9", "server"};
+    if (role == Role::kClient) std::swap(o.local_port, o.remote_port);
+    tracker.OnOpen(o);
+    pos[0] = pos[1] = 0;
+  }
+  void Send(ConnId id, Direction dir, uint64_t ts, std::string_view bytes) {
+    int d = static_cast<int>(dir);
+    tracker.OnData(Data{ts, id, pos[d], uint32_t(bytes.size()), dir, bytes});
+    pos[d] += bytes.size();
+  }
+};
+
+constexpr std::string_view kRequest = "GET /items/42?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+constexpr std::string_view kResponse = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno";
+
+TEST_F(TrackerTest, ServerTransactionCarriesProcessAndPort) {
+  ConnId id{10, 4, 1};
+  Open(id, Role::kServer);
+  Send(id, Direction::kIngress, 100, kRequest);
+  Send(id, Direction::kEgress, 350, kResponse);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].http.role, Role::kServer);
+  EXPECT_EQ(seen[0].http.method, "GET");
+  EXPECT_EQ(seen[0].http.status, 404);
+  EXPECT_EQ(seen[0].http.start_ns, 100u);
+  EXPECT_EQ(seen[0].http.end_ns, 350u);
+  EXPECT_EQ(seen[0].service_name, "server");
+  EXPECT_EQ(seen[0].pid, 10u);
+  EXPECT_EQ(seen[0].server_port, 8080);
+  EXPECT_EQ(seen[0].server_address, "");
+}
+
+TEST_F(TrackerTest, ClientTransactionNamesThePeer) {
+  ConnId id{11, 5, 1};
+  Open(id, Role::kClient);
+  Send(id, Direction::kEgress, 10, kRequest);
+  Send(id, Direction::kIngress, 20, kResponse);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].http.role, Role::kClient);
+  EXPECT_EQ(seen[0].server_port, 8080);
+  EXPECT_EQ(seen[0].server_address, "127.0.0.9");
+}
+
+TEST_F(TrackerTest, FdReuseStartsANewConnection) {
+  ConnId first{12, 6, 1}, second{12, 6, 2};
+  Open(first, Role::kServer);
+  Send(first, Direction::kIngress, 1, kRequest);  // never answered
+  Open(second, Role::kServer);
+  Send(second, Direction::kIngress, 5, kRequest);
+  Send(first, Direction::kEgress, 6, kResponse);  // stale generation: dropped
+  Send(second, Direction::kEgress, 7, kResponse);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].http.start_ns, 5u);
+  EXPECT_EQ(tracker.stats().http_unanswered_requests, 1u);
+  EXPECT_EQ(tracker.stats().stale_events, 1u);
+  EXPECT_EQ(tracker.open_connections(), 1u);
+}
+
+TEST_F(TrackerTest, DataWithoutOpenIsFollowedAndRoleInferred) {
+  ConnId id{13, 7, 3};
+  Send(id, Direction::kEgress, 1, kRequest);
+  Send(id, Direction::kIngress, 2, kResponse);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].http.role, Role::kClient);
+  EXPECT_EQ(tracker.stats().connections_without_open, 1u);
+}
+
+TEST_F(TrackerTest, UdpAndGarbageCostNothing) {
+  ConnId udp{14, 8, 1};
+  Open(udp, Role::kClient, /*tcp=*/false);
+  Send(udp, Direction::kEgress, 1, kRequest);
+  ConnId tcp{14, 9, 1};
+  Open(tcp, Role::kServer);
+  Send(tcp, Direction::kIngress, 1, std::string_view("\x00\x01\xfe garbage", 11));
+  Send(tcp, Direction::kIngress, 2, kRequest);
+  EXPECT_TRUE(seen.empty());
+  EXPECT_EQ(tracker.stats().connections_not_http, 1u);
+}
+
+TEST_F(TrackerTest, CloseEndsReadUntilCloseResponseAndProcessExitEndsAll) {
+  ConnId a{15, 3, 1}, b{15, 4, 1}, other{16, 3, 1};
+  Open(a, Role::kClient);
+  Send(a, Direction::kEgress, 1, "GET / HTTP/1.0\r\n\r\n");
+  Send(a, Direction::kIngress, 2, "HTTP/1.0 200 OK\r\n\r\nbody until close");
+  EXPECT_TRUE(seen.empty());
+  tracker.OnClose(Close{3, a});
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].http.end_ns, 2u);
+
+  Open(b, Role::kClient);
+  Open(other, Role::kClient);
+  Send(b, Direction::kEgress, 4, "GET / HTTP/1.0\r\n\r\n");
+  Send(b, Direction::kIngress, 5, "HTTP/1.0 200 OK\r\n\r\nx");
+  auto fds = tracker.OnProcessExit(15);
+  EXPECT_EQ(fds, std::vector<int32_t>{4});
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ(tracker.open_connections(), 1u);
+}
+
+}  // namespace
+}  // namespace l7tap::agent
