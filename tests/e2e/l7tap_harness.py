@@ -1,0 +1,146 @@
+"""Shared pieces of l7tap's end-to-end tests: run the agent, scrape and parse /metrics, run processes."""
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+BUILD_DIR = os.environ.get("L7TAP_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+AGENT = os.path.join(BUILD_DIR, "l7tap")
+FIXTURES = os.path.join(BUILD_DIR, "fixtures")
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_metrics(text):
+    """Prometheus text format -> list of (name, {label: value}, float)."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            raise ValueError("unparsable metrics line: %r" % line)
+        labels = dict(_LABEL.findall(m.group(2) or ""))
+        samples.append((m.group(1), labels, float(m.group(3))))
+    return samples
+
+
+def wait_port(port, timeout=10.0):
+    """Waits until something listens on 127.0.0.1:port (connect and close: no HTTP is sent)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("nothing listens on port %d" % port)
+
+
+class Agent:
+    """An l7tap process for the duration of a test class."""
+
+    def __init__(self, *extra_args):
+        self.port = free_port()
+        # Files, not pipes: a pipe nobody drains would stall the agent's --print output.
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [AGENT, "--listen", "127.0.0.1:%d" % self.port, "--print", *extra_args],
+            stdout=self.out, stderr=self.err, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("l7tap exited early: %s" % self.stop()[2])
+            try:
+                if self.value("l7tap_ready") == 1:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("l7tap did not become ready")
+
+    def scrape(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=5) as r:
+            return parse_metrics(r.read().decode())
+
+    def value(self, name, **labels):
+        """Sum of the samples of `name` whose labels include `labels` (float values compare numerically)."""
+        def matches(have, want):
+            if have is None:
+                return False
+            if isinstance(want, float):  # bucket bounds: compare as numbers, whatever the formatting
+                return float(have) == want
+            return have == str(want)
+        return sum(v for n, l, v in self.scrape()
+                   if n == name and all(matches(l.get(k), x) for k, x in labels.items()))
+
+    def wait_value(self, expected, name, settle=0.5, timeout=20.0, **labels):
+        """Waits until the value reaches `expected`, then lets late events land and returns the final value
+        (so over-counting shows)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.value(name, **labels) < expected:
+            time.sleep(0.1)
+        time.sleep(settle)
+        return self.value(name, **labels)
+
+    def stop(self):
+        """SIGTERM; returns (exit code, stdout, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        texts = []
+        for f in (self.out, self.err):
+            f.seek(0)
+            texts.append(f.read())
+            f.close()
+        return self.proc.returncode, texts[0], texts[1]
+
+
+class Server:
+    """A background server process, killed at exit."""
+
+    def __init__(self, argv, port, cwd=None):
+        self.port = port
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+def run(argv, timeout=60):
+    """Runs a client to completion; raises with its stderr when it fails."""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(argv), r.returncode, r.stderr.strip()))
+    return r.stdout
