@@ -31,7 +31,10 @@ struct EventCounts {
 
 class Agent {
  public:
-  explicit Agent(const Config& c) : config_(c), tracker_([this](TransactionRecord&& r) { OnTransaction(r); }) {}
+  explicit Agent(const Config& c)
+      : config_(c),
+        tracker_([this](TransactionRecord&& r) { OnTransaction(r); },
+                 [this](const ConnId& id) { probes_->MuteConnection(id.tgid, id.fd, id.generation); }) {}
 
   int Run() {
     auto metrics = Metrics::Start(config_.listen, [this] { return SelfSamples(); });

@@ -43,7 +43,8 @@ void Add(std::atomic<uint64_t>& total, uint64_t now, uint64_t& counted) {
 
 }  // namespace
 
-ConnectionTracker::ConnectionTracker(Sink sink) : sink_(std::move(sink)) {}
+ConnectionTracker::ConnectionTracker(Sink sink, Ignored ignored)
+    : sink_(std::move(sink)), ignored_(std::move(ignored)) {}
 ConnectionTracker::~ConnectionTracker() = default;
 
 ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool tcp, Role role) {
@@ -144,6 +145,7 @@ void ConnectionTracker::Account(Connection& c) {
   if (state != c.counted_state) {
     if (state == Http1State::kNotHttp) stats_.connections_not_http++;
     if (state == Http1State::kUpgraded) stats_.connections_upgraded++;
+    if ((state == Http1State::kNotHttp || state == Http1State::kUpgraded) && ignored_) ignored_(c.id);
     c.counted_state = state;
   }
 }

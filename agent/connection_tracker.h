@@ -42,7 +42,9 @@ struct TrackerStats {
 class ConnectionTracker {
  public:
   using Sink = std::function<void(TransactionRecord&&)>;
-  explicit ConnectionTracker(Sink sink);
+  // Called once when a connection stops being worth its bytes (not HTTP, or upgraded).
+  using Ignored = std::function<void(const ConnId&)>;
+  explicit ConnectionTracker(Sink sink, Ignored ignored = nullptr);
   ~ConnectionTracker();
 
   void OnOpen(const ConnOpen& ev);
@@ -61,6 +63,7 @@ class ConnectionTracker {
   void Account(Connection& c);
 
   Sink sink_;
+  Ignored ignored_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   TrackerStats stats_;
 };

@@ -135,6 +135,12 @@ KernelCounters SyscallProbes::ReadCounters() const {
 void SyscallProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
   uint64_t key = (uint64_t(tgid) << 32) | uint32_t(fd);
   bpf_map__delete_elem(skel_->maps.conns, &key, sizeof(key), 0);
+  bpf_map__delete_elem(skel_->maps.muted, &key, sizeof(key), 0);
+}
+
+void SyscallProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation) {
+  uint64_t key = (uint64_t(tgid) << 32) | uint32_t(fd);
+  bpf_map__update_elem(skel_->maps.muted, &key, sizeof(key), &generation, sizeof(generation), BPF_ANY);
 }
 
 }  // namespace l7tap::agent

@@ -44,6 +44,8 @@ class SyscallProbes {
   KernelCounters ReadCounters() const;
   // Drops the kernel's record of a connection whose process is gone.
   void ForgetConnection(uint32_t tgid, int32_t fd);
+  // Stops sending the payload of this connection generation (user space ignores it from now on).
+  void MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation);
 
  private:
   SyscallProbes(::syscalls* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}

@@ -43,6 +43,15 @@ struct {
   __type(value, struct conn_info);
 } conns SEC(".maps");
 
+/* Connections user space gave up on (not HTTP, or upgraded to another protocol): key as in conns, value the
+ * generation. Their bytes are no longer copied or sent, so they cost one lookup per call. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, __u64);
+} muted SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1024);
@@ -144,6 +153,7 @@ static __noinline struct conn_info *register_conn(__u64 pid_tgid, __s32 fd, __u8
   __u32 tgid = pid_tgid >> 32;
   __u64 key = conn_key(tgid, fd);
   struct conn_info info = {.generation = bpf_ktime_get_ns()};
+  bpf_map_delete_elem(&muted, &key);
   if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
     count(L7TAP_CNT_CONN_TABLE_FULL, 1);
     return NULL;
@@ -269,18 +279,21 @@ static __noinline void emit_msg(struct conn_info *ci, const struct call_args *ar
   finish_data(s, ci, args->direction, length);
 }
 
-static __noinline void exit_call(long ret) {
+/* `kind` is a constant at every call site, so each exit program keeps only its own branch: the verifier
+ * then walks the iovec and mmsg loops only in the programs that need them (load time drops severalfold). */
+static __always_inline void exit_call(long ret, const __u8 kind) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
   if (!a) return;
   struct call_args args = *a;
   bpf_map_delete_elem(&calls, &pid_tgid);
+  if (args.kind != kind) return;
 
-  if (args.kind == CALL_CONNECT) {
+  if (kind == CALL_CONNECT) {
     if (ret == 0 || ret == -EINPROGRESS) register_conn(pid_tgid, args.fd, L7TAP_ROLE_CLIENT);
     return;
   }
-  if (args.kind == CALL_ACCEPT) {
+  if (kind == CALL_ACCEPT) {
     if (ret >= 0) register_conn(pid_tgid, (__s32)ret, L7TAP_ROLE_SERVER);
     return;
   }
@@ -288,22 +301,24 @@ static __noinline void exit_call(long ret) {
   __u64 key = conn_key(pid_tgid >> 32, args.fd);
   struct conn_info *ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
+  __u64 *muted_generation = bpf_map_lookup_elem(&muted, &key);
+  if (muted_generation && *muted_generation == ci->generation) return;
 
-  if (args.kind == CALL_BUF) {
+  if (kind == CALL_BUF) {
     struct scratch *s = begin_data(pid_tgid, args.fd, ci);
     if (!s) return;
     long got = copy_user(s, 0, (const void *)args.ptr, ret);
     s->ev.copied = got > 0 ? got : 0;
     finish_data(s, ci, args.direction, ret);
-  } else if (args.kind == CALL_IOV) {
+  } else if (kind == CALL_IOV) {
     struct scratch *s = begin_data(pid_tgid, args.fd, ci);
     if (!s) return;
     if (args.count > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
     copy_iov(s, (const struct iovec *)args.ptr, args.count, ret);
     finish_data(s, ci, args.direction, ret);
-  } else if (args.kind == CALL_MSG) {
+  } else if (kind == CALL_MSG) {
     emit_msg(ci, &args, (const struct user_msghdr *)args.ptr, ret);
-  } else if (args.kind == CALL_MMSG) {
+  } else if (kind == CALL_MMSG) {
     /* ret = messages moved; each reports its own byte count in msg_len. */
     struct mmsghdr *vec = (struct mmsghdr *)args.ptr;
     if (ret > L7TAP_MAX_MMSG) count(L7TAP_CNT_IOV_LIMIT, 1);
@@ -329,6 +344,7 @@ static __always_inline void on_close(__s32 fd) {
   ev.conn.fd = fd;
   ev.conn.generation = ci->generation;
   bpf_map_delete_elem(&conns, &key);
+  bpf_map_delete_elem(&muted, &key);
   if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
 }
 
@@ -346,73 +362,73 @@ int on_process_exit(void *ctx) {
 /* ---- backend 1: syscall tracepoints ---- */
 
 #define TP_ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name) int tp_enter_##name(struct trace_event_raw_sys_enter *ctx)
-#define TP_EXIT(name)                                                                  \
+#define TP_EXIT(name, kind)                                                                           \
   SEC("tracepoint/syscalls/sys_exit_" #name) int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) { \
-    exit_call(ctx->ret);                                                               \
-    return 0;                                                                          \
+    exit_call(ctx->ret, kind);                                                                        \
+    return 0;                                                                                         \
   }
 #define A(i) (ctx->args[i])
 
 TP_ENTER(read) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(read)
+TP_EXIT(read, CALL_BUF)
 TP_ENTER(write) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(write)
+TP_EXIT(write, CALL_BUF)
 TP_ENTER(readv) { enter_io(A(0), A(1), A(2), CALL_IOV, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(readv)
+TP_EXIT(readv, CALL_IOV)
 TP_ENTER(writev) { enter_io(A(0), A(1), A(2), CALL_IOV, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(writev)
+TP_EXIT(writev, CALL_IOV)
 TP_ENTER(recvfrom) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(recvfrom)
+TP_EXIT(recvfrom, CALL_BUF)
 TP_ENTER(sendto) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(sendto)
+TP_EXIT(sendto, CALL_BUF)
 TP_ENTER(recvmsg) { enter_io(A(0), A(1), 0, CALL_MSG, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(recvmsg)
+TP_EXIT(recvmsg, CALL_MSG)
 TP_ENTER(sendmsg) { enter_io(A(0), A(1), 0, CALL_MSG, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(sendmsg)
+TP_EXIT(sendmsg, CALL_MSG)
 TP_ENTER(recvmmsg) { enter_io(A(0), A(1), A(2), CALL_MMSG, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(recvmmsg)
+TP_EXIT(recvmmsg, CALL_MMSG)
 TP_ENTER(sendmmsg) { enter_io(A(0), A(1), A(2), CALL_MMSG, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(sendmmsg)
+TP_EXIT(sendmmsg, CALL_MMSG)
 TP_ENTER(connect) { enter_conn(A(0), CALL_CONNECT); return 0; }
-TP_EXIT(connect)
+TP_EXIT(connect, CALL_CONNECT)
 TP_ENTER(accept) { enter_conn(A(0), CALL_ACCEPT); return 0; }
-TP_EXIT(accept)
+TP_EXIT(accept, CALL_ACCEPT)
 TP_ENTER(accept4) { enter_conn(A(0), CALL_ACCEPT); return 0; }
-TP_EXIT(accept4)
+TP_EXIT(accept4, CALL_ACCEPT)
 TP_ENTER(close) { on_close(A(0)); return 0; }
 
 /* ---- backend 2: kprobes on the syscall entry points (ksyscall) ---- */
 
-#define KS_EXIT(name)                                           \
+#define KS_EXIT(name, kind)                                                 \
   SEC("kretsyscall/" #name) int BPF_KRETPROBE(ks_exit_##name, long ret) { \
-    exit_call(ret);                                             \
-    return 0;                                                   \
+    exit_call(ret, kind);                                                 \
+    return 0;                                                             \
   }
 
 SEC("ksyscall/read") int BPF_KSYSCALL(ks_enter_read, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(read)
+KS_EXIT(read, CALL_BUF)
 SEC("ksyscall/write") int BPF_KSYSCALL(ks_enter_write, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(write)
+KS_EXIT(write, CALL_BUF)
 SEC("ksyscall/readv") int BPF_KSYSCALL(ks_enter_readv, int fd, void *iov, long cnt) { enter_io(fd, (__u64)iov, cnt, CALL_IOV, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(readv)
+KS_EXIT(readv, CALL_IOV)
 SEC("ksyscall/writev") int BPF_KSYSCALL(ks_enter_writev, int fd, void *iov, long cnt) { enter_io(fd, (__u64)iov, cnt, CALL_IOV, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(writev)
+KS_EXIT(writev, CALL_IOV)
 SEC("ksyscall/recvfrom") int BPF_KSYSCALL(ks_enter_recvfrom, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(recvfrom)
+KS_EXIT(recvfrom, CALL_BUF)
 SEC("ksyscall/sendto") int BPF_KSYSCALL(ks_enter_sendto, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(sendto)
+KS_EXIT(sendto, CALL_BUF)
 SEC("ksyscall/recvmsg") int BPF_KSYSCALL(ks_enter_recvmsg, int fd, void *msg) { enter_io(fd, (__u64)msg, 0, CALL_MSG, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(recvmsg)
+KS_EXIT(recvmsg, CALL_MSG)
 SEC("ksyscall/sendmsg") int BPF_KSYSCALL(ks_enter_sendmsg, int fd, void *msg) { enter_io(fd, (__u64)msg, 0, CALL_MSG, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(sendmsg)
+KS_EXIT(sendmsg, CALL_MSG)
 SEC("ksyscall/recvmmsg") int BPF_KSYSCALL(ks_enter_recvmmsg, int fd, void *vec, long vlen) { enter_io(fd, (__u64)vec, vlen, CALL_MMSG, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(recvmmsg)
+KS_EXIT(recvmmsg, CALL_MMSG)
 SEC("ksyscall/sendmmsg") int BPF_KSYSCALL(ks_enter_sendmmsg, int fd, void *vec, long vlen) { enter_io(fd, (__u64)vec, vlen, CALL_MMSG, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(sendmmsg)
+KS_EXIT(sendmmsg, CALL_MMSG)
 SEC("ksyscall/connect") int BPF_KSYSCALL(ks_enter_connect, int fd) { enter_conn(fd, CALL_CONNECT); return 0; }
-KS_EXIT(connect)
+KS_EXIT(connect, CALL_CONNECT)
 SEC("ksyscall/accept") int BPF_KSYSCALL(ks_enter_accept, int fd) { enter_conn(fd, CALL_ACCEPT); return 0; }
-KS_EXIT(accept)
+KS_EXIT(accept, CALL_ACCEPT)
 SEC("ksyscall/accept4") int BPF_KSYSCALL(ks_enter_accept4, int fd) { enter_conn(fd, CALL_ACCEPT); return 0; }
-KS_EXIT(accept4)
+KS_EXIT(accept4, CALL_ACCEPT)
 SEC("ksyscall/close") int BPF_KSYSCALL(ks_enter_close, int fd) { on_close(fd); return 0; }

@@ -13,8 +13,10 @@ using protocols::Role;
 
 class TrackerTest : public ::testing::Test {
  protected:
-  ConnectionTracker tracker{[this](TransactionRecord&& r) { seen.push_back(std::move(r)); }};
+  ConnectionTracker tracker{[this](TransactionRecord&& r) { seen.push_back(std::move(r)); },
+                            [this](const ConnId& id) { ignored.push_back(id); }};
   std::vector<TransactionRecord> seen;
+  std::vector<ConnId> ignored;
   uint64_t pos[2] = {0, 0};
 
   void Open(ConnId id, Role role, bool tcp = true) {
@@ -95,6 +97,9 @@ TEST_F(TrackerTest, UdpAndGarbageCostNothing) {
   Send(tcp, Direction::kIngress, 2, kRequest);
   EXPECT_TRUE(seen.empty());
   EXPECT_EQ(tracker.stats().connections_not_http, 1u);
+  ASSERT_EQ(ignored.size(), 1u);  // the kernel is told once, for that generation
+  EXPECT_EQ(ignored[0].key(), tcp.key());
+  EXPECT_EQ(ignored[0].generation, tcp.generation);
 }
 
 TEST_F(TrackerTest, CloseEndsReadUntilCloseResponseAndProcessExitEndsAll) {
