@@ -146,6 +146,23 @@ class ThirdPartyTest(unittest.TestCase):
         self.assertIn("GET /index.html -> 200", out)  # --print shows transactions
 
 
+class PidFilterTest(unittest.TestCase):
+
+    def test_only_the_given_process_is_traced(self):
+        port = free_port()
+        server = Server([fixture("http_server"), "--port", str(port)], port)
+        agent = None
+        try:
+            agent = Agent("--pid", str(server.proc.pid))
+            run([fixture("http_client"), "--port", str(port), "--mode", "keepalive", "--count", "7"])
+            self.assertEqual(agent.wait_value(7, SERVER_HIST + "_count", server_port=port), 7)
+            self.assertEqual(agent.value(CLIENT_HIST + "_count", server_port=port), 0)
+        finally:
+            server.stop()
+            if agent:
+                agent.stop()
+
+
 class BackendChoiceTest(unittest.TestCase):
 
     def test_forced_kprobe_fails_in_one_clear_line_without_kprobes(self):
