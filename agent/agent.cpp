@@ -52,9 +52,11 @@ class Agent {
     probes_ = std::move(*probes);
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
-    if (!rb) return Fail(std::string("creating the ring buffer reader failed (") + std::strerror(errno) + ")");
+    if (!rb)
+      return Fail(std::string("creating the ring buffer reader failed (") + std::strerror(errno) + ")");
     ready_.store(true, std::memory_order_release);
-    std::fprintf(stderr, "l7tap: tracing socket syscalls with the %s backend (%zu programs), /metrics on %s\n",
+    std::fprintf(stderr,
+                 "l7tap: tracing socket syscalls with the %s backend (%zu programs), /metrics on %s\n",
                  BackendName(probes_->backend()), probes_->programs_loaded(), config_.listen.c_str());
 
     while (!g_stop) {
@@ -97,7 +99,8 @@ class Agent {
       counts_.exit++;
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
     } else if (auto* m = std::get_if<Malformed>(&event)) {
-      if (counts_.malformed++ == 0) std::fprintf(stderr, "l7tap: dropping malformed event: %s\n", m->reason.c_str());
+      if (counts_.malformed++ == 0)
+        std::fprintf(stderr, "l7tap: dropping malformed event: %s\n", m->reason.c_str());
     }
   }
 
@@ -110,28 +113,52 @@ class Agent {
   std::vector<Sample> SelfSamples() const {
     std::vector<Sample> s;
     bool ready = ready_.load(std::memory_order_acquire);
-    s.push_back({"l7tap_ready", "1 once the probes are attached and events flow", false, {}, ready ? 1.0 : 0.0});
+    s.push_back(
+        {"l7tap_ready", "1 once the probes are attached and events flow", false, {}, ready ? 1.0 : 0.0});
     if (!ready) return s;
-    s.push_back({"l7tap_syscall_backend_info", "Which syscall probe backend is in use", false,
-                 {{"backend", BackendName(probes_->backend())}}, 1});
-    s.push_back({"l7tap_probes_attached", "BPF programs attached", false, {}, double(probes_->programs_loaded())});
+    s.push_back({"l7tap_syscall_backend_info",
+                 "Which syscall probe backend is in use",
+                 false,
+                 {{"backend", BackendName(probes_->backend())}},
+                 1});
+    s.push_back(
+        {"l7tap_probes_attached", "BPF programs attached", false, {}, double(probes_->programs_loaded())});
 
     KernelCounters k = probes_->ReadCounters();
     const char* lost = "Events lost before reaching the agent, by reason";
-    s.push_back({"l7tap_events_lost_total", lost, true, {{"reason", "ringbuf_full"}}, double(k[L7TAP_CNT_RINGBUF_FULL])});
-    s.push_back({"l7tap_events_lost_total", lost, true, {{"reason", "malformed"}}, double(counts_.malformed)});
-    s.push_back({"l7tap_payload_truncated_events_total", "Data events whose payload exceeded --max-payload-bytes",
-                 true, {}, double(k[L7TAP_CNT_TRUNCATED_EVENTS])});
-    s.push_back({"l7tap_payload_truncated_bytes_total", "Bytes counted by length but not copied (over the cap)",
-                 true, {}, double(k[L7TAP_CNT_TRUNCATED_BYTES])});
-    s.push_back({"l7tap_payload_copy_failures_total", "Payload reads from process memory that faulted", true, {},
+    s.push_back({"l7tap_events_lost_total",
+                 lost,
+                 true,
+                 {{"reason", "ringbuf_full"}},
+                 double(k[L7TAP_CNT_RINGBUF_FULL])});
+    s.push_back(
+        {"l7tap_events_lost_total", lost, true, {{"reason", "malformed"}}, double(counts_.malformed)});
+    s.push_back({"l7tap_payload_truncated_events_total",
+                 "Data events whose payload exceeded --max-payload-bytes",
+                 true,
+                 {},
+                 double(k[L7TAP_CNT_TRUNCATED_EVENTS])});
+    s.push_back({"l7tap_payload_truncated_bytes_total",
+                 "Bytes counted by length but not copied (over the cap)",
+                 true,
+                 {},
+                 double(k[L7TAP_CNT_TRUNCATED_BYTES])});
+    s.push_back({"l7tap_payload_copy_failures_total",
+                 "Payload reads from process memory that faulted",
+                 true,
+                 {},
                  double(k[L7TAP_CNT_COPY_FAILED])});
     s.push_back({"l7tap_payload_segment_limit_total",
                  "Calls with more iovec segments or messages than the kernel copies (" +
                      std::to_string(L7TAP_MAX_IOV) + ")",
-                 true, {}, double(k[L7TAP_CNT_IOV_LIMIT])});
-    s.push_back({"l7tap_connections_untracked_total", "Connections not followed, by reason", true,
-                 {{"reason", "table_full"}}, double(k[L7TAP_CNT_CONN_TABLE_FULL])});
+                 true,
+                 {},
+                 double(k[L7TAP_CNT_IOV_LIMIT])});
+    s.push_back({"l7tap_connections_untracked_total",
+                 "Connections not followed, by reason",
+                 true,
+                 {{"reason", "table_full"}},
+                 double(k[L7TAP_CNT_CONN_TABLE_FULL])});
 
     const char* events = "Events received from the kernel, by kind";
     s.push_back({"l7tap_events_total", events, true, {{"kind", "open"}}, double(counts_.open)});
@@ -139,36 +166,81 @@ class Agent {
     s.push_back({"l7tap_events_total", events, true, {{"kind", "close"}}, double(counts_.close)});
     s.push_back({"l7tap_events_total", events, true, {{"kind", "process_exit"}}, double(counts_.exit)});
     const char* bytes = "Payload bytes moved by traced syscalls (observed) and copied to the agent (copied)";
-    s.push_back({"l7tap_payload_bytes_total", bytes, true, {{"what", "observed"}}, double(counts_.bytes_observed)});
-    s.push_back({"l7tap_payload_bytes_total", bytes, true, {{"what", "copied"}}, double(counts_.bytes_copied)});
-    s.push_back({"l7tap_transactions_total", "Transactions recorded, by protocol", true, {{"protocol", "http"}},
+    s.push_back(
+        {"l7tap_payload_bytes_total", bytes, true, {{"what", "observed"}}, double(counts_.bytes_observed)});
+    s.push_back(
+        {"l7tap_payload_bytes_total", bytes, true, {{"what", "copied"}}, double(counts_.bytes_copied)});
+    s.push_back({"l7tap_transactions_total",
+                 "Transactions recorded, by protocol",
+                 true,
+                 {{"protocol", "http"}},
                  double(counts_.transactions)});
-    s.push_back({"l7tap_connections_open", "Connections followed now", false, {}, double(counts_.open_connections)});
+    s.push_back(
+        {"l7tap_connections_open", "Connections followed now", false, {}, double(counts_.open_connections)});
 
     const TrackerStats& t = tracker_.stats();
-    s.push_back({"l7tap_connections_total", "Connections followed since start", true, {}, double(t.connections_opened)});
-    s.push_back({"l7tap_connections_not_http_total", "TCP connections whose bytes are not HTTP/1 (ignored)", true, {},
+    s.push_back({"l7tap_connections_total",
+                 "Connections followed since start",
+                 true,
+                 {},
+                 double(t.connections_opened)});
+    s.push_back({"l7tap_connections_not_http_total",
+                 "TCP connections whose bytes are not HTTP/1 (ignored)",
+                 true,
+                 {},
                  double(t.connections_not_http)});
-    s.push_back({"l7tap_connections_upgraded_total", "Connections switched to another protocol (101)", true, {},
+    s.push_back({"l7tap_connections_upgraded_total",
+                 "Connections switched to another protocol (101)",
+                 true,
+                 {},
                  double(t.connections_upgraded)});
-    s.push_back({"l7tap_connections_without_open_total", "Connections first seen by their data (open not seen)",
-                 true, {}, double(t.connections_without_open)});
-    s.push_back({"l7tap_stream_gaps_total", "Holes in a connection's byte stream", true, {}, double(t.stream_gaps)});
-    s.push_back({"l7tap_stream_gap_bytes_total", "Bytes missing in stream holes", true, {}, double(t.stream_gap_bytes)});
-    s.push_back({"l7tap_stream_overlap_bytes_total", "Bytes seen twice and dropped", true, {},
+    s.push_back({"l7tap_connections_without_open_total",
+                 "Connections first seen by their data (open not seen)",
+                 true,
+                 {},
+                 double(t.connections_without_open)});
+    s.push_back(
+        {"l7tap_stream_gaps_total", "Holes in a connection's byte stream", true, {}, double(t.stream_gaps)});
+    s.push_back({"l7tap_stream_gap_bytes_total",
+                 "Bytes missing in stream holes",
+                 true,
+                 {},
+                 double(t.stream_gap_bytes)});
+    s.push_back({"l7tap_stream_overlap_bytes_total",
+                 "Bytes seen twice and dropped",
+                 true,
+                 {},
                  double(t.stream_overlap_bytes)});
-    s.push_back({"l7tap_stale_events_total", "Events of a connection already replaced on its fd", true, {},
+    s.push_back({"l7tap_stale_events_total",
+                 "Events of a connection already replaced on its fd",
+                 true,
+                 {},
                  double(t.stale_events)});
-    s.push_back({"l7tap_http_parse_errors_total", "Connections where HTTP/1 parsing failed", true, {},
+    s.push_back({"l7tap_http_parse_errors_total",
+                 "Connections where HTTP/1 parsing failed",
+                 true,
+                 {},
                  double(t.http_parse_errors)});
-    s.push_back({"l7tap_http_desyncs_total", "Stream holes that broke HTTP/1 framing (parsing resumed later)", true,
-                 {}, double(t.http_desyncs)});
+    s.push_back({"l7tap_http_desyncs_total",
+                 "Stream holes that broke HTTP/1 framing (parsing resumed later)",
+                 true,
+                 {},
+                 double(t.http_desyncs)});
     const char* unmatched = "HTTP messages that did not become a transaction, by reason";
-    s.push_back({"l7tap_http_unmatched_total", unmatched, true, {{"reason", "response_without_request"}},
+    s.push_back({"l7tap_http_unmatched_total",
+                 unmatched,
+                 true,
+                 {{"reason", "response_without_request"}},
                  double(t.http_unmatched_responses)});
-    s.push_back({"l7tap_http_unmatched_total", unmatched, true, {{"reason", "request_unanswered"}},
+    s.push_back({"l7tap_http_unmatched_total",
+                 unmatched,
+                 true,
+                 {{"reason", "request_unanswered"}},
                  double(t.http_unanswered_requests)});
-    s.push_back({"l7tap_http_unmatched_total", unmatched, true, {{"reason", "message_incomplete"}},
+    s.push_back({"l7tap_http_unmatched_total",
+                 unmatched,
+                 true,
+                 {{"reason", "message_incomplete"}},
                  double(t.http_incomplete_messages)});
     return s;
   }

@@ -98,7 +98,8 @@ Result<Config> ParseArgs(int argc, char** argv) {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};
       uint32_t pid = 0;
-      if (!ParseNumber(*v, pid) || pid == 0) return Error{"--pid " + std::string(*v) + ": expected a process id"};
+      if (!ParseNumber(*v, pid) || pid == 0)
+        return Error{"--pid " + std::string(*v) + ": expected a process id"};
       c.pids.push_back(pid);
     } else if (arg == "--ringbuf-mib") {
       auto v = need_value(arg);

@@ -98,7 +98,8 @@ void ConnectionTracker::OnData(const Data& ev) {
   Http1State state = c->http->state();
   if (state == Http1State::kNotHttp || state == Http1State::kUpgraded) return;  // costs nothing from here on
   auto dir = ev.direction;
-  c->streams[static_cast<int>(dir)].Push(ev.position, ev.ts_ns, ev.payload, ev.length, c->http->consumer(dir));
+  c->streams[static_cast<int>(dir)].Push(ev.position, ev.ts_ns, ev.payload, ev.length,
+                                         c->http->consumer(dir));
   Account(*c);
 }
 

@@ -27,7 +27,8 @@ struct TrackerStats {
   std::atomic<uint64_t> connections_opened{0};
   std::atomic<uint64_t> connections_not_http{0};
   std::atomic<uint64_t> connections_upgraded{0};
-  std::atomic<uint64_t> connections_without_open{0};  // data before any open event (open lost, or pre-existing)
+  std::atomic<uint64_t> connections_without_open{
+      0};  // data before any open event (open lost, or pre-existing)
   std::atomic<uint64_t> stream_gaps{0};
   std::atomic<uint64_t> stream_gap_bytes{0};
   std::atomic<uint64_t> stream_overlap_bytes{0};

@@ -23,7 +23,9 @@ std::string Address(const uint8_t* bytes, bool ipv6) {
   return text;
 }
 
-std::string Comm(const char (&comm)[L7TAP_COMM_LEN]) { return std::string(comm, strnlen(comm, sizeof(comm))); }
+std::string Comm(const char (&comm)[L7TAP_COMM_LEN]) {
+  return std::string(comm, strnlen(comm, sizeof(comm)));
+}
 
 }  // namespace
 
@@ -39,17 +41,25 @@ Event DecodeEvent(const void* record, size_t size) {
       auto role = ev.role == L7TAP_ROLE_CLIENT   ? protocols::Role::kClient
                   : ev.role == L7TAP_ROLE_SERVER ? protocols::Role::kServer
                                                  : protocols::Role::kUnknown;
-      return ConnOpen{hdr.ts_ns,          ToConnId(ev.conn), ipv6,
-                      ev.l4 == L7TAP_L4_TCP, role,           ev.local_port,
-                      ev.remote_port,     Address(ev.local_addr, ipv6), Address(ev.remote_addr, ipv6),
+      return ConnOpen{hdr.ts_ns,
+                      ToConnId(ev.conn),
+                      ipv6,
+                      ev.l4 == L7TAP_L4_TCP,
+                      role,
+                      ev.local_port,
+                      ev.remote_port,
+                      Address(ev.local_addr, ipv6),
+                      Address(ev.remote_addr, ipv6),
                       Comm(ev.comm)};
     }
     case L7TAP_EV_DATA: {
       l7tap_data_event ev;
       if (!Read(record, size, ev)) return Malformed{"short data record"};
-      if (ev.copied > ev.length || size < sizeof(ev) + ev.copied) return Malformed{"data record size mismatch"};
+      if (ev.copied > ev.length || size < sizeof(ev) + ev.copied)
+        return Malformed{"data record size mismatch"};
       auto payload = std::string_view(static_cast<const char*>(record) + sizeof(ev), ev.copied);
-      auto dir = ev.direction == L7TAP_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
+      auto dir =
+          ev.direction == L7TAP_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
       return Data{hdr.ts_ns, ToConnId(ev.conn), ev.position, ev.length, dir, payload};
     }
     case L7TAP_EV_CONN_CLOSE: {

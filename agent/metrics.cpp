@@ -13,7 +13,7 @@ namespace l7tap::agent {
 
 const std::vector<double>& DefaultBuckets() {
   static const std::vector<double> buckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                              0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+                                              0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   return buckets;
 }
 
@@ -45,7 +45,8 @@ namespace {
 
 // OpenTelemetry's rule: methods outside the known set become _OTHER, so the label stays bounded.
 std::string MethodLabel(const std::string& m) {
-  static const char* known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  static const char* known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                "CONNECT", "OPTIONS", "TRACE", "PATCH"};
   for (const char* k : known)
     if (m == k) return m;
   return "_OTHER";
@@ -58,13 +59,15 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, Sampl
   m->registry_ = std::make_shared<prometheus::Registry>();
   m->server_ = &prometheus::BuildHistogram()
                     .Name("http_server_request_duration_seconds")
-                    .Help("Duration of HTTP requests served by processes on this node (first request byte "
-                          "read to last response byte written)")
+                    .Help(
+                        "Duration of HTTP requests served by processes on this node (first request byte "
+                        "read to last response byte written)")
                     .Register(*m->registry_);
   m->client_ = &prometheus::BuildHistogram()
                     .Name("http_client_request_duration_seconds")
-                    .Help("Duration of HTTP requests made by processes on this node (first request byte "
-                          "written to last response byte read)")
+                    .Help(
+                        "Duration of HTTP requests made by processes on this node (first request byte "
+                        "written to last response byte read)")
                     .Register(*m->registry_);
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
   try {

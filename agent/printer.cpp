@@ -32,8 +32,8 @@ std::string TransactionPrinter::Format(const TransactionRecord& r) const {
   char line[512];
   std::snprintf(line, sizeof(line), "%s.%03dZ %-6s %s[%u] %s %s -> %d %.3fms port=%u%s%s", when,
                 int((wall_ns / 1'000'000) % 1000), protocols::RoleName(t.role), r.service_name.c_str(), r.pid,
-                t.method.c_str(), target.c_str(), t.status, ms, r.server_port, r.server_address.empty() ? "" : " peer=",
-                r.server_address.c_str());
+                t.method.c_str(), target.c_str(), t.status, ms, r.server_port,
+                r.server_address.empty() ? "" : " peer=", r.server_address.c_str());
   return line;
 }
 

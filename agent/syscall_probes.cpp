@@ -58,8 +58,9 @@ void SetLibbpfVerbose(bool verbose) {
 
 Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o) {
   if (!std::filesystem::exists("/sys/kernel/btf/vmlinux"))
-    return Error{"this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): l7tap needs a kernel built "
-                 "with CONFIG_DEBUG_INFO_BTF=y"};
+    return Error{
+        "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): l7tap needs a kernel built "
+        "with CONFIG_DEBUG_INFO_BTF=y"};
   SyscallBackend backend = SyscallBackend::kTracepoint;
   switch (o.choice) {
     case SyscallBackendChoice::kAuto:
@@ -71,9 +72,10 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
     case SyscallBackendChoice::kKprobe:
       backend = SyscallBackend::kKprobe;
       if (o.attach && !KernelHasKprobes())
-        return Error{"--syscall-probes=kprobe: this kernel cannot attach kprobes "
-                     "(/sys/bus/event_source/devices/kprobe is missing, CONFIG_KPROBES is off); use "
-                     "--syscall-probes=tracepoint or auto"};
+        return Error{
+            "--syscall-probes=kprobe: this kernel cannot attach kprobes "
+            "(/sys/bus/event_source/devices/kprobe is missing, CONFIG_KPROBES is off); use "
+            "--syscall-probes=tracepoint or auto"};
       break;
   }
 
@@ -94,8 +96,10 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view name = bpf_program__name(prog);
-    if (name.starts_with(drop)) bpf_program__set_autoload(prog, false);
-    else probes->programs_loaded_++;
+    if (name.starts_with(drop))
+      bpf_program__set_autoload(prog, false);
+    else
+      probes->programs_loaded_++;
   }
 
   if (int err = syscalls__load(skel); err) return Error{LoadFailure(err)};
@@ -109,8 +113,8 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
   if (auto tracefs = EnsureTracefs(); !tracefs) return Error{tracefs.error()};
 
   if (int err = syscalls__attach(skel); err) {
-    return Error{std::string("attaching the ") + BackendName(backend) + " syscall probes failed (" + Errno(err) +
-                 "); rerun with --verbose for details" +
+    return Error{std::string("attaching the ") + BackendName(backend) + " syscall probes failed (" +
+                 Errno(err) + "); rerun with --verbose for details" +
                  (backend == SyscallBackend::kKprobe ? ", or use --syscall-probes=tracepoint" : "")};
   }
   return probes;

@@ -16,7 +16,8 @@ const std::string kRequest =
     "Accept: */*\r\nX-Request-Id: 0f8fad5b-d9cb-469f-a165-70867728950e\r\n\r\n";
 const std::string kResponse =
     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 66\r\nDate: Sun, 22 Nov 2026 "
-    "03:10:08 GMT\r\n\r\n{\"id\":12345,\"name\":\"item\",\"tags\":[\"a\",\"b\"],\"ok\":true,\"pad\":\"xxxx\"}";
+    "03:10:08 "
+    "GMT\r\n\r\n{\"id\":12345,\"name\":\"item\",\"tags\":[\"a\",\"b\"],\"ok\":true,\"pad\":\"xxxx\"}";
 
 // HTTP/1 parse and stitch throughput on a keep-alive connection.
 void BM_Http1SessionKeepAlive(benchmark::State& state) {
@@ -28,7 +29,9 @@ void BM_Http1SessionKeepAlive(benchmark::State& state) {
     session.OnData(Direction::kEgress, ++ts, kResponse, 0);
   }
   if (transactions != uint64_t(state.iterations()))
-    state.SkipWithError(("lost transactions: " + std::to_string(transactions) + " of " + std::to_string(state.iterations())).c_str());
+    state.SkipWithError(
+        ("lost transactions: " + std::to_string(transactions) + " of " + std::to_string(state.iterations()))
+            .c_str());
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(kRequest.size() + kResponse.size()));
   state.SetItemsProcessed(int64_t(state.iterations()));
 }
@@ -48,7 +51,9 @@ void BM_TrackerPerTransaction(benchmark::State& state) {
     pos[0] += kResponse.size();
   }
   if (transactions != uint64_t(state.iterations()))
-    state.SkipWithError(("lost transactions: " + std::to_string(transactions) + " of " + std::to_string(state.iterations())).c_str());
+    state.SkipWithError(
+        ("lost transactions: " + std::to_string(transactions) + " of " + std::to_string(state.iterations()))
+            .c_str());
   state.SetItemsProcessed(int64_t(state.iterations()));
 }
 BENCHMARK(BM_TrackerPerTransaction);

@@ -42,12 +42,12 @@ enum l7tap_l4 {
 
 /* Counters kept in a per-CPU array map, indexed by this enum. */
 enum l7tap_counter {
-  L7TAP_CNT_RINGBUF_FULL = 0,      /* events dropped: ring buffer reserve/output failed */
-  L7TAP_CNT_TRUNCATED_EVENTS = 1,  /* data events whose payload exceeded the copy cap */
-  L7TAP_CNT_TRUNCATED_BYTES = 2,   /* bytes not copied because of the cap */
-  L7TAP_CNT_COPY_FAILED = 3,       /* bpf_probe_read_user failures (payload replaced by a gap) */
-  L7TAP_CNT_IOV_LIMIT = 4,         /* iovec segments or mmsg messages beyond the bounded loops */
-  L7TAP_CNT_CONN_TABLE_FULL = 5,   /* connection map insert failed */
+  L7TAP_CNT_RINGBUF_FULL = 0,     /* events dropped: ring buffer reserve/output failed */
+  L7TAP_CNT_TRUNCATED_EVENTS = 1, /* data events whose payload exceeded the copy cap */
+  L7TAP_CNT_TRUNCATED_BYTES = 2,  /* bytes not copied because of the cap */
+  L7TAP_CNT_COPY_FAILED = 3,      /* bpf_probe_read_user failures (payload replaced by a gap) */
+  L7TAP_CNT_IOV_LIMIT = 4,        /* iovec segments or mmsg messages beyond the bounded loops */
+  L7TAP_CNT_CONN_TABLE_FULL = 5,  /* connection map insert failed */
   L7TAP_CNT__MAX = 8,
 };
 
@@ -58,20 +58,20 @@ struct l7tap_conn_id {
 };
 
 struct l7tap_event_header {
-  __u16 kind; /* enum l7tap_event_kind */
+  __u16 kind;    /* enum l7tap_event_kind */
   __u16 version; /* L7TAP_CONTRACT_VERSION */
-  __u32 pid;  /* thread id of the caller */
-  __u64 ts_ns; /* bpf_ktime_get_ns() at syscall exit */
+  __u32 pid;     /* thread id of the caller */
+  __u64 ts_ns;   /* bpf_ktime_get_ns() at syscall exit */
 };
 
 struct l7tap_conn_event {
   struct l7tap_event_header hdr;
   struct l7tap_conn_id conn;
-  __u16 family; /* AF_INET / AF_INET6 */
-  __u8 l4;      /* enum l7tap_l4 */
-  __u8 role;    /* enum l7tap_role */
-  __u16 local_port;  /* host byte order */
-  __u16 remote_port; /* host byte order */
+  __u16 family;        /* AF_INET / AF_INET6 */
+  __u8 l4;             /* enum l7tap_l4 */
+  __u8 role;           /* enum l7tap_role */
+  __u16 local_port;    /* host byte order */
+  __u16 remote_port;   /* host byte order */
   __u8 local_addr[16]; /* IPv4 in the first 4 bytes */
   __u8 remote_addr[16];
   char comm[L7TAP_COMM_LEN];

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Socket syscall capture. The logic lives in inline functions; two thin sets of entry points call it:
  * syscall tracepoints (tp_*) and ksyscall kprobes (ks_*). User space loads one set (autoload). */
-#include "vmlinux.h"
-
+// clang-format off
+#include "vmlinux.h" /* first: the libbpf headers below need its types */
+// clang-format on
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -62,7 +63,7 @@ struct {
 enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT };
 
 struct call_args {
-  __u64 ptr; /* buffer, iovec array, msghdr or mmsghdr array */
+  __u64 ptr;   /* buffer, iovec array, msghdr or mmsghdr array */
   __u64 count; /* iovcnt or vlen */
   __s32 fd;
   __u8 kind;
@@ -99,7 +100,7 @@ struct {
 } scratch_map SEC(".maps");
 
 static __always_inline void count(__u32 which, __u64 n) {
-  __u64 *v = bpf_map_lookup_elem(&counters, &which);
+  __u64* v = bpf_map_lookup_elem(&counters, &which);
   if (v) *v += n;
 }
 
@@ -112,7 +113,7 @@ static __always_inline bool traced(__u64 pid_tgid) {
 
 static __always_inline __u64 conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid << 32) | (__u32)fd; }
 
-static __always_inline void fill_header(struct l7tap_event_header *h, __u16 kind, __u64 pid_tgid) {
+static __always_inline void fill_header(struct l7tap_event_header* h, __u16 kind, __u64 pid_tgid) {
   h->kind = kind;
   h->version = L7TAP_CONTRACT_VERSION;
   h->pid = (__u32)pid_tgid;
@@ -120,23 +121,23 @@ static __always_inline void fill_header(struct l7tap_event_header *h, __u16 kind
 }
 
 /* The socket behind fd of the current task, or NULL when fd is not a socket. */
-static __always_inline struct sock *fd_to_sock(__s32 fd) {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+static __always_inline struct sock* fd_to_sock(__s32 fd) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
   if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
-  struct file **fds = BPF_CORE_READ(fdt, fd);
-  struct file *f = NULL;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* f = NULL;
   if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f) return NULL;
   umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
   if ((mode & S_IFMT) != S_IFSOCK) return NULL;
-  struct socket *sock = BPF_CORE_READ(f, private_data);
+  struct socket* sock = BPF_CORE_READ(f, private_data);
   return sock ? BPF_CORE_READ(sock, sk) : NULL;
 }
 
 /* Starts following (tgid, fd) if it is a TCP or UDP socket over IPv4/IPv6; a new generation replaces
  * whatever was recorded for that fd before. */
-static __noinline struct conn_info *register_conn(__u64 pid_tgid, __s32 fd, __u8 role) {
-  struct sock *sk = fd_to_sock(fd);
+static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8 role) {
+  struct sock* sk = fd_to_sock(fd);
   if (!sk) return NULL;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   if (family != AF_INET && family != AF_INET6) return NULL;
@@ -181,9 +182,9 @@ static __noinline struct conn_info *register_conn(__u64 pid_tgid, __s32 fd, __u8
   return bpf_map_lookup_elem(&conns, &key);
 }
 
-static __always_inline struct conn_info *find_conn(__u64 pid_tgid, __s32 fd) {
+static __always_inline struct conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
   __u64 key = conn_key(pid_tgid >> 32, fd);
-  struct conn_info *info = bpf_map_lookup_elem(&conns, &key);
+  struct conn_info* info = bpf_map_lookup_elem(&conns, &key);
   return info ? info : register_conn(pid_tgid, fd, L7TAP_ROLE_UNKNOWN);
 }
 
@@ -207,7 +208,7 @@ static __always_inline void enter_conn(__s32 fd, __u8 kind) {
 
 /* Copies up to n user bytes at payload offset off, within the cap. Returns bytes copied, or -1 when the
  * read faulted (the caller stops: copied bytes must stay a prefix of the stream). */
-static __always_inline long copy_user(struct scratch *s, __u32 off, const void *src, __u64 n) {
+static __always_inline long copy_user(struct scratch* s, __u32 off, const void* src, __u64 n) {
   __u32 cap = max_payload;
   if (cap > L7TAP_MAX_PAYLOAD) cap = L7TAP_MAX_PAYLOAD;
   if (off >= cap) return 0;
@@ -223,9 +224,9 @@ static __always_inline long copy_user(struct scratch *s, __u32 off, const void *
   return n;
 }
 
-static __always_inline struct scratch *begin_data(__u64 pid_tgid, __s32 fd, struct conn_info *ci) {
+static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, struct conn_info* ci) {
   __u32 cpu = bpf_get_smp_processor_id();
-  struct scratch *s = bpf_map_lookup_elem(&scratch_map, &cpu);
+  struct scratch* s = bpf_map_lookup_elem(&scratch_map, &cpu);
   if (!s) return NULL;
   fill_header(&s->ev.hdr, L7TAP_EV_DATA, pid_tgid);
   s->ev.conn.tgid = pid_tgid >> 32;
@@ -235,7 +236,7 @@ static __always_inline struct scratch *begin_data(__u64 pid_tgid, __s32 fd, stru
   return s;
 }
 
-static __always_inline void finish_data(struct scratch *s, struct conn_info *ci, __u8 dir, __u64 length) {
+static __always_inline void finish_data(struct scratch* s, struct conn_info* ci, __u8 dir, __u64 length) {
   s->ev.direction = dir;
   s->ev.length = length;
   s->ev.position = __sync_fetch_and_add(&ci->position[dir & 1], length);
@@ -248,7 +249,7 @@ static __always_inline void finish_data(struct scratch *s, struct conn_info *ci,
 }
 
 /* Copies `total` bytes spread over an iovec array, in order, up to the cap. */
-static __noinline void copy_iov(struct scratch *s, const struct iovec *iov, __u64 iovcnt, __u64 total) {
+static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u64 iovcnt, __u64 total) {
   __u32 off = 0;
   __u64 left = total;
 #pragma clang loop unroll(disable)
@@ -266,11 +267,11 @@ static __noinline void copy_iov(struct scratch *s, const struct iovec *iov, __u6
   s->ev.copied = off;
 }
 
-static __noinline void emit_msg(struct conn_info *ci, const struct call_args *args, const struct user_msghdr *msg,
-                                __u64 length) {
-  struct scratch *s = begin_data(bpf_get_current_pid_tgid(), args->fd, ci);
+static __noinline void emit_msg(struct conn_info* ci, const struct call_args* args,
+                                const struct user_msghdr* msg, __u64 length) {
+  struct scratch* s = begin_data(bpf_get_current_pid_tgid(), args->fd, ci);
   if (!s) return;
-  struct iovec *iov = NULL;
+  struct iovec* iov = NULL;
   __u64 iovlen = 0;
   bpf_probe_read_user(&iov, sizeof(iov), &msg->msg_iov);
   bpf_probe_read_user(&iovlen, sizeof(iovlen), &msg->msg_iovlen);
@@ -283,7 +284,7 @@ static __noinline void emit_msg(struct conn_info *ci, const struct call_args *ar
  * then walks the iovec and mmsg loops only in the programs that need them (load time drops severalfold). */
 static __always_inline void exit_call(long ret, const __u8 kind) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+  struct call_args* a = bpf_map_lookup_elem(&calls, &pid_tgid);
   if (!a) return;
   struct call_args args = *a;
   bpf_map_delete_elem(&calls, &pid_tgid);
@@ -299,28 +300,28 @@ static __always_inline void exit_call(long ret, const __u8 kind) {
   }
   if (ret <= 0) return;
   __u64 key = conn_key(pid_tgid >> 32, args.fd);
-  struct conn_info *ci = bpf_map_lookup_elem(&conns, &key);
+  struct conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
-  __u64 *muted_generation = bpf_map_lookup_elem(&muted, &key);
+  __u64* muted_generation = bpf_map_lookup_elem(&muted, &key);
   if (muted_generation && *muted_generation == ci->generation) return;
 
   if (kind == CALL_BUF) {
-    struct scratch *s = begin_data(pid_tgid, args.fd, ci);
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci);
     if (!s) return;
-    long got = copy_user(s, 0, (const void *)args.ptr, ret);
+    long got = copy_user(s, 0, (const void*)args.ptr, ret);
     s->ev.copied = got > 0 ? got : 0;
     finish_data(s, ci, args.direction, ret);
   } else if (kind == CALL_IOV) {
-    struct scratch *s = begin_data(pid_tgid, args.fd, ci);
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci);
     if (!s) return;
     if (args.count > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
-    copy_iov(s, (const struct iovec *)args.ptr, args.count, ret);
+    copy_iov(s, (const struct iovec*)args.ptr, args.count, ret);
     finish_data(s, ci, args.direction, ret);
   } else if (kind == CALL_MSG) {
-    emit_msg(ci, &args, (const struct user_msghdr *)args.ptr, ret);
+    emit_msg(ci, &args, (const struct user_msghdr*)args.ptr, ret);
   } else if (kind == CALL_MMSG) {
     /* ret = messages moved; each reports its own byte count in msg_len. */
-    struct mmsghdr *vec = (struct mmsghdr *)args.ptr;
+    struct mmsghdr* vec = (struct mmsghdr*)args.ptr;
     if (ret > L7TAP_MAX_MMSG) count(L7TAP_CNT_IOV_LIMIT, 1);
 #pragma clang loop unroll(disable)
     for (int i = 0; i < L7TAP_MAX_MMSG; i++) {
@@ -336,7 +337,7 @@ static __always_inline void on_close(__s32 fd) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
   __u64 key = conn_key(pid_tgid >> 32, fd);
-  struct conn_info *ci = bpf_map_lookup_elem(&conns, &key);
+  struct conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
   struct l7tap_close_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_CONN_CLOSE, pid_tgid);
@@ -349,7 +350,7 @@ static __always_inline void on_close(__s32 fd) {
 }
 
 SEC("tracepoint/sched/sched_process_exit")
-int on_process_exit(void *ctx) {
+int on_process_exit(void* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) || !traced(pid_tgid)) return 0; /* group leader only */
   struct l7tap_exit_event ev = {};
@@ -359,76 +360,44 @@ int on_process_exit(void *ctx) {
   return 0;
 }
 
-/* ---- backend 1: syscall tracepoints ---- */
+/* ---- entry points: each syscall gets a tracepoint pair (tp_*) and a ksyscall kprobe pair (ks_*) ---- */
 
-#define TP_ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name) int tp_enter_##name(struct trace_event_raw_sys_enter *ctx)
-#define TP_EXIT(name, kind)                                                                           \
-  SEC("tracepoint/syscalls/sys_exit_" #name) int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) { \
-    exit_call(ctx->ret, kind);                                                                        \
-    return 0;                                                                                         \
-  }
-#define A(i) (ctx->args[i])
+// clang-format off
+#define PROBES(name, enter_call, kind)                                                                      \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                                               \
+  int tp_enter_##name(struct trace_event_raw_sys_enter *ctx) {                                              \
+    long a0 = ctx->args[0], a1 = ctx->args[1], a2 = ctx->args[2];                                           \
+    enter_call;                                                                                             \
+    return 0;                                                                                               \
+  }                                                                                                         \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                                                \
+  int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) { exit_call(ctx->ret, kind); return 0; }         \
+  SEC("ksyscall/" #name)                                                                                    \
+  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2) { enter_call; return 0; }                    \
+  SEC("kretsyscall/" #name)                                                                                 \
+  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind); return 0; }
 
-TP_ENTER(read) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(read, CALL_BUF)
-TP_ENTER(write) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(write, CALL_BUF)
-TP_ENTER(readv) { enter_io(A(0), A(1), A(2), CALL_IOV, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(readv, CALL_IOV)
-TP_ENTER(writev) { enter_io(A(0), A(1), A(2), CALL_IOV, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(writev, CALL_IOV)
-TP_ENTER(recvfrom) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(recvfrom, CALL_BUF)
-TP_ENTER(sendto) { enter_io(A(0), A(1), 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(sendto, CALL_BUF)
-TP_ENTER(recvmsg) { enter_io(A(0), A(1), 0, CALL_MSG, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(recvmsg, CALL_MSG)
-TP_ENTER(sendmsg) { enter_io(A(0), A(1), 0, CALL_MSG, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(sendmsg, CALL_MSG)
-TP_ENTER(recvmmsg) { enter_io(A(0), A(1), A(2), CALL_MMSG, L7TAP_DIR_INGRESS); return 0; }
-TP_EXIT(recvmmsg, CALL_MMSG)
-TP_ENTER(sendmmsg) { enter_io(A(0), A(1), A(2), CALL_MMSG, L7TAP_DIR_EGRESS); return 0; }
-TP_EXIT(sendmmsg, CALL_MMSG)
-TP_ENTER(connect) { enter_conn(A(0), CALL_CONNECT); return 0; }
-TP_EXIT(connect, CALL_CONNECT)
-TP_ENTER(accept) { enter_conn(A(0), CALL_ACCEPT); return 0; }
-TP_EXIT(accept, CALL_ACCEPT)
-TP_ENTER(accept4) { enter_conn(A(0), CALL_ACCEPT); return 0; }
-TP_EXIT(accept4, CALL_ACCEPT)
-TP_ENTER(close) { on_close(A(0)); return 0; }
+/* a0 = fd, a1 = buffer / iovec / msghdr / mmsghdr, a2 = count (used by the iovec and mmsg kinds) */
+#define IO(name, kind, dir) PROBES(name, enter_io(a0, a1, a2, kind, dir), kind)
+#define CONN(name, kind) PROBES(name, (void)a1; (void)a2; enter_conn(a0, kind), kind)
 
-/* ---- backend 2: kprobes on the syscall entry points (ksyscall) ---- */
+IO(read, CALL_BUF, L7TAP_DIR_INGRESS)
+IO(write, CALL_BUF, L7TAP_DIR_EGRESS)
+IO(recvfrom, CALL_BUF, L7TAP_DIR_INGRESS)
+IO(sendto, CALL_BUF, L7TAP_DIR_EGRESS)
+IO(readv, CALL_IOV, L7TAP_DIR_INGRESS)
+IO(writev, CALL_IOV, L7TAP_DIR_EGRESS)
+IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS)
+IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS)
+IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS)
+IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS)
+CONN(connect, CALL_CONNECT)
+CONN(accept, CALL_ACCEPT)
+CONN(accept4, CALL_ACCEPT)
 
-#define KS_EXIT(name, kind)                                                 \
-  SEC("kretsyscall/" #name) int BPF_KRETPROBE(ks_exit_##name, long ret) { \
-    exit_call(ret, kind);                                                 \
-    return 0;                                                             \
-  }
-
-SEC("ksyscall/read") int BPF_KSYSCALL(ks_enter_read, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(read, CALL_BUF)
-SEC("ksyscall/write") int BPF_KSYSCALL(ks_enter_write, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(write, CALL_BUF)
-SEC("ksyscall/readv") int BPF_KSYSCALL(ks_enter_readv, int fd, void *iov, long cnt) { enter_io(fd, (__u64)iov, cnt, CALL_IOV, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(readv, CALL_IOV)
-SEC("ksyscall/writev") int BPF_KSYSCALL(ks_enter_writev, int fd, void *iov, long cnt) { enter_io(fd, (__u64)iov, cnt, CALL_IOV, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(writev, CALL_IOV)
-SEC("ksyscall/recvfrom") int BPF_KSYSCALL(ks_enter_recvfrom, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(recvfrom, CALL_BUF)
-SEC("ksyscall/sendto") int BPF_KSYSCALL(ks_enter_sendto, int fd, void *buf) { enter_io(fd, (__u64)buf, 0, CALL_BUF, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(sendto, CALL_BUF)
-SEC("ksyscall/recvmsg") int BPF_KSYSCALL(ks_enter_recvmsg, int fd, void *msg) { enter_io(fd, (__u64)msg, 0, CALL_MSG, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(recvmsg, CALL_MSG)
-SEC("ksyscall/sendmsg") int BPF_KSYSCALL(ks_enter_sendmsg, int fd, void *msg) { enter_io(fd, (__u64)msg, 0, CALL_MSG, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(sendmsg, CALL_MSG)
-SEC("ksyscall/recvmmsg") int BPF_KSYSCALL(ks_enter_recvmmsg, int fd, void *vec, long vlen) { enter_io(fd, (__u64)vec, vlen, CALL_MMSG, L7TAP_DIR_INGRESS); return 0; }
-KS_EXIT(recvmmsg, CALL_MMSG)
-SEC("ksyscall/sendmmsg") int BPF_KSYSCALL(ks_enter_sendmmsg, int fd, void *vec, long vlen) { enter_io(fd, (__u64)vec, vlen, CALL_MMSG, L7TAP_DIR_EGRESS); return 0; }
-KS_EXIT(sendmmsg, CALL_MMSG)
-SEC("ksyscall/connect") int BPF_KSYSCALL(ks_enter_connect, int fd) { enter_conn(fd, CALL_CONNECT); return 0; }
-KS_EXIT(connect, CALL_CONNECT)
-SEC("ksyscall/accept") int BPF_KSYSCALL(ks_enter_accept, int fd) { enter_conn(fd, CALL_ACCEPT); return 0; }
-KS_EXIT(accept, CALL_ACCEPT)
-SEC("ksyscall/accept4") int BPF_KSYSCALL(ks_enter_accept4, int fd) { enter_conn(fd, CALL_ACCEPT); return 0; }
-KS_EXIT(accept4, CALL_ACCEPT)
-SEC("ksyscall/close") int BPF_KSYSCALL(ks_enter_close, int fd) { on_close(fd); return 0; }
+/* close needs no exit: the connection ends at the call. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp_enter_close(struct trace_event_raw_sys_enter *ctx) { on_close(ctx->args[0]); return 0; }
+SEC("ksyscall/close")
+int BPF_KSYSCALL(ks_enter_close, long fd) { on_close(fd); return 0; }
+// clang-format on

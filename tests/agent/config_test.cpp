@@ -23,8 +23,8 @@ TEST(ConfigTest, Defaults) {
 }
 
 TEST(ConfigTest, AllFlagsBothSpellings) {
-  auto c = Parse({"--listen", "127.0.0.1:9999", "--print", "--syscall-probes=tracepoint", "--max-payload-bytes",
-                  "8192", "--pid", "12", "--pid=34", "--ringbuf-mib", "16"});
+  auto c = Parse({"--listen", "127.0.0.1:9999", "--print", "--syscall-probes=tracepoint",
+                  "--max-payload-bytes", "8192", "--pid", "12", "--pid=34", "--ringbuf-mib", "16"});
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c->listen, "127.0.0.1:9999");
   EXPECT_TRUE(c->print);
@@ -53,8 +53,8 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
 
 TEST(ConfigTest, HelpListsEveryFlag) {
   std::string help = HelpText();
-  for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid", "--help",
-                           "--ringbuf-mib", "--verbose"})
+  for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid",
+                           "--help", "--ringbuf-mib", "--verbose"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 
