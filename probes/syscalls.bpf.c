@@ -60,7 +60,7 @@ struct {
   __type(value, __u8);
 } pid_filter SEC(".maps");
 
-enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT };
+enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT, CALL_SENDFILE };
 
 struct call_args {
   __u64 ptr;   /* buffer, iovec array, msghdr or mmsghdr array */
@@ -236,11 +236,12 @@ static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, stru
   return s;
 }
 
-static __always_inline void finish_data(struct scratch* s, struct conn_info* ci, __u8 dir, __u64 length) {
+static __always_inline void finish_data(struct scratch* s, struct conn_info* ci, __u8 dir, __u64 length,
+                                        bool over_cap_counts) {
   s->ev.direction = dir;
   s->ev.length = length;
   s->ev.position = __sync_fetch_and_add(&ci->position[dir & 1], length);
-  if (s->ev.copied < length) {
+  if (over_cap_counts && s->ev.copied < length) {
     count(L7TAP_CNT_TRUNCATED_EVENTS, 1);
     count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);
   }
@@ -277,7 +278,7 @@ static __noinline void emit_msg(struct conn_info* ci, const struct call_args* ar
   bpf_probe_read_user(&iovlen, sizeof(iovlen), &msg->msg_iovlen);
   if (iovlen > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
   copy_iov(s, iov, iovlen, length);
-  finish_data(s, ci, args->direction, length);
+  finish_data(s, ci, args->direction, length, true);
 }
 
 /* `kind` is a constant at every call site, so each exit program keeps only its own branch: the verifier
@@ -310,13 +311,18 @@ static __always_inline void exit_call(long ret, const __u8 kind) {
     if (!s) return;
     long got = copy_user(s, 0, (const void*)args.ptr, ret);
     s->ev.copied = got > 0 ? got : 0;
-    finish_data(s, ci, args.direction, ret);
+    finish_data(s, ci, args.direction, ret, true);
   } else if (kind == CALL_IOV) {
     struct scratch* s = begin_data(pid_tgid, args.fd, ci);
     if (!s) return;
     if (args.count > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
     copy_iov(s, (const struct iovec*)args.ptr, args.count, ret);
-    finish_data(s, ci, args.direction, ret);
+    finish_data(s, ci, args.direction, ret, true);
+  } else if (kind == CALL_SENDFILE) {
+    /* File bytes the process never sees: counted by length so body framing holds, never copied. */
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci);
+    if (!s) return;
+    finish_data(s, ci, L7TAP_DIR_EGRESS, ret, false);
   } else if (kind == CALL_MSG) {
     emit_msg(ci, &args, (const struct user_msghdr*)args.ptr, ret);
   } else if (kind == CALL_MMSG) {
@@ -391,6 +397,7 @@ IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS)
 IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS)
 IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS)
 IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS)
+IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS) /* a0 = out_fd (the socket) */
 CONN(connect, CALL_CONNECT)
 CONN(accept, CALL_ACCEPT)
 CONN(accept4, CALL_ACCEPT)

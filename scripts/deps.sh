@@ -10,7 +10,7 @@ debian_packages=(
   clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
   cmake make pkg-config g++ libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp civetweb libcivetweb-dev libcurl4-openssl-dev
-  curl python3 iproute2
+  curl python3 iproute2 nginx-light openssl
 )
 
 missing=()
@@ -23,7 +23,16 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   as_root apt-get update -qq
+  # Packages such as nginx start a system service when installed; tests run their own instances instead.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    trap 'as_root rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  as_root rm -f "$policy"
+  trap - EXIT
 fi
 
 # prometheus-cpp is not packaged for bookworm; trixie's binary packages work on it. They are unpacked into

@@ -14,7 +14,7 @@ TEST(SyscallProbesTest, TracepointBackendLoadsAndAttaches) {
   auto probes = SyscallProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kTracepoint);
-  EXPECT_EQ((*probes)->programs_loaded(), 28u);  // 13 syscalls x enter/exit, close, process exit
+  EXPECT_EQ((*probes)->programs_loaded(), 30u);  // 14 syscalls x enter/exit, close, process exit
   EXPECT_GE((*probes)->ringbuf_fd(), 0);
 }
 
@@ -26,7 +26,7 @@ TEST(SyscallProbesTest, KprobeBackendPassesTheVerifier) {
   auto probes = SyscallProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kKprobe);
-  EXPECT_EQ((*probes)->programs_loaded(), 28u);
+  EXPECT_EQ((*probes)->programs_loaded(), 30u);
 }
 
 TEST(SyscallProbesTest, ForcedKprobeFailsClearlyWithoutKprobes) {

@@ -1,6 +1,7 @@
 """Shared pieces of l7tap's end-to-end tests: run the agent, scrape and parse /metrics, run processes."""
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -144,3 +145,49 @@ def run(argv, timeout=60):
     if r.returncode != 0:
         raise AssertionError("%s failed (%d): %s" % (" ".join(argv), r.returncode, r.stderr.strip()))
     return r.stdout
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000;
+  client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
+  uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+  server {{
+    listen 127.0.0.1:{port}{tls};
+    root {dir}/www;
+    {tls_files}
+  }}
+}}
+"""
+
+
+class Nginx(Server):
+    """Debian's nginx serving files from a temp dir (sendfile on, as nginx is usually run)."""
+
+    def __init__(self, files, tls=None):
+        """files: {name: bytes}; tls: (cert path, key path) to serve HTTPS."""
+        self.dir = tempfile.mkdtemp(prefix="l7tap-nginx-")
+        os.chmod(self.dir, 0o755)  # nginx workers run as www-data
+        os.makedirs(os.path.join(self.dir, "www"))
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        for name, data in files.items():
+            with open(os.path.join(self.dir, "www", name), "wb") as f:
+                f.write(data)
+        port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(
+                dir=self.dir, port=port, tls=" ssl" if tls else "",
+                tls_files="ssl_certificate %s; ssl_certificate_key %s;" % tls if tls else ""))
+        super().__init__(["nginx", "-c", conf, "-p", self.dir], port)
+
+    def stop(self):
+        super().stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

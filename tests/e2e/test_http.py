@@ -6,7 +6,7 @@ import tempfile
 import time
 import unittest
 
-from l7tap_harness import Agent, Server, AGENT, fixture, free_port, run
+from l7tap_harness import Agent, Nginx, Server, AGENT, fixture, free_port, run
 
 SERVER_HIST = "http_server_request_duration_seconds"
 CLIENT_HIST = "http_client_request_duration_seconds"
@@ -144,6 +144,31 @@ class ThirdPartyTest(unittest.TestCase):
             code, out, err = agent.stop()
         self.assertEqual(code, 0, err)
         self.assertIn("GET /index.html -> 200", out)  # --print shows transactions
+
+
+class NginxTest(unittest.TestCase):
+    """Debian's nginx sends file bodies with sendfile(): counted by length, never copied, framing intact."""
+
+    def test_curl_to_nginx_with_sendfile(self):
+        agent = Agent()
+        nginx = Nginx({"index.html": b"<p>hello</p>\n", "big.bin": bytes(range(256)) * 800})
+        try:
+            base = "http://127.0.0.1:%d/" % nginx.port
+            for _ in range(2):  # one connection, five requests each
+                run(["curl", "-sf"] + ["-o/dev/null"] * 5 + [base + "big.bin", base, base + "big.bin", base,
+                                                            base + "big.bin"])
+            for _ in range(3):
+                run(["curl", "-sf", "-o", "/dev/null", base + "big.bin"])
+            n = 13
+            labels = dict(server_port=nginx.port, http_response_status_code=200)
+            self.assertEqual(agent.wait_value(n, SERVER_HIST + "_count", service_name="nginx", **labels), n)
+            self.assertEqual(agent.wait_value(n, CLIENT_HIST + "_count", service_name="curl", **labels), n)
+            self.assertEqual(agent.value(SERVER_HIST + "_count", http_route="/big.bin", **labels), 9)
+            self.assertEqual(agent.value("l7tap_stream_gaps_total"), 0)
+            self.assertEqual(agent.value("l7tap_http_desyncs_total"), 0)
+        finally:
+            nginx.stop()
+            agent.stop()
 
 
 class PidFilterTest(unittest.TestCase):

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Kernel-matrix end-to-end test. Boots a Debian kernel that has kprobes and BTF (bookworm's 6.1, or 6.12
+# from bookworm-backports) under qemu with software emulation (TCG; KVM is not used), from an initramfs
+# built here: busybox, l7tap, the HTTP fixtures and their shared libraries, and tests/kernel/init.sh as /init.
+# Inside, l7tap runs once with --syscall-probes=kprobe and once with auto; each time the fixtures make
+# KEEPALIVE keep-alive and ONESHOT one-connection-per-request transactions, and the test passes only if both
+# runs report the kprobe backend, exactly KEEPALIVE+ONESHOT transactions on the server side and on the
+# client side, no lost events, and a clean exit on SIGTERM.
+#
+# Usage: tests/kernel/run_kernel_test.sh BUILD_DIR [6.1|6.12]
+# Installs qemu-system-x86 and busybox-static when missing; downloads the kernel package once into
+# BUILD_DIR/kernel-cache/SERIES/ (only vmlinuz and its config are kept). Leaves no process or temp dir behind;
+# the last console log stays in BUILD_DIR/kernel-cache/console-SERIES.log.
+# Environment: L7TAP_QEMU_TIMEOUT (seconds for the whole boot, default 900).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:?usage: $0 BUILD_DIR [6.1|6.12]}" && pwd)
+series=${2:-6.1}
+case $series in
+  6.1) suite=bookworm ;;
+  6.12) suite=bookworm-backports ;;
+  *) echo "kernel-test: unknown kernel series '$series' (expected 6.1 or 6.12)" >&2; exit 2 ;;
+esac
+keepalive=20
+oneshot=10
+modes=(kprobe auto)
+qemu_timeout=${L7TAP_QEMU_TIMEOUT:-900}
+say() { echo "kernel-test[$series]: $*"; }
+
+for f in l7tap fixtures/http_server fixtures/http_client; do
+  if [ ! -x "$build/$f" ]; then
+    say "$build/$f is missing: run 'make build' first" >&2
+    exit 1
+  fi
+done
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Host tools.
+missing=()
+for p in qemu-system-x86 busybox-static; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/l7tap-kernel.XXXXXX")
+qemu_pid=
+cleanup() {
+  if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
+    kill "$qemu_pid" 2>/dev/null || true # timeout(1) passes the signal on to qemu
+    wait "$qemu_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The kernel: vmlinuz and config of the suite's linux-image-amd64, fetched once with apt from the Debian
+# mirror this machine already uses, through a private list directory (the host's apt state is untouched).
+cache=$build/kernel-cache/$series
+if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/config" ]; then
+  mirror=$(
+    { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' || true
+      grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}'; } |
+      grep -v security | head -n 1 || true
+  )
+  if [ -z "$mirror" ]; then
+    say "cannot find a Debian mirror in /etc/apt/sources.list*; add one and retry" >&2
+    exit 1
+  fi
+  apt_dir=$tmp/apt
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d" "$tmp/deb"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$apt_dir/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
+    -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
+  say "fetching the kernel of $suite"
+  apt-get "${apt_opts[@]}" update -qq
+  pkg=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+  if ! [[ $pkg =~ ^linux-image-${series//./\\.}[.+-].*-amd64$ ]]; then
+    say "$suite's linux-image-amd64 is '${pkg:-nothing}', not a $series kernel" >&2
+    exit 1
+  fi
+  (cd "$tmp/deb" && apt-get "${apt_opts[@]}" download -qq "$pkg")
+  deb=$(ls "$tmp"/deb/*.deb)
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/deb" --wildcards './boot/vmlinuz-*' './boot/config-*'
+  rm -rf "$cache.partial"
+  mkdir -p "$cache.partial"
+  cp "$tmp"/deb/boot/vmlinuz-* "$cache.partial/vmlinuz"
+  cp "$tmp"/deb/boot/config-* "$cache.partial/config"
+  echo "$pkg $(dpkg-deb -f "$deb" Version)" >"$cache.partial/package"
+  rm -rf "$cache"
+  mv "$cache.partial" "$cache"
+  rm -rf "$tmp/deb" "$apt_dir"
+fi
+for opt in CONFIG_KPROBES CONFIG_DEBUG_INFO_BTF CONFIG_SERIAL_8250_CONSOLE CONFIG_DEVTMPFS CONFIG_RD_GZIP; do
+  if ! grep -q "^$opt=y" "$cache/config"; then
+    say "the cached kernel ($(cat "$cache/package")) lacks $opt=y" >&2
+    exit 1
+  fi
+done
+say "kernel $(cat "$cache/package")"
+
+# The initramfs.
+root=$tmp/root
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,l7tap,lib64,lib/x86_64-linux-gnu}
+cp /bin/busybox "$root/bin/busybox"
+bins=("$build/l7tap" "$build/fixtures/http_server" "$build/fixtures/http_client")
+cp "${bins[@]}" "$root/l7tap/"
+for b in "${bins[@]}"; do
+  if ldd "$b" | grep -q 'not found'; then
+    say "$b has unresolved libraries:" >&2
+    ldd "$b" >&2
+    exit 1
+  fi
+  ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+done | sort -u | while read -r lib; do
+  cp -L "$lib" "$root/lib/x86_64-linux-gnu/$(basename "$lib")"
+  case $lib in */ld-linux-x86-64.so.2) cp -L "$lib" "$root/lib64/ld-linux-x86-64.so.2" ;; esac
+done
+cp "$here/init.sh" "$root/init"
+chmod 755 "$root/init"
+cat >"$root/test.env" <<EOF
+MODES="${modes[*]}"
+KEEPALIVE=$keepalive
+ONESHOT=$oneshot
+BASE_PORT=18080
+METRICS_PORT=9464
+EOF
+(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$tmp/initrd.gz"
+
+# Boot. The guest powers off when done; a panic (e.g. /init dying) reboots, which -no-reboot turns into an exit.
+log=$tmp/console.log
+say "booting under qemu (TCG, timeout ${qemu_timeout}s)"
+started=$(date +%s)
+timeout -k 10 "$qemu_timeout" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 \
+  -display none -monitor none -serial "file:$log" -nic none -no-reboot \
+  -kernel "$cache/vmlinuz" -initrd "$tmp/initrd.gz" \
+  -append "console=ttyS0 panic=-1 quiet" </dev/null &
+qemu_pid=$!
+qemu_rc=0
+wait "$qemu_pid" || qemu_rc=$?
+qemu_pid=
+elapsed=$(($(date +%s) - started))
+tr -d '\r' <"$log" >"$tmp/console.txt" || true
+cp "$tmp/console.txt" "$build/kernel-cache/console-$series.log"
+
+section() { sed -n "/^L7TAP-$1-BEGIN$2/,/^L7TAP-$1-END$2/p" "$tmp/console.txt"; }
+
+fail=0
+if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+  say "qemu did not finish within ${qemu_timeout}s"
+  fail=1
+fi
+grep -a '^L7TAP-KERNEL ' "$tmp/console.txt" || { say "the guest never reached /init"; fail=1; }
+expected=$((keepalive + oneshot))
+for mode in "${modes[@]}"; do
+  want="L7TAP-RESULT mode=$mode backend=kprobe ready=1 server=$expected client=$expected lost=0 keepalive=ok:$keepalive oneshot=ok:$oneshot exit=0"
+  got=$(grep -a "^L7TAP-RESULT mode=$mode " "$tmp/console.txt" | tail -n 1 || true)
+  grep -a "^L7TAP-TIMING mode=$mode " "$tmp/console.txt" || true
+  if [ "$got" = "$want" ]; then
+    say "PASS --syscall-probes=$mode: $got"
+  else
+    say "FAIL --syscall-probes=$mode"
+    echo "  expected: $want"
+    echo "  got:      ${got:-(no result line)}"
+    section LOG " mode=$mode"
+    section METRICS " mode=$mode"
+    fail=1
+  fi
+done
+if ! grep -aq '^L7TAP-DONE' "$tmp/console.txt"; then
+  say "the guest did not finish its run"
+  fail=1
+fi
+if [ $fail -ne 0 ]; then
+  section DMESG ""
+  if ! grep -aq '^L7TAP-RESULT ' "$tmp/console.txt"; then
+    echo "--- console (last 100 lines) ---"
+    tail -n 100 "$tmp/console.txt"
+  fi
+  say "failed after ${elapsed}s in qemu (console log: $build/kernel-cache/console-$series.log)"
+  exit 1
+fi
+say "passed in ${elapsed}s in qemu"
