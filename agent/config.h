@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/result.h"
+#include "common/result.h"
 
 namespace l7tap::agent {
 

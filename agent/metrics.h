@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "agent/connection_tracker.h"
-#include "agent/result.h"
+#include "common/result.h"
 
 namespace prometheus {
 class Exposer;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/result.h"
+#include "common/result.h"
 #include "probes/events.h"
 
 struct syscalls;  // bpftool skeleton

@@ -97,8 +97,15 @@ for mode in $MODES; do
   kill -TERM $agent 2>/dev/null
   wait $agent
   rc=$?
+  # The agent's own lines, and libbpf's (--verbose) less its routine CO-RE relocation notes; the whole
+  # verbose log's tail too when this run went wrong.
   echo "L7TAP-LOG-BEGIN mode=$mode"
-  tail -n 300 "$log"
+  grep -vE "^libbpf: (prog '[^']*': relo #|sec '[^']*': found [0-9]+ CO-RE|CO-RE relocating)" "$log" | tail -n 200
+  if [ $ready != 1 ] || [ "$backend" != kprobe ] || [ $server != $expected ] || [ $client != $expected ] ||
+    [ $lost != 0 ] || [ $rc != 0 ]; then
+    echo "--- l7tap --verbose, last 400 lines ---"
+    tail -n 400 "$log"
+  fi
   echo "L7TAP-LOG-END mode=$mode"
   echo "L7TAP-TIMING mode=$mode start=$start ready=$ready_at"
   echo "L7TAP-RESULT mode=$mode backend=$backend ready=$ready server=$server client=$client lost=$lost keepalive=$ka oneshot=$os exit=$rc"
