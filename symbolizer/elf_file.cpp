@@ -1,0 +1,353 @@
+#include "symbolizer/elf_file.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+namespace l7tap::symbolizer {
+namespace {
+
+bool LibelfReady() {
+  static const bool ready = elf_version(EV_CURRENT) != EV_NONE;
+  return ready;
+}
+
+std::string LibelfError() {
+  const char* message = elf_errmsg(-1);
+  return message != nullptr ? message : "unknown libelf error";
+}
+
+std::string HexString(const unsigned char* bytes, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    hex.push_back(kDigits[bytes[i] >> 4]);
+    hex.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return hex;
+}
+
+// The NT_GNU_BUILD_ID descriptor in a block of notes, as hex; "" when absent.
+std::string BuildIdFromNotes(Elf_Data* data) {
+  if (data == nullptr || data->d_buf == nullptr) return "";
+  GElf_Nhdr header;
+  size_t name_offset = 0;
+  size_t desc_offset = 0;
+  size_t offset = 0;
+  while (offset < data->d_size) {
+    const size_t next = gelf_getnote(data, offset, &header, &name_offset, &desc_offset);
+    if (next == 0) break;
+    const auto* bytes = static_cast<const unsigned char*>(data->d_buf);
+    if (header.n_type == NT_GNU_BUILD_ID && header.n_namesz == 4 && header.n_descsz > 0 &&
+        std::memcmp(bytes + name_offset, "GNU", 4) == 0) {
+      return HexString(bytes + desc_offset, header.n_descsz);
+    }
+    offset = next;
+  }
+  return "";
+}
+
+bool IsTextByte(unsigned char c) { return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r'; }
+
+// The printable text at the start of `bytes` up to its NUL terminator; nullopt if too long, unterminated or
+// binary.
+std::optional<std::string_view> TerminatedText(std::string_view bytes) {
+  const size_t limit = std::min(bytes.size(), ElfFile::kMaxStringLength + 1);
+  size_t length = 0;
+  while (length < limit && bytes[length] != '\0' && IsTextByte(bytes[length])) ++length;
+  if (length == limit || bytes[length] != '\0') return std::nullopt;
+  return bytes.substr(0, length);
+}
+
+// Ranks competing definitions of one name: higher wins, ties keep the first seen.
+constexpr int kRankHiddenVersion = 0;  // name@VERSION (non-default) or a hidden .gnu.version entry
+constexpr int kRankLocal = 1;
+constexpr int kRankGlobal = 2;
+
+}  // namespace
+
+const char* SymbolTableName(SymbolTable table) { return table == SymbolTable::kSymtab ? "symtab" : "dynsym"; }
+
+ElfFile::ElfFile(std::string path, int fd, Elf* elf) : path_(std::move(path)), fd_(fd), elf_(elf) {}
+
+ElfFile::~ElfFile() {
+  if (elf_ != nullptr) elf_end(elf_);
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
+  if (!LibelfReady()) return Error{"libelf is too old for this program (elf_version failed)"};
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT || err == ENOTDIR) return Error{path + ": no such file"};
+    if (err == EACCES) return Error{path + ": permission denied; run as a user that can read it"};
+    return Error{path + ": cannot open: " + std::strerror(err)};
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Error{path + ": not a regular file"};
+  }
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (elf == nullptr) {
+    // libelf refuses files it cannot map; an empty file is the common case.
+    const std::string reason = st.st_size == 0 ? "empty file" : LibelfError();
+    close(fd);
+    return Error{path + ": not an ELF file (" + reason + ")"};
+  }
+  std::unique_ptr<ElfFile> file(new ElfFile(path, fd, elf));
+  if (elf_kind(elf) == ELF_K_AR) return Error{path + ": not an ELF file (an ar archive of object files)"};
+  if (elf_kind(elf) != ELF_K_ELF) return Error{path + ": not an ELF file"};
+  if (auto error = file->Load()) return Error{path + ": malformed ELF file: " + *error};
+  return file;
+}
+
+std::optional<std::string> ElfFile::Load() {
+  image_ = elf_rawfile(elf_, &image_size_);
+  if (image_ == nullptr) return "cannot map the file: " + LibelfError();
+
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf_, &ehdr) == nullptr) return "no ELF header: " + LibelfError();
+  machine_ = ehdr.e_machine;
+  is_x86_64_ = gelf_getclass(elf_) == ELFCLASS64 && ehdr.e_machine == EM_X86_64;
+
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf_, &phnum) != 0) return "unreadable program headers: " + LibelfError();
+  std::vector<GElf_Phdr> notes;
+  for (size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf_, static_cast<int>(i), &phdr) == nullptr) continue;
+    if (phdr.p_type == PT_LOAD) {
+      segments_.push_back({phdr.p_vaddr, phdr.p_offset, phdr.p_filesz, phdr.p_flags});
+    } else if (phdr.p_type == PT_NOTE) {
+      notes.push_back(phdr);
+    }
+  }
+
+  size_t shstrndx = 0;
+  const bool have_names = elf_getshdrstrndx(elf_, &shstrndx) == 0;
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    if (shdr.sh_type == SHT_SYMTAB && shdr.sh_size > 0) {
+      has_symtab_ = true;
+    } else if (shdr.sh_type == SHT_NOTE && build_id_.empty()) {
+      build_id_ = BuildIdFromNotes(elf_getdata(scn, nullptr));
+    } else if (shdr.sh_type == SHT_PROGBITS && (shdr.sh_flags & SHF_ALLOC) != 0 &&
+               (shdr.sh_flags & (SHF_EXECINSTR | SHF_WRITE)) == 0 && shdr.sh_offset <= image_size_ &&
+               shdr.sh_size <= image_size_ - shdr.sh_offset) {
+      const char* name = have_names ? elf_strptr(elf_, shstrndx, shdr.sh_name) : nullptr;
+      const Region region{shdr.sh_offset, shdr.sh_size};
+      if (name != nullptr && std::strcmp(name, ".rodata") == 0) {
+        rodata_.insert(rodata_.begin(), region);
+      } else {
+        rodata_.push_back(region);
+      }
+    }
+  }
+
+  // Files without section headers (sstrip) still have program headers.
+  for (const GElf_Phdr& note : notes) {
+    if (!build_id_.empty()) break;
+    const Elf_Type type = note.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
+    build_id_ = BuildIdFromNotes(
+        elf_getdata_rawchunk(elf_, static_cast<int64_t>(note.p_offset), note.p_filesz, type));
+  }
+  if (elf_getscn(elf_, 1) == nullptr) {
+    for (const Segment& segment : segments_) {
+      if ((segment.flags & (PF_X | PF_W)) == 0 && segment.offset <= image_size_ &&
+          segment.filesz <= image_size_ - segment.offset) {
+        rodata_.push_back({segment.offset, segment.filesz});
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void ElfFile::IndexTable(SymbolTable table, SymbolMap& map) const {
+  const Elf64_Word wanted = table == SymbolTable::kSymtab ? SHT_SYMTAB : SHT_DYNSYM;
+  Elf_Scn* symbols = nullptr;
+  Elf_Scn* versions = nullptr;
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    if (shdr.sh_type == wanted && symbols == nullptr) symbols = scn;
+    if (shdr.sh_type == SHT_GNU_versym) versions = scn;
+  }
+  if (symbols == nullptr) return;
+  GElf_Shdr shdr;
+  if (gelf_getshdr(symbols, &shdr) == nullptr || shdr.sh_entsize == 0) return;
+  Elf_Data* data = elf_getdata(symbols, nullptr);
+  Elf_Scn* strings_scn = elf_getscn(elf_, shdr.sh_link);
+  Elf_Data* strings = strings_scn != nullptr ? elf_getdata(strings_scn, nullptr) : nullptr;
+  if (data == nullptr || strings == nullptr || strings->d_buf == nullptr) return;
+  const char* names = static_cast<const char*>(strings->d_buf);
+  const size_t names_size = strings->d_size;
+
+  // .gnu.version parallels .dynsym; bit 15 marks a hidden (non-default) version.
+  const uint16_t* versym = nullptr;
+  size_t versym_count = 0;
+  if (table == SymbolTable::kDynsym && versions != nullptr) {
+    Elf_Data* version_data = elf_getdata(versions, nullptr);
+    if (version_data != nullptr && version_data->d_buf != nullptr) {
+      versym = static_cast<const uint16_t*>(version_data->d_buf);
+      versym_count = version_data->d_size / sizeof(uint16_t);
+    }
+  }
+
+  // ELFCLASS64 symbols are read in place (gelf_getsym copies and checks each one: 2x slower on big tables).
+  const Elf64_Sym* native =
+      gelf_getclass(elf_) == ELFCLASS64 && data->d_type == ELF_T_SYM && data->d_buf != nullptr
+          ? static_cast<const Elf64_Sym*>(data->d_buf)
+          : nullptr;
+  const size_t count = std::min<size_t>(shdr.sh_size / shdr.sh_entsize,
+                                        native != nullptr ? data->d_size / sizeof(Elf64_Sym) : SIZE_MAX);
+  for (size_t i = 1; i < count; ++i) {
+    GElf_Sym sym;
+    if (native != nullptr) {
+      sym = native[i];
+    } else if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {
+      break;
+    }
+    const unsigned type = GELF_ST_TYPE(sym.st_info);
+    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0 ||
+        sym.st_name >= names_size) {
+      continue;
+    }
+    const char* start = names + sym.st_name;
+    std::string_view name(start, strnlen(start, names_size - sym.st_name));
+    int rank = GELF_ST_BIND(sym.st_info) == STB_LOCAL ? kRankLocal : kRankGlobal;
+    if (versym != nullptr && i < versym_count && (versym[i] & 0x8000) != 0) rank = kRankHiddenVersion;
+    // .symtab spells versions into the name: name@@VERSION is the default, name@VERSION a hidden one.
+    if (const size_t at = name.find('@'); at != std::string_view::npos) {
+      if (name.substr(at, 2) != "@@") rank = kRankHiddenVersion;
+      name = name.substr(0, at);
+    }
+    if (name.empty()) continue;
+    const Candidate candidate{{sym.st_value, sym.st_size, table}, rank};
+    auto [it, inserted] = map.try_emplace(name, candidate);
+    if (!inserted && rank > it->second.rank) it->second = candidate;
+  }
+}
+
+const ElfFile::SymbolMap& ElfFile::Index(SymbolTable table) const {
+  if (table == SymbolTable::kSymtab) {
+    std::call_once(symtab_indexed_, [this] { IndexTable(SymbolTable::kSymtab, symtab_); });
+    return symtab_;
+  }
+  std::call_once(dynsym_indexed_, [this] { IndexTable(SymbolTable::kDynsym, dynsym_); });
+  return dynsym_;
+}
+
+std::optional<FunctionSymbol> ElfFile::FindFunction(std::string_view name) const {
+  for (const SymbolTable table : {SymbolTable::kSymtab, SymbolTable::kDynsym}) {
+    const SymbolMap& map = Index(table);
+    if (auto it = map.find(name); it != map.end()) return it->second.symbol;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::FunctionAddress(std::string_view name) const {
+  if (auto symbol = FindFunction(name)) return symbol->address;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::FileOffset(uint64_t vaddr) const {
+  for (const Segment& segment : segments_) {
+    if (vaddr >= segment.vaddr && vaddr - segment.vaddr < segment.filesz) {
+      return segment.offset + (vaddr - segment.vaddr);
+    }
+  }
+  return std::nullopt;
+}
+
+bool ElfFile::IsExecutableOffset(uint64_t offset) const {
+  for (const Segment& segment : segments_) {
+    if ((segment.flags & PF_X) != 0 && offset >= segment.offset && offset - segment.offset < segment.filesz) {
+      return true;
+    }
+  }
+  return false;
+}
+
+template <typename Found>
+void ElfFile::ScanStrings(std::string_view prefix, bool whole, Found&& found) const {
+  if (prefix.empty()) return;
+  for (const Region& region : rodata_) {
+    const std::string_view bytes(image_ + region.offset, region.size);
+    for (size_t pos = bytes.find(prefix); pos != std::string_view::npos; pos = bytes.find(prefix, pos + 1)) {
+      if (whole && pos > 0 && bytes[pos - 1] != '\0') continue;
+      const auto text = TerminatedText(bytes.substr(pos));
+      if (!text) continue;
+      if (!found(*text, bytes.substr(pos + text->size() + 1))) return;
+      pos += text->size();
+    }
+  }
+}
+
+std::vector<std::string> ElfFile::FindStrings(std::string_view prefix, size_t max_results) const {
+  std::vector<std::string> strings;
+  if (max_results == 0) return strings;
+  ScanStrings(prefix, /*whole=*/false, [&](std::string_view text, std::string_view) {
+    strings.emplace_back(text);
+    return strings.size() < max_results;
+  });
+  return strings;
+}
+
+std::vector<std::string> ElfFile::FindWholeStrings(std::string_view prefix, size_t max_results) const {
+  std::vector<std::string> strings;
+  if (max_results == 0) return strings;
+  ScanStrings(prefix, /*whole=*/true, [&](std::string_view text, std::string_view) {
+    strings.emplace_back(text);
+    return strings.size() < max_results;
+  });
+  return strings;
+}
+
+std::optional<std::string> ElfFile::StringAfter(std::string_view text) const {
+  std::optional<std::string> after;
+  ScanStrings(text, /*whole=*/true, [&](std::string_view found, std::string_view next) {
+    if (found != text) return true;
+    if (auto value = TerminatedText(next)) after = std::string(*value);
+    return false;
+  });
+  return after;
+}
+
+std::optional<std::string> ElfFile::FindString(std::string_view prefix) const {
+  std::vector<std::string> found = FindStrings(prefix, 1);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
+}
+
+std::vector<std::string> ElfFile::Needed() const {
+  std::vector<std::string> needed;
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_DYNAMIC || shdr.sh_entsize == 0) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr) continue;
+    const size_t count = shdr.sh_size / shdr.sh_entsize;
+    for (size_t i = 0; i < count; ++i) {
+      GElf_Dyn dyn;
+      if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr || dyn.d_tag == DT_NULL) break;
+      if (dyn.d_tag != DT_NEEDED) continue;
+      if (const char* name = elf_strptr(elf_, shdr.sh_link, dyn.d_un.d_val)) needed.emplace_back(name);
+    }
+  }
+  return needed;
+}
+
+}  // namespace l7tap::symbolizer

@@ -1,0 +1,123 @@
+#pragma once
+// Read-only view of one ELF file through libelf (memory-mapped): build-id, function symbols, file offsets of
+// virtual addresses (what uprobes attach to), strings in read-only data, DT_NEEDED. A pure function of the
+// file.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+
+struct Elf;  // libelf's handle; <libelf.h> stays out of this header.
+
+namespace l7tap::symbolizer {
+
+// Which symbol table a function symbol came from.
+enum class SymbolTable { kSymtab, kDynsym };
+const char* SymbolTableName(SymbolTable table);  // "symtab" / "dynsym"
+
+struct FunctionSymbol {
+  uint64_t address = 0;  // st_value: a virtual address in the file's own address space
+  uint64_t size = 0;     // st_size
+  SymbolTable table = SymbolTable::kSymtab;
+};
+
+// Immutable once opened. Not for concurrent use from several threads (libelf is built without its thread
+// safety): give each thread its own ElfFile.
+class ElfFile {
+ public:
+  // Errors name the path: missing, unreadable, not a regular file, not ELF, malformed.
+  static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
+
+  ~ElfFile();
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Lowercase hex of the NT_GNU_BUILD_ID note; "" when the file has none.
+  const std::string& build_id() const { return build_id_; }
+  bool is_x86_64() const { return is_x86_64_; }
+  bool has_symtab() const { return has_symtab_; }
+  uint16_t machine() const { return machine_; }  // e_machine, for error messages
+
+  // A defined function (STT_FUNC or STT_GNU_IFUNC, st_shndx != SHN_UNDEF, st_value != 0), looked up in
+  // .symtab and then in .dynsym. Versioned names resolve by their bare name ("SSL_read" finds
+  // SSL_read@@OPENSSL_3.0.0); default versions win over hidden (non-default) ones and global symbols over
+  // local ones.
+  std::optional<FunctionSymbol> FindFunction(std::string_view name) const;
+  std::optional<uint64_t> FunctionAddress(std::string_view name) const;
+
+  // File offset of a virtual address through the PT_LOAD segments:
+  // vaddr in [p_vaddr, p_vaddr + p_filesz) -> p_offset + (vaddr - p_vaddr).
+  std::optional<uint64_t> FileOffset(uint64_t vaddr) const;
+  // True if `offset` lies in the file bytes of an executable PT_LOAD segment.
+  bool IsExecutableOffset(uint64_t offset) const;
+
+  // Text from the first occurrence of `prefix` in read-only data (.rodata first, then every other SHF_ALLOC,
+  // non-executable, non-writable PROGBITS section; the read-only non-executable PT_LOAD segments when the
+  // file has no section headers) up to its terminating NUL, if that text is printable and at most
+  // kMaxStringLength bytes long. The occurrence need not start a string: linkers merge a string into the tail
+  // of a longer one.
+  std::optional<std::string> FindString(std::string_view prefix) const;
+  // Every such string, in file order, at most `max_results`.
+  std::vector<std::string> FindStrings(std::string_view prefix, size_t max_results) const;
+  // Like FindStrings, but only occurrences that start a string (at the start of a section or after a NUL).
+  std::vector<std::string> FindWholeStrings(std::string_view prefix, size_t max_results) const;
+  // The string stored right after the first whole string equal to `text` (a key and its value, when a
+  // compiler lays them out together), if it is printable and terminated.
+  std::optional<std::string> StringAfter(std::string_view text) const;
+  static constexpr size_t kMaxStringLength = 512;
+
+  // DT_NEEDED entries, in order.
+  std::vector<std::string> Needed() const;
+
+ private:
+  struct Segment {
+    uint64_t vaddr, offset, filesz;
+    uint32_t flags;
+  };
+  struct Region {  // file bytes searched by FindString
+    uint64_t offset, size;
+  };
+  struct Candidate {
+    FunctionSymbol symbol;
+    int rank;
+  };
+  // Names point into the mapped string tables, which live as long as elf_.
+  using SymbolMap = std::unordered_map<std::string_view, Candidate>;
+
+  ElfFile(std::string path, int fd, Elf* elf);
+  std::optional<std::string> Load();  // reads headers, notes; returns an error message on failure
+  const SymbolMap& Index(SymbolTable table) const;  // built on first use, once per table
+  // Calls `found(text, next)` for each printable, terminated string from an occurrence of `prefix` (only
+  // those starting a string when `whole`); `next` is the region's bytes after the terminating NUL. Stops when
+  // `found` returns false.
+  template <typename Found>
+  void ScanStrings(std::string_view prefix, bool whole, Found&& found) const;
+  void IndexTable(SymbolTable table, SymbolMap& map) const;
+
+  std::string path_;
+  int fd_ = -1;
+  Elf* elf_ = nullptr;
+  const char* image_ = nullptr;  // the mapped file
+  size_t image_size_ = 0;
+
+  std::string build_id_;
+  bool is_x86_64_ = false;
+  bool has_symtab_ = false;
+  uint16_t machine_ = 0;
+  std::vector<Segment> segments_;
+  std::vector<Region> rodata_;
+
+  mutable std::once_flag symtab_indexed_;
+  mutable std::once_flag dynsym_indexed_;
+  mutable SymbolMap symtab_;
+  mutable SymbolMap dynsym_;
+};
+
+}  // namespace l7tap::symbolizer

@@ -1,0 +1,248 @@
+#include "symbolizer/elf_file.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "tests/symbolizer/test_tools.h"
+
+namespace l7tap::symbolizer {
+namespace {
+
+using testing::kLibcrypto;
+using testing::kLibssl;
+using testing::kLs;
+
+std::unique_ptr<ElfFile> MustOpen(const std::string& path) {
+  auto file = ElfFile::Open(path);
+  EXPECT_TRUE(file.ok()) << file.error();
+  return file.ok() ? std::move(*file) : nullptr;
+}
+
+TEST(ElfFileTest, MissingFileIsAnErrorNamingThePath) {
+  const std::string path = ::testing::TempDir() + "symbolizer_does_not_exist.so";
+  auto file = ElfFile::Open(path);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error(), path + ": no such file");
+}
+
+TEST(ElfFileTest, TextFileIsNotElf) {
+  const std::string path = testing::WriteTempFile("not_elf.txt", "#!/bin/sh\necho hello, this is not ELF\n");
+  auto file = ElfFile::Open(path);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().rfind(path + ": not an ELF file", 0), 0u) << file.error();
+}
+
+TEST(ElfFileTest, EmptyFileIsNotElf) {
+  const std::string path = testing::WriteTempFile("empty", "");
+  auto file = ElfFile::Open(path);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().rfind(path + ": not an ELF file", 0), 0u) << file.error();
+}
+
+TEST(ElfFileTest, StaticArchiveIsNotAnElfFile) {
+  const std::string archive = "/usr/lib/x86_64-linux-gnu/libssl.a";  // libssl-dev, which the build needs
+  auto file = ElfFile::Open(archive);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error(), archive + ": not an ELF file (an ar archive of object files)");
+}
+
+TEST(ElfFileTest, DirectoryIsNotARegularFile) {
+  auto file = ElfFile::Open("/usr/lib");
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error(), "/usr/lib: not a regular file");
+}
+
+TEST(ElfFileTest, BuildIdMatchesReadelf) {
+  for (const std::string path : {kLibssl, kLibcrypto, kLs, L7TAP_FIXTURE_HTTP_SERVER_STATIC}) {
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    const std::string expected = testing::ReadelfBuildId(path);
+    ASSERT_FALSE(expected.empty()) << path;
+    EXPECT_EQ(file->build_id(), expected) << path;
+    EXPECT_EQ(file->path(), path);
+  }
+}
+
+TEST(ElfFileTest, MachineAndSymtabMatchReadelf) {
+  for (const std::string path : {kLibssl, kLibcrypto, kLs, L7TAP_FIXTURE_HTTP_SERVER_STATIC,
+                                 L7TAP_FIXTURE_HTTP_SERVER_STATIC_STRIPPED, L7TAP_STUB_VERSIONED_STRIPPED}) {
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    EXPECT_TRUE(file->is_x86_64()) << path;
+    EXPECT_EQ(file->has_symtab(), testing::ReadelfHasSymtab(path)) << path;
+  }
+  auto i386 = MustOpen(L7TAP_STUB_I386);
+  ASSERT_NE(i386, nullptr);
+  EXPECT_FALSE(i386->is_x86_64());
+  EXPECT_EQ(i386->machine(), 3);  // EM_386
+  // The stub's own twin: the one linked with -s has no .symtab.
+  EXPECT_TRUE(MustOpen(L7TAP_STUB_VERSIONED)->has_symtab());
+  EXPECT_FALSE(MustOpen(L7TAP_STUB_VERSIONED_STRIPPED)->has_symtab());
+}
+
+// Every defined function readelf lists in .dynsym (versioned names by their bare name) resolves to that
+// address.
+TEST(ElfFileTest, DynsymFunctionsMatchReadelf) {
+  for (const std::string path : {kLibssl, kLibcrypto}) {
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    const testing::FunctionSymbols expected = testing::ReadelfFunctions(path, ".dynsym");
+    ASSERT_GT(expected.functions.size(), 100u) << path;
+    ASSERT_TRUE(expected.functions.count("SSL_read") == 1 || path == kLibcrypto);
+    for (const auto& [name, address] : expected.functions) {
+      const auto symbol = file->FindFunction(name);
+      ASSERT_TRUE(symbol.has_value()) << path << " " << name;
+      EXPECT_EQ(symbol->address, address) << path << " " << name;
+      EXPECT_EQ(symbol->table, SymbolTable::kDynsym) << path << " " << name;
+    }
+  }
+}
+
+// Same against .symtab of the statically linked fixture (OpenSSL linked in).
+TEST(ElfFileTest, SymtabFunctionsMatchReadelf) {
+  const std::string path = L7TAP_FIXTURE_HTTP_SERVER_STATIC;
+  auto file = MustOpen(path);
+  ASSERT_NE(file, nullptr);
+  const testing::FunctionSymbols expected = testing::ReadelfFunctions(path, ".symtab");
+  ASSERT_GT(expected.functions.size(), 1000u);
+  for (const char* name : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex", "main"}) {
+    ASSERT_EQ(expected.functions.count(name), 1u) << name;
+  }
+  for (const auto& [name, address] : expected.functions) {
+    const auto symbol = file->FindFunction(name);
+    ASSERT_TRUE(symbol.has_value()) << name;
+    EXPECT_EQ(symbol->table, SymbolTable::kSymtab) << name;
+    // A local may share its name with a global elsewhere; readelf lists both and the global wins.
+    if (expected.ambiguous.count(name) == 0) {
+      EXPECT_EQ(symbol->address, address) << name;
+    }
+  }
+}
+
+TEST(ElfFileTest, DefaultSymbolVersionWinsOverHiddenOne) {
+  for (const std::string path : {L7TAP_STUB_VERSIONED, L7TAP_STUB_VERSIONED_STRIPPED}) {
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    // nm -D shows SSL_read@@L7TAP_NEW (default) and SSL_read@L7TAP_OLD (hidden) at another address.
+    const std::string dynamic = testing::Run("nm -D --defined-only '" + path + "'");
+    ASSERT_NE(dynamic.find(" SSL_read@L7TAP_OLD"), std::string::npos) << dynamic;
+    const auto expected = testing::ReadelfFunctions(path, ".dynsym");
+    ASSERT_EQ(expected.functions.count("SSL_read"), 1u);
+    EXPECT_EQ(file->FunctionAddress("SSL_read"), expected.functions.at("SSL_read")) << path;
+    EXPECT_EQ(file->FunctionAddress("SSL_write"), expected.functions.at("SSL_write")) << path;
+    EXPECT_FALSE(file->FunctionAddress("SSL_read@@L7TAP_NEW").has_value());
+  }
+}
+
+TEST(ElfFileTest, UndefinedOrAbsentFunctionsAreNotFound) {
+  auto libssl = MustOpen(kLibssl);
+  ASSERT_NE(libssl, nullptr);
+  // libssl imports these from libcrypto and libc: present in .dynsym, but undefined.
+  const std::string undefined = testing::Run(std::string("nm -D --undefined-only ") + kLibssl);
+  ASSERT_NE(undefined.find(" U ERR_new"), std::string::npos);
+  EXPECT_FALSE(libssl->FunctionAddress("ERR_new").has_value());
+  EXPECT_FALSE(libssl->FunctionAddress("no_such_function_anywhere").has_value());
+  EXPECT_FALSE(libssl->FunctionAddress("").has_value());
+  auto ls = MustOpen(kLs);
+  ASSERT_NE(ls, nullptr);
+  EXPECT_FALSE(ls->FunctionAddress("SSL_read").has_value());
+}
+
+// The first and last file byte of every PT_LOAD maps back through FileOffset.
+TEST(ElfFileTest, FileOffsetFollowsLoadSegments) {
+  bool some_segment_moves = false;  // some segment's vaddr differs from its offset, or the test proves little
+  for (const std::string path : {kLibssl, kLibcrypto, kLs, L7TAP_FIXTURE_HTTP_SERVER_STATIC}) {
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    for (const auto& load : testing::ReadelfLoads(path)) {
+      if (load.filesz == 0) continue;
+      some_segment_moves |= load.vaddr != load.offset;
+      EXPECT_EQ(file->FileOffset(load.vaddr), load.offset) << path;
+      EXPECT_EQ(file->FileOffset(load.vaddr + load.filesz - 1), load.offset + load.filesz - 1) << path;
+    }
+    EXPECT_FALSE(file->FileOffset(0xffffffffffff0000ull).has_value());
+  }
+  EXPECT_TRUE(some_segment_moves);
+}
+
+TEST(ElfFileTest, FindStringReturnsTheLibraryVersionText) {
+  auto libcrypto = MustOpen(kLibcrypto);
+  ASSERT_NE(libcrypto, nullptr);
+  const std::string version = testing::OpensslVersion();
+  // `openssl version` prints "OpenSSL <version> <date> (Library: OpenSSL <version> <date>)".
+  const std::string output = testing::Run("openssl version");
+  const std::string library = "(Library: ";
+  const size_t at = output.find(library);
+  ASSERT_NE(at, std::string::npos) << output;
+  const std::string expected = output.substr(at + library.size(), output.rfind(')') - at - library.size());
+  EXPECT_EQ(libcrypto->FindString("OpenSSL " + version + " "), expected);
+  EXPECT_FALSE(libcrypto->FindString("l7tap: no such string in libcrypto").has_value());
+  EXPECT_FALSE(libcrypto->FindString("").has_value());
+}
+
+TEST(ElfFileTest, FindStringsAreBoundedAndPrintable) {
+  auto stub = MustOpen(L7TAP_STUB_OPENSSL_111);
+  ASSERT_NE(stub, nullptr);
+  std::vector<std::string> all = stub->FindStrings("OpenSSL ", 100);
+  EXPECT_EQ(stub->FindStrings("OpenSSL ", 1), std::vector<std::string>{all.front()});
+  EXPECT_EQ(stub->FindString("OpenSSL "), all.front());
+  // The stub's version text and its two decoys, and nothing else.
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<std::string>{"OpenSSL 1.1.1w  11 Sep 2023", "OpenSSL 3 provider",
+                                           "OpenSSL default"}));
+  // Found mid-string too (linkers merge a string into the tail of a longer one).
+  EXPECT_EQ(stub->FindString("1.1.1w"), "1.1.1w  11 Sep 2023");
+  EXPECT_TRUE(stub->FindStrings("OpenSSL ", 0).empty());
+
+  auto libcrypto = MustOpen(kLibcrypto);
+  ASSERT_NE(libcrypto, nullptr);
+  for (const std::string& text : libcrypto->FindStrings("OpenSSL ", 10000)) {
+    EXPECT_EQ(text.rfind("OpenSSL ", 0), 0u);
+    EXPECT_LE(text.size(), ElfFile::kMaxStringLength);
+    for (char c : text) EXPECT_TRUE(std::isprint(static_cast<unsigned char>(c)) || std::isspace(c)) << text;
+  }
+}
+
+TEST(ElfFileTest, WholeStringsAndTheStringAfterOne) {
+  // The stub stores "\0openssl-version\0" "3.6.1\0provider-name" in one array.
+  auto stub = MustOpen(L7TAP_STUB_OPENSSL3_CORE_ADJACENT);
+  ASSERT_NE(stub, nullptr);
+  EXPECT_EQ(stub->FindWholeStrings("openssl-version", 10), std::vector<std::string>{"openssl-version"});
+  EXPECT_EQ(stub->FindStrings("ssl-version", 10), std::vector<std::string>{"ssl-version"});
+  EXPECT_TRUE(stub->FindWholeStrings("ssl-version", 10).empty());
+  EXPECT_EQ(stub->StringAfter("openssl-version"), "3.6.1");
+  EXPECT_EQ(stub->StringAfter("3.6.1"), "provider-name");
+  EXPECT_FALSE(stub->StringAfter("openssl").has_value());  // no whole string equals it
+  EXPECT_FALSE(stub->StringAfter("").has_value());
+}
+
+TEST(ElfFileTest, NeededMatchesReadelf) {
+  for (const std::string path : {kLibssl, kLibcrypto, kLs, L7TAP_FIXTURE_HTTP_SERVER}) {
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    const auto expected = testing::ReadelfNeeded(path);
+    EXPECT_FALSE(expected.empty()) << path;
+    EXPECT_EQ(file->Needed(), expected) << path;
+  }
+  auto libssl = MustOpen(kLibssl);
+  ASSERT_NE(libssl, nullptr);
+  EXPECT_EQ(libssl->Needed().front().rfind("libcrypto.so.", 0), 0u);
+}
+
+TEST(ElfFileTest, StrippedTwinKeepsBuildIdAndLosesSymbols) {
+  auto full = MustOpen(L7TAP_FIXTURE_HTTP_SERVER_STATIC);
+  auto stripped = MustOpen(L7TAP_FIXTURE_HTTP_SERVER_STATIC_STRIPPED);
+  ASSERT_NE(full, nullptr);
+  ASSERT_NE(stripped, nullptr);
+  EXPECT_FALSE(full->build_id().empty());
+  EXPECT_EQ(stripped->build_id(), full->build_id());
+  EXPECT_TRUE(full->has_symtab());
+  EXPECT_FALSE(stripped->has_symtab());
+  EXPECT_TRUE(full->FunctionAddress("SSL_read").has_value());
+  EXPECT_FALSE(stripped->FunctionAddress("SSL_read").has_value());
+}
+
+}  // namespace
+}  // namespace l7tap::symbolizer

@@ -1,0 +1,44 @@
+#pragma once
+// Expected values for the symbolizer tests, computed independently of libelf with the binutils and openssl
+// command-line tools, so no version, address or offset is written into a test.
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace l7tap::symbolizer::testing {
+
+inline constexpr const char* kLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+inline constexpr const char* kLibcrypto = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3";
+inline constexpr const char* kLs = "/bin/ls";
+
+// Standard output of a shell command run with LC_ALL=C; fails the test (and returns "") if it exits non-zero.
+std::string Run(const std::string& command);
+
+// The second field of `openssl version`: the version of the installed OpenSSL (libssl-dev's).
+std::string OpensslVersion();
+
+struct FunctionSymbols {
+  std::map<std::string, uint64_t> functions;  // defined functions by bare name (default version for name@@V)
+  std::set<std::string> ambiguous;            // names defined more than once at different addresses
+};
+// Defined FUNC and IFUNC symbols with a non-zero value in one symbol table (".dynsym" or ".symtab") as
+// `readelf -sW` lists them; hidden versions (name@V) are left out.
+FunctionSymbols ReadelfFunctions(const std::string& path, const std::string& table);
+
+struct LoadSegment {
+  uint64_t offset, vaddr, filesz;
+};
+std::vector<LoadSegment> ReadelfLoads(const std::string& path);  // PT_LOAD lines of `readelf -lW`
+// p_offset + vaddr - p_vaddr for the PT_LOAD holding vaddr; fails the test if none does.
+uint64_t SegmentOffset(const std::vector<LoadSegment>& loads, uint64_t vaddr);
+
+std::string ReadelfBuildId(const std::string& path);              // "" when readelf -n shows none
+std::vector<std::string> ReadelfNeeded(const std::string& path);  // (NEEDED) entries of readelf -d
+bool ReadelfHasSymtab(const std::string& path);
+
+// A file under the test's temporary directory holding `content`.
+std::string WriteTempFile(const std::string& name, const std::string& content);
+
+}  // namespace l7tap::symbolizer::testing
