@@ -7,7 +7,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 1
+#define L7TAP_CONTRACT_VERSION 2
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
@@ -22,6 +22,13 @@ enum l7tap_event_kind {
   L7TAP_EV_DATA = 2,         /* bytes read or written on a followed connection */
   L7TAP_EV_CONN_CLOSE = 3,   /* close() of a followed connection */
   L7TAP_EV_PROCESS_EXIT = 4, /* a process exited: its connections are gone without close() */
+  L7TAP_EV_PROCESS_EXEC = 5, /* a process called exec(): new code may bring new TLS libraries */
+};
+
+/* Where a data event's bytes were taken from. */
+enum l7tap_source {
+  L7TAP_SRC_SYSCALL = 0, /* socket syscall buffers (plaintext connections) */
+  L7TAP_SRC_TLS = 1,     /* TLS library buffers: the plaintext of an encrypted connection */
 };
 
 enum l7tap_direction {
@@ -48,7 +55,9 @@ enum l7tap_counter {
   L7TAP_CNT_COPY_FAILED = 3,      /* bpf_probe_read_user failures (payload replaced by a gap) */
   L7TAP_CNT_IOV_LIMIT = 4,        /* iovec segments or mmsg messages beyond the bounded loops */
   L7TAP_CNT_CONN_TABLE_FULL = 5,  /* connection map insert failed */
-  L7TAP_CNT__MAX = 8,
+  L7TAP_CNT_TLS_FD_MISMATCH = 6,  /* one TLS call made syscalls on two different fds */
+  L7TAP_CNT_TLS_NO_CONN = 7,      /* TLS plaintext whose connection could not be found (dropped) */
+  L7TAP_CNT__MAX = 16,
 };
 
 struct l7tap_conn_id {
@@ -84,13 +93,23 @@ struct l7tap_data_event {
   __u32 length;   /* bytes the syscall moved (may exceed copied) */
   __u32 copied;   /* payload bytes that follow this header */
   __u8 direction; /* enum l7tap_direction */
-  __u8 pad[7];
+  __u8 source;    /* enum l7tap_source; positions count each source's stream separately */
+  __u8 pad[6];
   /* `copied` payload bytes follow the struct in the same record. */
 };
 
 struct l7tap_close_event {
   struct l7tap_event_header hdr;
   struct l7tap_conn_id conn;
+};
+
+#define L7TAP_PATH_LEN 256
+
+struct l7tap_exec_event {
+  struct l7tap_event_header hdr;
+  __u32 tgid;
+  __u32 pad;
+  char filename[L7TAP_PATH_LEN]; /* as passed to execve: lets a process that already exited be inspected */
 };
 
 struct l7tap_exit_event {

@@ -1,0 +1,292 @@
+/* Shared state of the capture programs: configuration, maps, connection records, event building. */
+#pragma once
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+
+/* Set by user space before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 max_payload = L7TAP_DEFAULT_PAYLOAD;
+const volatile bool filter_pids = false;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+#define CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
+
+struct conn_info {
+  __u64 generation;
+  __u64 position[2];     /* syscall byte stream, indexed by enum l7tap_direction */
+  __u64 tls_position[2]; /* plaintext byte stream of a TLS connection */
+  __u32 flags;
+  __u32 pad;
+};
+
+/* Key: tgid << 32 | fd. LRU so connections of processes that vanish unseen cannot fill it. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, struct conn_info);
+} conns SEC(".maps");
+
+/* Connections user space gave up on (not HTTP, or upgraded to another protocol) for one source of bytes:
+ * those bytes are no longer copied or sent, so they cost one lookup per call. Key as in conns. */
+struct mute {
+  __u64 generation;
+  __u32 source; /* enum l7tap_source */
+  __u32 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, struct mute);
+} muted SEC(".maps");
+
+static __always_inline bool is_muted(__u64 key, const struct conn_info* ci, __u32 source) {
+  struct mute* m = bpf_map_lookup_elem(&muted, &key);
+  return m && m->generation == ci->generation && m->source == source;
+}
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, __u8);
+} pid_filter SEC(".maps");
+
+enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT, CALL_SENDFILE };
+
+struct call_args {
+  __u64 ptr;   /* buffer, iovec array, msghdr or mmsghdr array */
+  __u64 count; /* iovcnt or vlen */
+  __s32 fd;
+  __u8 kind;
+  __u8 direction;
+};
+
+/* A TLS library call in progress on a thread (entry seen, return not yet). The socket syscall it makes
+ * names its fd: nested-syscall correlation, no library struct offsets needed. */
+enum tls_call_kind { TLS_DATA = 1, TLS_HANDSHAKE = 2 };
+
+struct tls_call {
+  __u64 ssl;
+  __u64 buf;
+  __u64 len_ptr; /* _ex variants: where the byte count is stored; 0 otherwise */
+  __s32 fd;      /* -1 until a nested syscall names it */
+  __u8 kind;     /* enum tls_call_kind */
+  __u8 direction;
+  __u8 mismatch_counted;
+  __u8 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64); /* pid_tgid */
+  __type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+/* Which fd a TLS session object uses, for calls that make no syscall (buffered reads). */
+struct ssl_key {
+  __u64 ssl;
+  __u32 tgid;
+  __u32 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct ssl_key);
+  __type(value, __s32);
+} ssl_fds SEC(".maps");
+
+/* Syscall arguments between enter and exit, by thread. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct call_args);
+} calls SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, L7TAP_CNT__MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+/* Event under construction, one slot per CPU (a plain array: per-CPU values are limited to 32 KiB; user
+ * space sizes it to the possible CPUs). The payload area is twice the cap so bounded offsets verify. */
+struct scratch {
+  struct l7tap_data_event ev;
+  __u8 data[2 * L7TAP_MAX_PAYLOAD];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 256);
+  __type(key, __u32);
+  __type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void count(__u32 which, __u64 n) {
+  __u64* v = bpf_map_lookup_elem(&counters, &which);
+  if (v) *v += n;
+}
+
+static __always_inline bool traced(__u64 pid_tgid) {
+  __u32 tgid = pid_tgid >> 32;
+  if (tgid == self_tgid) return false;
+  if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) return false;
+  return true;
+}
+
+static __always_inline __u64 conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid << 32) | (__u32)fd; }
+
+static __always_inline void fill_header(struct l7tap_event_header* h, __u16 kind, __u64 pid_tgid) {
+  h->kind = kind;
+  h->version = L7TAP_CONTRACT_VERSION;
+  h->pid = (__u32)pid_tgid;
+  h->ts_ns = bpf_ktime_get_ns();
+}
+
+/* The socket behind fd of the current task, or NULL when fd is not a socket. */
+static __always_inline struct sock* fd_to_sock(__s32 fd) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* f = NULL;
+  if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f) return NULL;
+  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((mode & S_IFMT) != S_IFSOCK) return NULL;
+  struct socket* sock = BPF_CORE_READ(f, private_data);
+  return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+/* Starts following (tgid, fd) if it is a TCP or UDP socket over IPv4/IPv6; a new generation replaces
+ * whatever was recorded for that fd before. */
+static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8 role) {
+  struct sock* sk = fd_to_sock(fd);
+  if (!sk) return NULL;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != AF_INET && family != AF_INET6) return NULL;
+  __u16 type = BPF_CORE_READ(sk, sk_type);
+  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
+  __u8 l4;
+  if (type == SOCK_STREAM && proto == IPPROTO_TCP)
+    l4 = L7TAP_L4_TCP;
+  else if (type == SOCK_DGRAM && proto == IPPROTO_UDP)
+    l4 = L7TAP_L4_UDP;
+  else
+    return NULL;
+
+  __u32 tgid = pid_tgid >> 32;
+  __u64 key = conn_key(tgid, fd);
+  struct conn_info info = {.generation = bpf_ktime_get_ns()};
+  bpf_map_delete_elem(&muted, &key);
+  if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
+    count(L7TAP_CNT_CONN_TABLE_FULL, 1);
+    return NULL;
+  }
+
+  struct l7tap_conn_event ev = {};
+  fill_header(&ev.hdr, L7TAP_EV_CONN_OPEN, pid_tgid);
+  ev.conn.tgid = tgid;
+  ev.conn.fd = fd;
+  ev.conn.generation = info.generation;
+  ev.family = family;
+  ev.l4 = l4;
+  ev.role = role;
+  ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  ev.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == AF_INET) {
+    BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_daddr);
+  } else {
+    BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_v6_daddr);
+  }
+  bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  return bpf_map_lookup_elem(&conns, &key);
+}
+
+static __always_inline struct conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
+  __u64 key = conn_key(pid_tgid >> 32, fd);
+  struct conn_info* info = bpf_map_lookup_elem(&conns, &key);
+  return info ? info : register_conn(pid_tgid, fd, L7TAP_ROLE_UNKNOWN);
+}
+
+/* ---- exit: emit what moved ---- */
+
+/* Copies up to n user bytes at payload offset off, within the cap. Returns bytes copied, or -1 when the
+ * read faulted (the caller stops: copied bytes must stay a prefix of the stream). */
+static __always_inline long copy_user(struct scratch* s, __u32 off, const void* src, __u64 n) {
+  __u32 cap = max_payload;
+  if (cap > L7TAP_MAX_PAYLOAD) cap = L7TAP_MAX_PAYLOAD;
+  if (off >= cap) return 0;
+  __u64 room = cap - off;
+  if (n > room) n = room;
+  if (n > L7TAP_MAX_PAYLOAD) n = L7TAP_MAX_PAYLOAD;
+  off &= L7TAP_MAX_PAYLOAD - 1;
+  if (n == 0) return 0;
+  if (bpf_probe_read_user(&s->data[off], n, src)) {
+    count(L7TAP_CNT_COPY_FAILED, 1);
+    return -1;
+  }
+  return n;
+}
+
+static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, struct conn_info* ci,
+                                                  __u8 source) {
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct scratch* s = bpf_map_lookup_elem(&scratch_map, &cpu);
+  if (!s) return NULL;
+  fill_header(&s->ev.hdr, L7TAP_EV_DATA, pid_tgid);
+  s->ev.conn.tgid = pid_tgid >> 32;
+  s->ev.conn.fd = fd;
+  s->ev.conn.generation = ci->generation;
+  s->ev.copied = 0;
+  s->ev.source = source;
+  return s;
+}
+
+/* A TLS record header (handshake, alert, change-cipher-spec or application data; version 3.x) where a stream
+ * starts: no HTTP/1 message starts with these bytes. */
+static __always_inline bool starts_tls_record(const struct scratch* s) {
+  if (s->ev.copied < 3) return false;
+  __u8 type = s->data[0], major = s->data[1], minor = s->data[2];
+  return type >= 20 && type <= 23 && major == 3 && minor <= 4;
+}
+
+static __always_inline void finish_data(struct scratch* s, struct conn_info* ci, __u8 dir, __u64 length,
+                                        bool over_cap_counts) {
+  s->ev.direction = dir;
+  s->ev.length = length;
+  __u64* position = s->ev.source == L7TAP_SRC_TLS ? &ci->tls_position[dir & 1] : &ci->position[dir & 1];
+  s->ev.position = __sync_fetch_and_add(position, length);
+  if (s->ev.source == L7TAP_SRC_SYSCALL && s->ev.position == 0 && starts_tls_record(s)) {
+    /* Encrypted: never parsed; the TLS uprobes (if the library is traced) send the plaintext. */
+    ci->flags |= CONN_TLS;
+    return;
+  }
+  if (over_cap_counts && s->ev.copied < length) {
+    count(L7TAP_CNT_TRUNCATED_EVENTS, 1);
+    count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);
+  }
+  __u64 size = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
+  if (bpf_ringbuf_output(&events, s, size, 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+}
+
+/* Copies `total` bytes spread over an iovec array, in order, up to the cap. */

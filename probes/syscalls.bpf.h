@@ -1,0 +1,215 @@
+/* Socket syscalls: remember arguments at entry, emit what moved at exit. Both backends call this logic. */
+#pragma once
+
+/* ---- enter: remember the arguments of calls on followed sockets ---- */
+
+/* Inside a TLS library call: this fd is that call's connection, and it is encrypted. */
+static __always_inline void note_tls_fd(struct tls_call* tls, struct conn_info* ci, __s32 fd) {
+  if (tls->fd < 0) {
+    tls->fd = fd;
+  } else if (tls->fd != fd && !tls->mismatch_counted) {
+    tls->mismatch_counted = 1;
+    count(L7TAP_CNT_TLS_FD_MISMATCH, 1);
+  }
+  ci->flags |= CONN_TLS;
+}
+
+#define MSG_PEEK 2
+
+static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags, __u8 kind, __u8 dir) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  /* Peeked bytes stay in the socket and are read again: they are not part of the stream yet. */
+  if ((flags & MSG_PEEK) || !traced(pid_tgid)) return;
+  struct conn_info* ci = find_conn(pid_tgid, fd);
+  if (!ci) return;
+  struct tls_call* tls = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+  if (tls) note_tls_fd(tls, ci, fd);
+  if (ci->flags & CONN_TLS) return; /* ciphertext is never sent */
+  struct call_args args = {.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
+  bpf_map_update_elem(&calls, &pid_tgid, &args, BPF_ANY);
+}
+
+static __always_inline void enter_conn(__s32 fd, __u8 kind) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid)) return;
+  struct call_args args = {.fd = fd, .kind = kind};
+  bpf_map_update_elem(&calls, &pid_tgid, &args, BPF_ANY);
+}
+
+static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u64 iovcnt, __u64 total) {
+  __u32 off = 0;
+  __u64 left = total;
+#pragma clang loop unroll(disable)
+  for (int i = 0; i < L7TAP_MAX_IOV; i++) {
+    if (i >= iovcnt || left == 0 || off >= max_payload) break;
+    struct iovec seg;
+    if (bpf_probe_read_user(&seg, sizeof(seg), &iov[i])) break;
+    __u64 n = seg.iov_len < left ? seg.iov_len : left;
+    long got = copy_user(s, off, seg.iov_base, n);
+    if (got < 0) break;
+    off += got;
+    left -= n;
+    if (got < n) break; /* cap reached */
+  }
+  s->ev.copied = off;
+}
+
+static __noinline void emit_msg(struct conn_info* ci, const struct call_args* args,
+                                const struct user_msghdr* msg, __u64 length) {
+  struct scratch* s = begin_data(bpf_get_current_pid_tgid(), args->fd, ci, L7TAP_SRC_SYSCALL);
+  if (!s) return;
+  struct iovec* iov = NULL;
+  __u64 iovlen = 0;
+  bpf_probe_read_user(&iov, sizeof(iov), &msg->msg_iov);
+  bpf_probe_read_user(&iovlen, sizeof(iovlen), &msg->msg_iovlen);
+  if (iovlen > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
+  copy_iov(s, iov, iovlen, length);
+  finish_data(s, ci, args->direction, length, true);
+}
+
+/* `kind` is a constant at every call site, so each exit program keeps only its own branch: the verifier
+ * then walks the iovec and mmsg loops only in the programs that need them (load time drops severalfold). */
+static __always_inline void exit_call(long ret, const __u8 kind) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  struct call_args* a = bpf_map_lookup_elem(&calls, &pid_tgid);
+  if (!a) return;
+  struct call_args args = *a;
+  bpf_map_delete_elem(&calls, &pid_tgid);
+  if (args.kind != kind) return;
+
+  if (kind == CALL_CONNECT) {
+    if (ret == 0 || ret == -EINPROGRESS) register_conn(pid_tgid, args.fd, L7TAP_ROLE_CLIENT);
+    return;
+  }
+  if (kind == CALL_ACCEPT) {
+    if (ret >= 0) register_conn(pid_tgid, (__s32)ret, L7TAP_ROLE_SERVER);
+    return;
+  }
+  if (ret <= 0) return;
+  __u64 key = conn_key(pid_tgid >> 32, args.fd);
+  struct conn_info* ci = bpf_map_lookup_elem(&conns, &key);
+  if (!ci) return;
+  if (is_muted(key, ci, L7TAP_SRC_SYSCALL)) return;
+
+  if (kind == CALL_BUF) {
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
+    if (!s) return;
+    long got = copy_user(s, 0, (const void*)args.ptr, ret);
+    s->ev.copied = got > 0 ? got : 0;
+    finish_data(s, ci, args.direction, ret, true);
+  } else if (kind == CALL_IOV) {
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
+    if (!s) return;
+    if (args.count > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
+    copy_iov(s, (const struct iovec*)args.ptr, args.count, ret);
+    finish_data(s, ci, args.direction, ret, true);
+  } else if (kind == CALL_SENDFILE) {
+    /* File bytes the process never sees: counted by length so body framing holds, never copied. */
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
+    if (!s) return;
+    finish_data(s, ci, L7TAP_DIR_EGRESS, ret, false);
+  } else if (kind == CALL_MSG) {
+    emit_msg(ci, &args, (const struct user_msghdr*)args.ptr, ret);
+  } else if (kind == CALL_MMSG) {
+    /* ret = messages moved; each reports its own byte count in msg_len. */
+    struct mmsghdr* vec = (struct mmsghdr*)args.ptr;
+    if (ret > L7TAP_MAX_MMSG) count(L7TAP_CNT_IOV_LIMIT, 1);
+#pragma clang loop unroll(disable)
+    for (int i = 0; i < L7TAP_MAX_MMSG; i++) {
+      if (i >= ret) break;
+      __u32 len = 0;
+      if (bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len) || len == 0) continue;
+      emit_msg(ci, &args, &vec[i].msg_hdr, len);
+    }
+  }
+}
+
+static __always_inline void on_close(__s32 fd) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid)) return;
+  __u64 key = conn_key(pid_tgid >> 32, fd);
+  struct conn_info* ci = bpf_map_lookup_elem(&conns, &key);
+  if (!ci) return;
+  struct l7tap_close_event ev = {};
+  fill_header(&ev.hdr, L7TAP_EV_CONN_CLOSE, pid_tgid);
+  ev.conn.tgid = pid_tgid >> 32;
+  ev.conn.fd = fd;
+  ev.conn.generation = ci->generation;
+  bpf_map_delete_elem(&conns, &key);
+  bpf_map_delete_elem(&muted, &key);
+  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid)) return 0;
+  struct l7tap_exec_event* ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+  if (!ev) {
+    count(L7TAP_CNT_RINGBUF_FULL, 1);
+    return 0;
+  }
+  fill_header(&ev->hdr, L7TAP_EV_PROCESS_EXEC, pid_tgid);
+  ev->tgid = pid_tgid >> 32;
+  ev->pad = 0;
+  unsigned int offset = ctx->__data_loc_filename & 0xFFFF;
+  if (bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), (void*)ctx + offset) < 0)
+    ev->filename[0] = 0;
+  bpf_ringbuf_submit(ev, 0);
+  return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_process_exit(void* ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) || !traced(pid_tgid)) return 0; /* group leader only */
+  struct l7tap_exit_event ev = {};
+  fill_header(&ev.hdr, L7TAP_EV_PROCESS_EXIT, pid_tgid);
+  ev.tgid = pid_tgid >> 32;
+  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  return 0;
+}
+
+/* ---- entry points: each syscall gets a tracepoint pair (tp_*) and a ksyscall kprobe pair (ks_*) ---- */
+
+// clang-format off
+#define PROBES(name, enter_call, kind)                                                                      \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                                                               \
+  int tp_enter_##name(struct trace_event_raw_sys_enter *ctx) {                                              \
+    long a0 = ctx->args[0], a1 = ctx->args[1], a2 = ctx->args[2], a3 = ctx->args[3];                        \
+    enter_call;                                                                                             \
+    return 0;                                                                                               \
+  }                                                                                                         \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                                                \
+  int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) { exit_call(ctx->ret, kind); return 0; }         \
+  SEC("ksyscall/" #name)                                                                                    \
+  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3) { enter_call; return 0; }           \
+  SEC("kretsyscall/" #name)                                                                                 \
+  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind); return 0; }
+
+/* a0 = fd, a1 = buffer / iovec / msghdr / mmsghdr, a2 = count (iovec and mmsg kinds); `flags` names the
+ * argument holding the MSG_* flags of receive calls (0 where there is none). */
+#define IO(name, kind, dir, flags) PROBES(name, (void)a3; enter_io(a0, a1, a2, flags, kind, dir), kind)
+#define CONN(name, kind) PROBES(name, (void)a1; (void)a2; (void)a3; enter_conn(a0, kind), kind)
+
+IO(read, CALL_BUF, L7TAP_DIR_INGRESS, 0)
+IO(write, CALL_BUF, L7TAP_DIR_EGRESS, 0)
+IO(recvfrom, CALL_BUF, L7TAP_DIR_INGRESS, a3)
+IO(sendto, CALL_BUF, L7TAP_DIR_EGRESS, 0)
+IO(readv, CALL_IOV, L7TAP_DIR_INGRESS, 0)
+IO(writev, CALL_IOV, L7TAP_DIR_EGRESS, 0)
+IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS, a2)
+IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS, 0)
+IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS, a3)
+IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS, 0)
+IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS, 0) /* a0 = out_fd (the socket) */
+CONN(connect, CALL_CONNECT)
+CONN(accept, CALL_ACCEPT)
+CONN(accept4, CALL_ACCEPT)
+
+/* close needs no exit: the connection ends at the call. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp_enter_close(struct trace_event_raw_sys_enter *ctx) { on_close(ctx->args[0]); return 0; }
+SEC("ksyscall/close")
+int BPF_KSYSCALL(ks_enter_close, long fd) { on_close(fd); return 0; }
+// clang-format on

@@ -1,0 +1,120 @@
+/* TLS library uprobes (OpenSSL and compatible). SSL_read/SSL_write(ssl, buf, num) return the byte count;
+ * SSL_read_ex/SSL_write_ex return 1 and store the count through their 4th argument. Plaintext is copied
+ * from the caller's buffer at return, when its length is known. Attached per file by user space. */
+#pragma once
+
+static __always_inline void tls_enter(void* ssl, void* buf, void* len_ptr, __u8 dir) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid)) return;
+  struct tls_call c = {.ssl = (__u64)ssl,
+                       .buf = (__u64)buf,
+                       .len_ptr = (__u64)len_ptr,
+                       .fd = -1,
+                       .kind = TLS_DATA,
+                       .direction = dir};
+  bpf_map_update_elem(&tls_calls, &pid_tgid, &c, BPF_ANY);
+}
+
+/* The fd of this call: named by a nested syscall (then remembered for the session), or remembered from an
+ * earlier call of the same session. */
+static __always_inline __s32 tls_fd(const struct tls_call* c, __u32 tgid) {
+  struct ssl_key key = {.ssl = c->ssl, .tgid = tgid};
+  if (c->fd >= 0) {
+    bpf_map_update_elem(&ssl_fds, &key, &c->fd, BPF_ANY);
+    return c->fd;
+  }
+  __s32* known = bpf_map_lookup_elem(&ssl_fds, &key);
+  return known ? *known : -1;
+}
+
+static __always_inline void tls_exit(long ret) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+  if (!p || p->kind != TLS_DATA) return;
+  struct tls_call c = *p;
+  bpf_map_delete_elem(&tls_calls, &pid_tgid);
+
+  __u64 n = 0;
+  if (c.len_ptr) {
+    if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void*)c.len_ptr)) return;
+  } else if (ret > 0) {
+    n = ret;
+  }
+  if (n == 0) return;
+
+  __s32 fd = tls_fd(&c, pid_tgid >> 32);
+  struct conn_info* ci = fd >= 0 ? find_conn(pid_tgid, fd) : NULL;
+  if (!ci) {
+    count(L7TAP_CNT_TLS_NO_CONN, 1);
+    return;
+  }
+  ci->flags |= CONN_TLS;
+  if (is_muted(conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
+  struct scratch* s = begin_data(pid_tgid, fd, ci, L7TAP_SRC_TLS);
+  if (!s) return;
+  long got = copy_user(s, 0, (const void*)c.buf, n);
+  s->ev.copied = got > 0 ? got : 0;
+  finish_data(s, ci, c.direction, n, true);
+}
+
+/* The handshake (SSL_do_handshake, which SSL_accept and SSL_connect call) makes the first syscalls of a
+ * session: remembering its fd here covers a first SSL_read served from bytes the handshake buffered. It
+ * never replaces a data call in progress (the handshake can run inside SSL_read/SSL_write). */
+static __always_inline void handshake_enter(void* ssl) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid)) return;
+  struct tls_call c = {.ssl = (__u64)ssl, .fd = -1, .kind = TLS_HANDSHAKE};
+  bpf_map_update_elem(&tls_calls, &pid_tgid, &c, BPF_NOEXIST);
+}
+
+static __always_inline void handshake_exit(void) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+  if (!p || p->kind != TLS_HANDSHAKE) return;
+  struct tls_call c = *p;
+  bpf_map_delete_elem(&tls_calls, &pid_tgid);
+  if (c.fd >= 0) tls_fd(&c, pid_tgid >> 32);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void* ssl, void* buf) {
+  tls_enter(ssl, buf, 0, L7TAP_DIR_INGRESS);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void* ssl, void* buf, __u64 num, void* readbytes) {
+  tls_enter(ssl, buf, readbytes, L7TAP_DIR_INGRESS);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void* ssl, void* buf) {
+  tls_enter(ssl, buf, 0, L7TAP_DIR_EGRESS);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* written) {
+  tls_enter(ssl, buf, written, L7TAP_DIR_EGRESS);
+  return 0;
+}
+
+/* One return program serves all four data functions: the entry recorded which one it was. */
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_data_exit, int ret) {
+  tls_exit(ret);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_enter, void* ssl) {
+  handshake_enter(ssl);
+  return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_handshake_exit) {
+  handshake_exit();
+  return 0;
+}
