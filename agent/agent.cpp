@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,11 +11,13 @@
 #include <cstring>
 #include <memory>
 
+#include "agent/capture_probes.h"
 #include "agent/connection_tracker.h"
 #include "agent/event_decoder.h"
 #include "agent/metrics.h"
 #include "agent/printer.h"
-#include "agent/syscall_probes.h"
+#include "agent/tls_discovery.h"
+#include "symbolizer/address_table.h"
 
 namespace l7tap::agent {
 namespace {
@@ -23,8 +26,14 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop = true; }
 
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 struct EventCounts {
-  std::atomic<uint64_t> open{0}, data{0}, close{0}, exit{0}, malformed{0};
+  std::atomic<uint64_t> open{0}, data{0}, close{0}, exit{0}, exec{0}, malformed{0};
   std::atomic<uint64_t> bytes_observed{0}, bytes_copied{0}, transactions{0};
   std::atomic<uint64_t> open_connections{0};
 };
@@ -34,9 +43,16 @@ class Agent {
   explicit Agent(const Config& c)
       : config_(c),
         tracker_([this](TransactionRecord&& r) { OnTransaction(r); },
-                 [this](const ConnId& id) { probes_->MuteConnection(id.tgid, id.fd, id.generation); }) {}
+                 [this](const ConnId& id, bool tls) {
+                   probes_->MuteConnection(id.tgid, id.fd, id.generation, tls);
+                 }) {}
 
   int Run() {
+    if (!config_.symbol_table.empty()) {
+      auto table = symbolizer::AddressTable::Load(config_.symbol_table);
+      if (!table) return Fail(table.error());
+      table_ = std::make_unique<symbolizer::AddressTable>(std::move(*table));
+    }
     auto metrics = Metrics::Start(config_.listen, [this] { return SelfSamples(); });
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
@@ -47,9 +63,11 @@ class Agent {
     options.pids = config_.pids;
     options.self_tgid = getpid();
     options.ringbuf_bytes = config_.ringbuf_mib << 20;
-    auto probes = SyscallProbes::Load(options);
+    auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
+    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid());
+    tls_->ScanNode();
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
     if (!rb)
@@ -57,15 +75,18 @@ class Agent {
     ready_.store(true, std::memory_order_release);
     std::fprintf(stderr,
                  "l7tap: tracing socket syscalls with the %s backend (%zu programs), /metrics on %s\n",
-                 BackendName(probes_->backend()), probes_->programs_loaded(), config_.listen.c_str());
+                 BackendName(probes_->backend()), probes_->programs_attached(), config_.listen.c_str());
 
+    int timeout_ms = 200;
     while (!g_stop) {
-      int n = ring_buffer__poll(rb, 200 /* ms */);
+      int n = ring_buffer__poll(rb, timeout_ms);
       if (n < 0 && n != -EINTR) {
         ring_buffer__free(rb);
         return Fail(std::string("reading the ring buffer failed (") + std::strerror(-n) + ")");
       }
       counts_.open_connections = tracker_.open_connections();
+      int due_ms = tls_->RunDue(MonotonicNs());
+      timeout_ms = due_ms < 0 || due_ms > 200 ? 200 : due_ms;
     }
     ring_buffer__free(rb);
     std::fprintf(stderr, "l7tap: detaching probes and exiting\n");
@@ -98,6 +119,9 @@ class Agent {
     } else if (auto* x = std::get_if<ProcessExit>(&event)) {
       counts_.exit++;
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
+    } else if (auto* e = std::get_if<ProcessExec>(&event)) {
+      counts_.exec++;
+      tls_->OnExec(e->tgid, e->filename, e->ts_ns);
     } else if (auto* m = std::get_if<Malformed>(&event)) {
       if (counts_.malformed++ == 0)
         std::fprintf(stderr, "l7tap: dropping malformed event: %s\n", m->reason.c_str());
@@ -121,8 +145,11 @@ class Agent {
                  false,
                  {{"backend", BackendName(probes_->backend())}},
                  1});
-    s.push_back(
-        {"l7tap_probes_attached", "BPF programs attached", false, {}, double(probes_->programs_loaded())});
+    s.push_back({"l7tap_probes_attached",
+                 "Syscall and process BPF programs attached",
+                 false,
+                 {},
+                 double(probes_->programs_attached())});
 
     KernelCounters k = probes_->ReadCounters();
     const char* lost = "Events lost before reaching the agent, by reason";
@@ -133,6 +160,17 @@ class Agent {
                  double(k[L7TAP_CNT_RINGBUF_FULL])});
     s.push_back(
         {"l7tap_events_lost_total", lost, true, {{"reason", "malformed"}}, double(counts_.malformed)});
+    s.push_back({"l7tap_events_lost_total",
+                 lost,
+                 true,
+                 {{"reason", "tls_no_connection"}},
+                 double(k[L7TAP_CNT_TLS_NO_CONN])});
+    s.push_back({"l7tap_tls_fd_mismatch_total",
+                 "TLS calls that made syscalls on two different fds",
+                 true,
+                 {},
+                 double(k[L7TAP_CNT_TLS_FD_MISMATCH])});
+    for (Sample& t : tls_->Samples()) s.push_back(std::move(t));
     s.push_back({"l7tap_payload_truncated_events_total",
                  "Data events whose payload exceeded --max-payload-bytes",
                  true,
@@ -165,6 +203,7 @@ class Agent {
     s.push_back({"l7tap_events_total", events, true, {{"kind", "data"}}, double(counts_.data)});
     s.push_back({"l7tap_events_total", events, true, {{"kind", "close"}}, double(counts_.close)});
     s.push_back({"l7tap_events_total", events, true, {{"kind", "process_exit"}}, double(counts_.exit)});
+    s.push_back({"l7tap_events_total", events, true, {{"kind", "process_exec"}}, double(counts_.exec)});
     const char* bytes = "Payload bytes moved by traced syscalls (observed) and copied to the agent (copied)";
     s.push_back(
         {"l7tap_payload_bytes_total", bytes, true, {{"what", "observed"}}, double(counts_.bytes_observed)});
@@ -249,7 +288,9 @@ class Agent {
   ConnectionTracker tracker_;
   TransactionPrinter printer_;
   std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<SyscallProbes> probes_;
+  std::unique_ptr<symbolizer::AddressTable> table_;
+  std::unique_ptr<CaptureProbes> probes_;
+  std::unique_ptr<TlsDiscovery> tls_;
   EventCounts counts_;
   std::atomic<bool> ready_{false};
 };

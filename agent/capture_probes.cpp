@@ -1,4 +1,4 @@
-#include "agent/syscall_probes.h"
+#include "agent/capture_probes.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <string>
 
-#include "syscalls.skel.h"
+#include "capture.skel.h"
 
 namespace l7tap::agent {
 namespace {
@@ -26,6 +26,12 @@ int PrintLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
 }
 
 std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
 std::string LoadFailure(int err) {
   if (err == -EPERM || err == -EACCES)
@@ -56,7 +62,7 @@ void SetLibbpfVerbose(bool verbose) {
   libbpf_set_print(PrintLibbpf);
 }
 
-Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o) {
+Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o) {
   if (!std::filesystem::exists("/sys/kernel/btf/vmlinux"))
     return Error{
         "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): l7tap needs a kernel built "
@@ -79,9 +85,9 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
       break;
   }
 
-  ::syscalls* skel = syscalls__open();
+  ::capture* skel = capture__open();
   if (!skel) return Error{"opening the BPF object failed (" + Errno(errno) + ")"};
-  std::unique_ptr<SyscallProbes> probes(new SyscallProbes(skel, backend));
+  std::unique_ptr<CaptureProbes> probes(new CaptureProbes(skel, backend));
 
   skel->rodata->self_tgid = o.self_tgid;
   skel->rodata->max_payload = o.max_payload_bytes;
@@ -98,11 +104,11 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
     std::string_view name = bpf_program__name(prog);
     if (name.starts_with(drop))
       bpf_program__set_autoload(prog, false);
-    else
-      probes->programs_loaded_++;
+    else if (!name.starts_with("ssl_"))  // TLS uprobes are attached per file, later
+      probes->programs_attached_++;
   }
 
-  if (int err = syscalls__load(skel); err) return Error{LoadFailure(err)};
+  if (int err = capture__load(skel); err) return Error{LoadFailure(err)};
 
   for (uint32_t pid : o.pids) {
     uint8_t one = 1;
@@ -112,7 +118,7 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
 
   if (auto tracefs = EnsureTracefs(); !tracefs) return Error{tracefs.error()};
 
-  if (int err = syscalls__attach(skel); err) {
+  if (int err = capture__attach(skel); err) {
     return Error{std::string("attaching the ") + BackendName(backend) + " syscall probes failed (" +
                  Errno(err) + "); rerun with --verbose for details" +
                  (backend == SyscallBackend::kKprobe ? ", or use --syscall-probes=tracepoint" : "")};
@@ -120,11 +126,14 @@ Result<std::unique_ptr<SyscallProbes>> SyscallProbes::Load(const ProbeOptions& o
   return probes;
 }
 
-SyscallProbes::~SyscallProbes() { syscalls__destroy(skel_); }
+CaptureProbes::~CaptureProbes() {
+  for (bpf_link* l : tls_links_) bpf_link__destroy(l);
+  capture__destroy(skel_);
+}
 
-int SyscallProbes::ringbuf_fd() const { return bpf_map__fd(skel_->maps.events); }
+int CaptureProbes::ringbuf_fd() const { return bpf_map__fd(skel_->maps.events); }
 
-KernelCounters SyscallProbes::ReadCounters() const {
+KernelCounters CaptureProbes::ReadCounters() const {
   KernelCounters out{};
   std::vector<uint64_t> per_cpu(ncpus_);
   for (uint32_t i = 0; i < out.size(); ++i) {
@@ -136,15 +145,54 @@ KernelCounters SyscallProbes::ReadCounters() const {
   return out;
 }
 
-void SyscallProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
+void CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
   uint64_t key = (uint64_t(tgid) << 32) | uint32_t(fd);
   bpf_map__delete_elem(skel_->maps.conns, &key, sizeof(key), 0);
   bpf_map__delete_elem(skel_->maps.muted, &key, sizeof(key), 0);
 }
 
-void SyscallProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation) {
+void CaptureProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls) {
   uint64_t key = (uint64_t(tgid) << 32) | uint32_t(fd);
-  bpf_map__update_elem(skel_->maps.muted, &key, sizeof(key), &generation, sizeof(generation), BPF_ANY);
+  struct {
+    uint64_t generation;
+    uint32_t source;
+    uint32_t pad;
+  } value = {generation, tls ? uint32_t(L7TAP_SRC_TLS) : uint32_t(L7TAP_SRC_SYSCALL), 0};
+  bpf_map__update_elem(skel_->maps.muted, &key, sizeof(key), &value, sizeof(value), BPF_ANY);
+}
+
+Result<size_t> CaptureProbes::AttachTls(const std::string& path,
+                                        const std::map<std::string, uint64_t>& offsets) {
+  struct Pair {
+    const char* function;
+    bpf_program* entry;
+    bpf_program* exit;
+  };
+  const Pair pairs[] = {
+      {"SSL_read", skel_->progs.ssl_read_enter, skel_->progs.ssl_data_exit},
+      {"SSL_read_ex", skel_->progs.ssl_read_ex_enter, skel_->progs.ssl_data_exit},
+      {"SSL_write", skel_->progs.ssl_write_enter, skel_->progs.ssl_data_exit},
+      {"SSL_write_ex", skel_->progs.ssl_write_ex_enter, skel_->progs.ssl_data_exit},
+      {"SSL_do_handshake", skel_->progs.ssl_handshake_enter, skel_->progs.ssl_handshake_exit},
+  };
+  std::vector<bpf_link*> links;
+  for (const Pair& p : pairs) {
+    auto it = offsets.find(p.function);
+    if (it == offsets.end()) continue;
+    for (bool ret : {false, true}) {
+      // pid -1: every process that maps this file, now and later.
+      bpf_link* link = bpf_program__attach_uprobe(ret ? p.exit : p.entry, ret, -1, path.c_str(), it->second);
+      if (!link) {
+        int err = errno;
+        for (bpf_link* l : links) bpf_link__destroy(l);
+        return Error{path + ": attaching a uprobe to " + p.function + " at 0x" + Hex(it->second) +
+                     " failed (" + Errno(err) + ")"};
+      }
+      links.push_back(link);
+    }
+  }
+  tls_links_.insert(tls_links_.end(), links.begin(), links.end());
+  return links.size();
 }
 
 }  // namespace l7tap::agent

@@ -1,15 +1,19 @@
 #pragma once
-// Loads and attaches the socket syscall probes (probes/syscalls.bpf.c) with one of two backends.
+// Loads the capture object (probes/capture.bpf.c): attaches its socket syscall probes with one of two
+// backends, and TLS library uprobes per file on request.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agent/config.h"
 #include "common/result.h"
 #include "probes/events.h"
 
-struct syscalls;  // bpftool skeleton
+struct capture;  // bpftool skeleton
+struct bpf_link;
 
 namespace l7tap::agent {
 
@@ -30,29 +34,36 @@ struct ProbeOptions {
 
 using KernelCounters = std::array<uint64_t, L7TAP_CNT__MAX>;
 
-class SyscallProbes {
+class CaptureProbes {
  public:
-  static Result<std::unique_ptr<SyscallProbes>> Load(const ProbeOptions& options);
-  ~SyscallProbes();
-  SyscallProbes(const SyscallProbes&) = delete;
-  SyscallProbes& operator=(const SyscallProbes&) = delete;
+  static Result<std::unique_ptr<CaptureProbes>> Load(const ProbeOptions& options);
+  ~CaptureProbes();
+  CaptureProbes(const CaptureProbes&) = delete;
+  CaptureProbes& operator=(const CaptureProbes&) = delete;
 
   SyscallBackend backend() const { return backend_; }
   int ringbuf_fd() const;
-  size_t programs_loaded() const { return programs_loaded_; }
+  // Syscall and process programs attached at load.
+  size_t programs_attached() const { return programs_attached_; }
+  // Uprobes attached to TLS libraries so far.
+  size_t tls_probes_attached() const { return tls_links_.size(); }
   // Sum over CPUs of the kernel-side counters (enum l7tap_counter).
   KernelCounters ReadCounters() const;
   // Drops the kernel's record of a connection whose process is gone.
   void ForgetConnection(uint32_t tgid, int32_t fd);
-  // Stops sending the payload of this connection generation (user space ignores it from now on).
-  void MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation);
+  // Stops sending the payload of this connection generation from one source (user space ignores it).
+  void MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls);
+  // Attaches the TLS uprobes to one file, given the file offsets of its functions (SSL_read, SSL_write,
+  // SSL_read_ex, SSL_write_ex, SSL_do_handshake; missing ones are skipped). Returns probes attached.
+  Result<size_t> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets);
 
  private:
-  SyscallProbes(::syscalls* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}
-  ::syscalls* skel_;
+  CaptureProbes(::capture* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}
+  ::capture* skel_;
   SyscallBackend backend_;
-  size_t programs_loaded_ = 0;
+  size_t programs_attached_ = 0;
   int ncpus_ = 1;
+  std::vector<struct bpf_link*> tls_links_;
 };
 
 // Routes libbpf's own diagnostics to stderr only when verbose (errors are reported by l7tap itself).

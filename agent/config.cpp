@@ -30,8 +30,9 @@ const char* BackendChoiceName(SyscallBackendChoice c) {
 
 std::string HelpText() {
   return R"(usage: l7tap [flags]
+       l7tap symbols PATH [--table] [--symbol-table FILE]   (what l7tap finds in a binary)
 
-Traces HTTP/1 traffic of every process on this node from the kernel (eBPF) and serves request
+Traces HTTP/1 and HTTPS (OpenSSL) traffic of every process on this node from the kernel (eBPF) and serves request
 latencies as Prometheus histograms. Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF.
 
 flags:
@@ -43,6 +44,8 @@ flags:
                             bodies are counted by length, not copied
   --pid PID                 trace only this process (repeatable; default: every process)
   --ringbuf-mib N           kernel->agent ring buffer size in MiB, power of two (default 8)
+  --symbol-table FILE       function offsets of stripped binaries, keyed by ELF build-id (lines
+                            'BUILD-ID FUNCTION 0xOFFSET', as printed by 'l7tap symbols --table')
   --verbose                 log libbpf diagnostics
   --help                    this text
 )";
@@ -101,6 +104,10 @@ Result<Config> ParseArgs(int argc, char** argv) {
       if (!ParseNumber(*v, pid) || pid == 0)
         return Error{"--pid " + std::string(*v) + ": expected a process id"};
       c.pids.push_back(pid);
+    } else if (arg == "--symbol-table") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      c.symbol_table = std::string(*v);
     } else if (arg == "--ringbuf-mib") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

@@ -18,6 +18,7 @@ struct Config {
   uint32_t max_payload_bytes = 4096;
   std::vector<uint32_t> pids;
   uint32_t ringbuf_mib = 8;
+  std::string symbol_table;  // address table for stripped binaries (build-id -> function offsets)
   bool help = false;
 };
 

@@ -15,6 +15,8 @@ using protocols::Role;
 struct ConnectionTracker::Connection {
   ConnId id;
   bool tcp = true;
+  bool tls = false;  // plaintext comes from a TLS library; syscall bytes are ciphertext
+  Role role = Role::kUnknown;
   uint16_t local_port = 0;
   uint16_t remote_port = 0;
   std::string remote_addr;
@@ -52,19 +54,30 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
   Connection* raw = c.get();
   raw->id = id;
   raw->tcp = tcp;
-  raw->http = std::make_unique<Http1Session>(role, [this, raw](protocols::HttpTransaction&& t) {
+  raw->role = role;
+  StartSession(*raw);
+  conns_[id.key()] = std::move(c);
+  stats_.connections_opened++;
+  return raw;
+}
+
+void ConnectionTracker::StartSession(Connection& c) {
+  Connection* raw = &c;
+  c.http = std::make_unique<Http1Session>(c.role, [this, raw](protocols::HttpTransaction&& t) {
     TransactionRecord r;
     bool server = t.role == Role::kServer;
     r.pid = raw->id.tgid;
     r.service_name = raw->service;
     r.server_port = server ? raw->local_port : raw->remote_port;
     if (!server) r.server_address = raw->remote_addr;
+    r.tls = raw->tls;
     r.http = std::move(t);
     sink_(std::move(r));
   });
-  conns_[id.key()] = std::move(c);
-  stats_.connections_opened++;
-  return raw;
+  for (auto& s : c.streams) s = protocols::StreamReassembler();
+  c.counted_http = {};
+  for (auto& s : c.counted_streams) s = {};
+  c.counted_state = Http1State::kDetecting;
 }
 
 void ConnectionTracker::OnOpen(const ConnOpen& ev) {
@@ -95,6 +108,14 @@ void ConnectionTracker::OnData(const Data& ev) {
     c->service = ProcessName(ev.conn.tgid);
   }
   if (!c->tcp) return;  // UDP carries no HTTP/1
+  if (ev.tls && !c->tls) {
+    // First plaintext from the TLS library: whatever the syscalls showed was the handshake. Start over on
+    // the plaintext stream.
+    c->tls = true;
+    StartSession(*c);
+  } else if (!ev.tls && c->tls) {
+    return;  // ciphertext
+  }
   Http1State state = c->http->state();
   if (state == Http1State::kNotHttp || state == Http1State::kUpgraded) return;  // costs nothing from here on
   auto dir = ev.direction;
@@ -146,7 +167,7 @@ void ConnectionTracker::Account(Connection& c) {
   if (state != c.counted_state) {
     if (state == Http1State::kNotHttp) stats_.connections_not_http++;
     if (state == Http1State::kUpgraded) stats_.connections_upgraded++;
-    if ((state == Http1State::kNotHttp || state == Http1State::kUpgraded) && ignored_) ignored_(c.id);
+    if ((state == Http1State::kNotHttp || state == Http1State::kUpgraded) && ignored_) ignored_(c.id, c.tls);
     c.counted_state = state;
   }
 }

@@ -20,6 +20,7 @@ struct TransactionRecord {
   std::string service_name;    // process name
   uint16_t server_port = 0;    // the server's port, whichever side was traced
   std::string server_address;  // client side: the peer it called
+  bool tls = false;            // seen through a TLS library
 };
 
 // Monotonic totals, read by the metrics collector from another thread.
@@ -44,7 +45,7 @@ class ConnectionTracker {
  public:
   using Sink = std::function<void(TransactionRecord&&)>;
   // Called once when a connection stops being worth its bytes (not HTTP, or upgraded).
-  using Ignored = std::function<void(const ConnId&)>;
+  using Ignored = std::function<void(const ConnId&, bool tls)>;
   explicit ConnectionTracker(Sink sink, Ignored ignored = nullptr);
   ~ConnectionTracker();
 
@@ -60,6 +61,7 @@ class ConnectionTracker {
  private:
   struct Connection;
   Connection* Create(const ConnId& id, bool tcp, protocols::Role role);
+  void StartSession(Connection& c);
   void End(Connection& c);
   void Account(Connection& c);
 

@@ -60,7 +60,8 @@ Event DecodeEvent(const void* record, size_t size) {
       auto payload = std::string_view(static_cast<const char*>(record) + sizeof(ev), ev.copied);
       auto dir =
           ev.direction == L7TAP_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
-      return Data{hdr.ts_ns, ToConnId(ev.conn), ev.position, ev.length, dir, payload};
+      return Data{hdr.ts_ns, ToConnId(ev.conn),          ev.position, ev.length,
+                  dir,       ev.source == L7TAP_SRC_TLS, payload};
     }
     case L7TAP_EV_CONN_CLOSE: {
       l7tap_close_event ev;
@@ -71,6 +72,12 @@ Event DecodeEvent(const void* record, size_t size) {
       l7tap_exit_event ev;
       if (!Read(record, size, ev)) return Malformed{"short exit record"};
       return ProcessExit{hdr.ts_ns, ev.tgid};
+    }
+    case L7TAP_EV_PROCESS_EXEC: {
+      l7tap_exec_event ev;
+      if (!Read(record, size, ev)) return Malformed{"short exec record"};
+      return ProcessExec{hdr.ts_ns, ev.tgid,
+                         std::string(ev.filename, strnlen(ev.filename, sizeof(ev.filename)))};
     }
     default:
       return Malformed{"unknown event kind"};

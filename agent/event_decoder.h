@@ -38,6 +38,7 @@ struct Data {
   uint64_t position;
   uint32_t length;
   protocols::Direction direction;
+  bool tls;                  // plaintext from a TLS library (else: syscall buffers)
   std::string_view payload;  // points into the ring buffer: valid during the callback only
 };
 
@@ -51,12 +52,18 @@ struct ProcessExit {
   uint32_t tgid;
 };
 
+struct ProcessExec {
+  uint64_t ts_ns;
+  uint32_t tgid;
+  std::string filename;  // as given to execve
+};
+
 // Records from a different contract version or of a wrong size.
 struct Malformed {
   std::string reason;
 };
 
-using Event = std::variant<ConnOpen, Data, Close, ProcessExit, Malformed>;
+using Event = std::variant<ConnOpen, Data, Close, ProcessExit, ProcessExec, Malformed>;
 
 Event DecodeEvent(const void* record, size_t size);
 

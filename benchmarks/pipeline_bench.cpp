@@ -45,9 +45,9 @@ void BM_TrackerPerTransaction(benchmark::State& state) {
   tracker.OnOpen({0, id, false, true, Role::kServer, 8080, 50000, "127.0.0.1", "127.0.0.1", "server"});
   uint64_t pos[2] = {0, 0}, ts = 0;
   for (auto _ : state) {
-    tracker.OnData({++ts, id, pos[1], uint32_t(kRequest.size()), Direction::kIngress, kRequest});
+    tracker.OnData({++ts, id, pos[1], uint32_t(kRequest.size()), Direction::kIngress, false, kRequest});
     pos[1] += kRequest.size();
-    tracker.OnData({++ts, id, pos[0], uint32_t(kResponse.size()), Direction::kEgress, kResponse});
+    tracker.OnData({++ts, id, pos[0], uint32_t(kResponse.size()), Direction::kEgress, false, kResponse});
     pos[0] += kResponse.size();
   }
   if (transactions != uint64_t(state.iterations()))

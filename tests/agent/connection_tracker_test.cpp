@@ -14,7 +14,7 @@ using protocols::Role;
 class TrackerTest : public ::testing::Test {
  protected:
   ConnectionTracker tracker{[this](TransactionRecord&& r) { seen.push_back(std::move(r)); },
-                            [this](const ConnId& id) { ignored.push_back(id); }};
+                            [this](const ConnId& id, bool) { ignored.push_back(id); }};
   std::vector<TransactionRecord> seen;
   std::vector<ConnId> ignored;
   uint64_t pos[2] = {0, 0};
@@ -27,7 +27,7 @@ class TrackerTest : public ::testing::Test {
   }
   void Send(ConnId id, Direction dir, uint64_t ts, std::string_view bytes) {
     int d = static_cast<int>(dir);
-    tracker.OnData(Data{ts, id, pos[d], uint32_t(bytes.size()), dir, bytes});
+    tracker.OnData(Data{ts, id, pos[d], uint32_t(bytes.size()), dir, false, bytes});
     pos[d] += bytes.size();
   }
 };

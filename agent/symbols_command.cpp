@@ -1,0 +1,165 @@
+#include "agent/symbols_command.h"
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "symbolizer/address_table.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/tls_library.h"
+
+namespace l7tap::agent {
+namespace {
+
+using symbolizer::AddressTable;
+using symbolizer::ElfFile;
+
+struct SymbolsArgs {
+  std::string path;
+  bool table_only = false;
+  std::string symbol_table;
+  bool help = false;
+};
+
+Result<SymbolsArgs> ParseSymbolsArgs(const std::vector<std::string>& args) {
+  SymbolsArgs parsed;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      parsed.help = true;
+    } else if (arg == "--table") {
+      parsed.table_only = true;
+    } else if (arg == "--symbol-table") {
+      if (i + 1 == args.size()) return Error{"--symbol-table needs a FILE"};
+      parsed.symbol_table = args[++i];
+    } else if (arg.rfind("--symbol-table=", 0) == 0) {
+      parsed.symbol_table = arg.substr(arg.find('=') + 1);
+    } else if (!arg.empty() && arg[0] == '-') {
+      return Error{"unknown option " + arg};
+    } else if (!parsed.path.empty()) {
+      return Error{"one PATH only (got " + parsed.path + " and " + arg + ")"};
+    } else {
+      parsed.path = arg;
+    }
+  }
+  if (parsed.path.empty() && !parsed.help) return Error{"missing PATH"};
+  return parsed;
+}
+
+std::string Hex(uint64_t value) {
+  char text[2 + 16 + 1];
+  std::snprintf(text, sizeof(text), "0x%llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+std::string Joined(const std::vector<std::string>& words) {
+  if (words.empty()) return "none";
+  std::string joined;
+  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
+  return joined;
+}
+
+// Source names as single words, so every function line splits into the same four fields.
+std::string SourceWord(std::string source) {
+  for (char& c : source) {
+    if (c == ' ') c = '-';
+  }
+  return source;
+}
+
+}  // namespace
+
+std::string SymbolsUsage() {
+  return "usage: l7tap symbols PATH [--table] [--symbol-table FILE]\n"
+         "  Shows where l7tap would attach in PATH (a libssl, a statically linked binary): build-id, "
+         "symbols,\n"
+         "  TLS library flavour and version, and the file offset of each SSL function.\n"
+         "  --table               print only address-table lines for PATH's build (redirect into a file)\n"
+         "  --symbol-table FILE   resolve a stripped PATH through an address table made with --table\n";
+}
+
+int RunSymbolsCommand(const std::vector<std::string>& args) {
+  return RunSymbolsCommand(args, std::cout, std::cerr);
+}
+
+int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto parsed = ParseSymbolsArgs(args);
+  if (!parsed) {
+    err << "l7tap symbols: " << parsed.error() << "\n" << SymbolsUsage();
+    return 2;
+  }
+  if (parsed->help) {
+    out << SymbolsUsage();
+    return 0;
+  }
+
+  std::optional<AddressTable> table;
+  if (!parsed->symbol_table.empty()) {
+    auto loaded = AddressTable::Load(parsed->symbol_table);
+    if (!loaded) {
+      err << "l7tap symbols: " << loaded.error() << "\n";
+      return 1;
+    }
+    table = std::move(*loaded);
+  }
+
+  auto opened = ElfFile::Open(parsed->path);
+  if (!opened) {
+    err << "l7tap symbols: " << opened.error() << "\n";
+    return 1;
+  }
+  const ElfFile& elf = **opened;
+
+  // A shared libssl keeps its version text in the libcrypto beside it.
+  std::unique_ptr<ElfFile> libcrypto;
+  if (auto sibling = symbolizer::SiblingLibcrypto(elf)) {
+    if (auto crypto = ElfFile::Open(*sibling)) libcrypto = std::move(*crypto);
+  }
+  auto tls = symbolizer::InspectTlsLibrary(elf, table ? &*table : nullptr, libcrypto.get());
+
+  if (parsed->table_only) {
+    if (!tls) {
+      err << "l7tap symbols: " << tls.error() << "\n";
+      return 1;
+    }
+    if (tls->build_id.empty()) {
+      err << "l7tap symbols: " << elf.path() << ": no GNU build-id, so an address table cannot name it\n";
+      return 1;
+    }
+    out << AddressTable::FormatEntry(tls->build_id, tls->offsets);
+    return 0;
+  }
+
+  out << "path: " << elf.path() << "\n";
+  out << "build-id: " << (elf.build_id().empty() ? "none" : elf.build_id()) << "\n";
+  out << "x86_64: " << (elf.is_x86_64() ? "yes" : "no") << "\n";
+  out << "symtab: " << (elf.has_symtab() ? "yes" : "no") << "\n";
+  out << "needed: " << Joined(elf.Needed()) << "\n";
+  if (libcrypto) out << "libcrypto: " << libcrypto->path() << "\n";
+
+  bool usable = false;
+  if (tls) {
+    usable = true;
+    out << "tls: " << tls->flavour << (tls->version.empty() ? "" : " " + tls->version) << "\n";
+    for (const char* function : symbolizer::kTlsFunctions) {
+      auto it = tls->offsets.find(function);
+      if (it == tls->offsets.end()) continue;
+      out << "function: " << function << " " << Hex(it->second) << " " << SourceWord(tls->source) << "\n";
+    }
+  } else {
+    out << "tls: none\n";
+  }
+
+  // Go (buildinfo version, crypto/tls.(*Conn).Read/Write entry and RET offsets, struct offsets) joins here:
+  // print "go: ..." lines and set `usable` when the Go probes can attach.
+
+  if (!usable) {
+    // Only TLS can make a file usable today, so its reason is the reason.
+    err << "l7tap symbols: " << tls.error() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace l7tap::agent

@@ -1,0 +1,210 @@
+#include "agent/tls_discovery.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "symbolizer/address_table.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/tls_library.h"
+
+namespace l7tap::agent {
+namespace {
+
+constexpr const char* kSystemLibraryDirs[] = {"/usr/lib/x86_64-linux-gnu",
+                                              "/lib/x86_64-linux-gnu",
+                                              "/usr/lib64",
+                                              "/lib64",
+                                              "/usr/lib",
+                                              "/usr/local/lib"};
+// After exec, the dynamic loader maps libraries within milliseconds; later dlopen()s are caught by the
+// last rescan.
+constexpr uint64_t kRescanDelaysNs[] = {20'000'000, 250'000'000, 2'000'000'000};
+
+// OpenSSL's (and BoringSSL's) library; not NSS's libssl3.so, a different TLS library.
+bool IsLibsslName(std::string_view name) { return name == "libssl.so" || name.starts_with("libssl.so."); }
+
+// Holds a file open while it is inspected and attached: a process (and its /proc entries) may vanish
+// meanwhile, the open file stays reachable through /proc/self/fd.
+class OpenFile {
+ public:
+  explicit OpenFile(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~OpenFile() {
+    if (fd_ >= 0) close(fd_);
+  }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+ private:
+  int fd_;
+};
+
+// For log lines: the file's own name rather than a /proc link.
+std::string Describe(const std::string& path) {
+  std::error_code ec;
+  auto real = std::filesystem::canonical(path, ec);
+  return ec ? path : real.string();
+}
+
+std::string Root(uint32_t tgid) { return "/proc/" + std::to_string(tgid) + "/root"; }
+
+}  // namespace
+
+TlsDiscovery::TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid)
+    : probes_(probes), table_(table), self_tgid_(self_tgid) {}
+
+void TlsDiscovery::ScanNode() {
+  for (const char* dir : kSystemLibraryDirs) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (IsLibsslName(entry.path().filename().string())) Consider(entry.path().string(), Kind::kLibrary);
+    }
+  }
+  DIR* proc = opendir("/proc");
+  if (!proc) return;
+  while (dirent* d = readdir(proc)) {
+    char* end = nullptr;
+    unsigned long tgid = std::strtoul(d->d_name, &end, 10);
+    if (end != d->d_name && *end == '\0') ScanProcess(uint32_t(tgid), /*executable=*/true);
+  }
+  closedir(proc);
+}
+
+void TlsDiscovery::OnExec(uint32_t tgid, const std::string& filename, uint64_t now_ns) {
+  if (tgid == self_tgid_) return;
+  ScanProcess(tgid, /*executable=*/true);
+  // A short-lived process may be gone already: its binary is still worth attaching for its next run.
+  struct stat st {};
+  if (filename.starts_with("/") && stat(("/proc/" + std::to_string(tgid) + "/exe").c_str(), &st) != 0)
+    Consider(filename, Kind::kExecutable);
+  for (uint64_t delay : kRescanDelaysNs) due_.emplace(now_ns + delay, tgid);
+}
+
+int TlsDiscovery::RunDue(uint64_t now_ns) {
+  while (!due_.empty() && due_.begin()->first <= now_ns) {
+    uint32_t tgid = due_.begin()->second;
+    due_.erase(due_.begin());
+    ScanProcess(tgid, /*executable=*/false);
+  }
+  if (due_.empty()) return -1;
+  return int((due_.begin()->first - now_ns) / 1'000'000) + 1;
+}
+
+void TlsDiscovery::ScanProcess(uint32_t tgid, bool executable) {
+  if (tgid == self_tgid_) return;
+  std::string proc = "/proc/" + std::to_string(tgid);
+  if (executable) Consider(proc + "/exe", Kind::kExecutable);
+  std::ifstream maps(proc + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto slash = line.find('/');
+    if (slash == std::string::npos || line.ends_with(" (deleted)")) continue;
+    std::string path = line.substr(slash);
+    if (IsLibsslName(std::filesystem::path(path).filename().string()))
+      Consider(Root(tgid) + path, Kind::kLibrary);
+  }
+}
+
+void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
+  OpenFile file_handle(given_path);
+  struct stat st {};
+  if (!file_handle.ok() || fstat(file_handle.fd(), &st) != 0 || !S_ISREG(st.st_mode))
+    return;                                                 // gone, or no file
+  if (!seen_.emplace(st.st_dev, st.st_ino).second) return;  // each file once, whoever maps it
+  const std::string name = Describe(given_path);
+  const std::string path = file_handle.path();
+
+  auto elf = symbolizer::ElfFile::Open(path);
+  if (!elf) {
+    if (kind == Kind::kLibrary) Skip(name, "unreadable", elf.error());
+    return;
+  }
+  const symbolizer::ElfFile& file = **elf;
+  if (kind == Kind::kExecutable) {
+    // Most executables have no TLS library inside: leave them silently unless they carry OpenSSL.
+    bool has_symbols = file.FunctionAddress("SSL_read").has_value() || file.FunctionAddress("SSL_write");
+    bool in_table = table_ && !file.build_id().empty() && table_->Has(file.build_id());
+    if (!has_symbols && !in_table) {
+      if (!file.has_symtab() && symbolizer::DetectTlsFlavour(file)) {
+        Skip(name, "stripped_no_table",
+             "OpenSSL is linked in but the binary is stripped and its build-id " + file.build_id() +
+                 " is not in --symbol-table; derive an entry with 'l7tap symbols --table' from an unstripped "
+                 "build");
+      }
+      return;
+    }
+  }
+  if (!file.is_x86_64()) {
+    Skip(name, "not_x86_64", "not an x86_64 binary");
+    return;
+  }
+  // A shared libssl's version text lives in the libcrypto beside it (same directory, same root).
+  std::unique_ptr<symbolizer::ElfFile> libcrypto;
+  for (const std::string& needed : file.Needed()) {
+    if (!needed.starts_with("libcrypto")) continue;
+    auto beside = std::filesystem::path(given_path).parent_path() / needed;
+    if (auto c = symbolizer::ElfFile::Open(beside.string())) libcrypto = std::move(*c);
+  }
+  auto lib = symbolizer::InspectTlsLibrary(file, table_, libcrypto.get());
+  if (!lib) {
+    Skip(name, "no_symbols", lib.error());
+    return;
+  }
+  auto attached = probes_.AttachTls(path, lib->offsets);
+  if (!attached) {
+    Skip(name, "attach_failed", attached.error());
+    return;
+  }
+  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s %s, functions from %s)\n", *attached,
+               name.c_str(), lib->flavour.c_str(),
+               lib->version.empty() ? "version unknown" : lib->version.c_str(), lib->source.c_str());
+  std::lock_guard lock(mu_);
+  attached_[{lib->flavour, lib->version.empty() ? "unknown" : lib->version}]++;
+  probes_attached_ += *attached;
+}
+
+void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std::string why) {
+  // Messages name the file as the symbolizer saw it (an open fd's /proc path): show its own name.
+  for (auto at = why.find("/proc/self/fd/"); at != std::string::npos; at = why.find("/proc/self/fd/")) {
+    auto end = why.find_first_not_of("0123456789", at + 14);
+    why.replace(at, end == std::string::npos ? std::string::npos : end - at, name);
+  }
+  if (why.starts_with(name + ": ")) why.erase(0, name.size() + 2);
+  std::fprintf(stderr, "l7tap: TLS: skipping %s: %s\n", name.c_str(), why.c_str());
+  std::lock_guard lock(mu_);
+  errors_[reason]++;
+}
+
+std::vector<Sample> TlsDiscovery::Samples() const {
+  std::lock_guard lock(mu_);
+  std::vector<Sample> s;
+  for (const auto& [key, files] : attached_)
+    s.push_back({"l7tap_tls_libraries_attached",
+                 "TLS library files with uprobes attached, by library and version",
+                 false,
+                 {{"library", key.first}, {"version", key.second}},
+                 double(files)});
+  for (const char* reason :
+       {"no_symbols", "stripped_no_table", "not_x86_64", "unreadable", "attach_failed"}) {
+    auto it = errors_.find(reason);
+    s.push_back({"l7tap_attach_errors_total",
+                 "Files l7tap could not attach to (skipped, not fatal), by reason",
+                 true,
+                 {{"reason", reason}},
+                 double(it == errors_.end() ? 0 : it->second)});
+  }
+  s.push_back(
+      {"l7tap_tls_probes_attached", "TLS library uprobes attached", false, {}, double(probes_attached_)});
+  return s;
+}
+
+}  // namespace l7tap::agent
