@@ -13,12 +13,7 @@ namespace {
 using testing::kLibcrypto;
 using testing::kLibssl;
 using testing::kLs;
-
-std::unique_ptr<ElfFile> MustOpen(const std::string& path) {
-  auto file = ElfFile::Open(path);
-  EXPECT_TRUE(file.ok()) << file.error();
-  return file.ok() ? std::move(*file) : nullptr;
-}
+using testing::MustOpen;
 
 TEST(ElfFileTest, MissingFileIsAnErrorNamingThePath) {
   const std::string path = ::testing::TempDir() + "symbolizer_does_not_exist.so";

@@ -124,4 +124,10 @@ std::string WriteTempFile(const std::string& name, const std::string& content) {
   return path;
 }
 
+std::unique_ptr<ElfFile> MustOpen(const std::string& path) {
+  auto file = ElfFile::Open(path);
+  EXPECT_TRUE(file.ok()) << file.error();
+  return file.ok() ? std::move(*file) : nullptr;
+}
+
 }  // namespace l7tap::symbolizer::testing

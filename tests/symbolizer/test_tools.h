@@ -3,9 +3,12 @@
 // command-line tools, so no version, address or offset is written into a test.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "symbolizer/elf_file.h"
 
 namespace l7tap::symbolizer::testing {
 
@@ -40,5 +43,8 @@ bool ReadelfHasSymtab(const std::string& path);
 
 // A file under the test's temporary directory holding `content`.
 std::string WriteTempFile(const std::string& name, const std::string& content);
+
+// Opens a file the test expects to be a valid ELF (a failed expectation otherwise, and nullptr).
+std::unique_ptr<ElfFile> MustOpen(const std::string& path);
 
 }  // namespace l7tap::symbolizer::testing

@@ -12,12 +12,7 @@ namespace {
 using testing::kLibcrypto;
 using testing::kLibssl;
 using testing::kLs;
-
-std::unique_ptr<ElfFile> MustOpen(const std::string& path) {
-  auto file = ElfFile::Open(path);
-  EXPECT_TRUE(file.ok()) << file.error();
-  return file.ok() ? std::move(*file) : nullptr;
-}
+using testing::MustOpen;
 
 // File offsets of the SSL functions computed with readelf alone: symbol value, then PT_LOAD segment math.
 std::map<std::string, uint64_t> ExpectedOffsets(const std::string& path, const std::string& table) {
