@@ -10,7 +10,7 @@ debian_packages=(
   clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
   cmake make pkg-config g++ libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp civetweb libcivetweb-dev libcurl4-openssl-dev
-  curl python3 iproute2 nginx-light openssl
+  curl python3 iproute2 nginx-light openssl qemu-system-x86 busybox-static
 )
 
 missing=()
@@ -44,25 +44,12 @@ if [ -f "$prefix/usr/lib/x86_64-linux-gnu/cmake/prometheus-cpp/prometheus-cpp-co
   exit 0
 fi
 
-# The Debian mirror this machine already uses, read from its apt sources.
-mirror=$(
-  { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' || true
-    grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}'; } |
-    grep -v security | head -n 1 || true
-)
-if [ -z "$mirror" ]; then
-  echo "deps: cannot find a Debian mirror in /etc/apt/sources.list*; add one and retry" >&2
-  exit 1
-fi
-
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/sources.list.d"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$tmp/sources.list"
-apt_opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=$tmp/sources.list.d"
-  -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
 echo "deps: fetching prometheus-cpp (trixie) into $prefix"
-apt-get "${apt_opts[@]}" update -qq
+# shellcheck source=scripts/apt_suite.sh
+source "$here/scripts/apt_suite.sh"
+apt_suite "$tmp" trixie
 (cd "$tmp" && apt-get "${apt_opts[@]}" download -qq \
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprometheus-cpp-push1.0 prometheus-cpp-dev)
 mkdir -p "$prefix"

@@ -10,8 +10,8 @@
 # Usage: tests/kernel/run_kernel_test.sh BUILD_DIR [6.1|6.12]
 # Installs qemu-system-x86 and busybox-static when missing; downloads the kernel package once into
 # BUILD_DIR/kernel-cache/SERIES/ (only vmlinuz and its config are kept). Leaves no process or temp dir behind;
-# the last console log stays in BUILD_DIR/kernel-cache/console-SERIES.log.
-# Environment: L7TAP_QEMU_TIMEOUT (seconds for the whole boot, default 900).
+# the last run's logs stay in BUILD_DIR/kernel-cache/{console,kernel}-SERIES.log (the guest script's output
+# and the kernel's console). Environment: L7TAP_QEMU_TIMEOUT (seconds for the whole boot, default 600).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +25,7 @@ esac
 keepalive=20
 oneshot=10
 modes=(kprobe auto)
-qemu_timeout=${L7TAP_QEMU_TIMEOUT:-900}
+qemu_timeout=${L7TAP_QEMU_TIMEOUT:-600}
 say() { echo "kernel-test[$series]: $*"; }
 
 for f in l7tap fixtures/http_server fixtures/http_client; do
@@ -65,23 +65,11 @@ trap 'exit 143' TERM
 # mirror this machine already uses, through a private list directory (the host's apt state is untouched).
 cache=$build/kernel-cache/$series
 if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/config" ]; then
-  mirror=$(
-    { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' || true
-      grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}'; } |
-      grep -v security | head -n 1 || true
-  )
-  if [ -z "$mirror" ]; then
-    say "cannot find a Debian mirror in /etc/apt/sources.list*; add one and retry" >&2
-    exit 1
-  fi
-  apt_dir=$tmp/apt
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d" "$tmp/deb"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$apt_dir/sources.list"
-  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
-    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
-    -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
+  # shellcheck source=scripts/apt_suite.sh
+  source "$here/../../scripts/apt_suite.sh"
+  mkdir -p "$tmp/deb"
   say "fetching the kernel of $suite"
-  apt-get "${apt_opts[@]}" update -qq
+  apt_suite "$tmp/apt" "$suite"
   pkg=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
   if ! [[ $pkg =~ ^linux-image-${series//./\\.}[.+-].*-amd64$ ]]; then
     say "$suite's linux-image-amd64 is '${pkg:-nothing}', not a $series kernel" >&2
@@ -97,7 +85,7 @@ if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/config" ]; then
   echo "$pkg $(dpkg-deb -f "$deb" Version)" >"$cache.partial/package"
   rm -rf "$cache"
   mv "$cache.partial" "$cache"
-  rm -rf "$tmp/deb" "$apt_dir"
+  rm -rf "$tmp/deb" "$tmp/apt"
 fi
 for opt in CONFIG_KPROBES CONFIG_DEBUG_INFO_BTF CONFIG_SERIAL_8250_CONSOLE CONFIG_DEVTMPFS CONFIG_RD_GZIP; do
   if ! grep -q "^$opt=y" "$cache/config"; then
@@ -135,21 +123,26 @@ METRICS_PORT=9464
 EOF
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$tmp/initrd.gz"
 
-# Boot. The guest powers off when done; a panic (e.g. /init dying) reboots, which -no-reboot turns into an exit.
-log=$tmp/console.log
+# Boot. The guest powers off when done; a panic (/init dying, or a soft lockup: softlockup_panic) reboots,
+# which -no-reboot turns into an exit. ttyS0 carries the kernel's console (warnings and backtraces:
+# loglevel=5), ttyS1 the guest script's output.
 say "booting under qemu (TCG, timeout ${qemu_timeout}s)"
 started=$(date +%s)
 timeout -k 10 "$qemu_timeout" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 \
-  -display none -monitor none -serial "file:$log" -nic none -no-reboot \
+  -display none -monitor none -nic none -no-reboot \
+  -serial "file:$tmp/kernel.raw" -serial "file:$tmp/console.raw" \
   -kernel "$cache/vmlinuz" -initrd "$tmp/initrd.gz" \
-  -append "console=ttyS0 panic=-1 quiet" </dev/null &
+  -append "console=ttyS0 loglevel=5 panic=-1 softlockup_panic=1" </dev/null &
 qemu_pid=$!
 qemu_rc=0
 wait "$qemu_pid" || qemu_rc=$?
 qemu_pid=
 elapsed=$(($(date +%s) - started))
-tr -d '\r' <"$log" >"$tmp/console.txt" || true
+touch "$tmp/console.raw" "$tmp/kernel.raw" # absent if qemu never started
+tr -d '\r' <"$tmp/console.raw" >"$tmp/console.txt"
+tr -d '\r' <"$tmp/kernel.raw" >"$tmp/kernel.txt"
 cp "$tmp/console.txt" "$build/kernel-cache/console-$series.log"
+cp "$tmp/kernel.txt" "$build/kernel-cache/kernel-$series.log"
 
 section() { sed -n "/^L7TAP-$1-BEGIN$2/,/^L7TAP-$1-END$2/p" "$tmp/console.txt"; }
 
@@ -182,10 +175,12 @@ fi
 if [ $fail -ne 0 ]; then
   section DMESG ""
   if ! grep -aq '^L7TAP-RESULT ' "$tmp/console.txt"; then
-    echo "--- console (last 100 lines) ---"
-    tail -n 100 "$tmp/console.txt"
+    echo "--- guest script output (last 60 lines) ---"
+    tail -n 60 "$tmp/console.txt"
   fi
-  say "failed after ${elapsed}s in qemu (console log: $build/kernel-cache/console-$series.log)"
+  echo "--- kernel console (last 150 lines) ---"
+  tail -n 150 "$tmp/kernel.txt"
+  say "failed after ${elapsed}s in qemu (logs: $build/kernel-cache/{console,kernel}-$series.log)"
   exit 1
 fi
 say "passed in ${elapsed}s in qemu"
