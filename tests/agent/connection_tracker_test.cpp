@@ -25,11 +25,12 @@ class TrackerTest : public ::testing::Test {
     tracker.OnOpen(o);
     pos[0] = pos[1] = 0;
   }
-  void Send(ConnId id, Direction dir, uint64_t ts, std::string_view bytes) {
-    int d = static_cast<int>(dir);
-    tracker.OnData(Data{ts, id, pos[d], uint32_t(bytes.size()), dir, false, bytes});
-    pos[d] += bytes.size();
+  void Send(ConnId id, Direction dir, uint64_t ts, std::string_view bytes, bool tls = false) {
+    uint64_t& p = (tls ? tls_pos : pos)[static_cast<int>(dir)];
+    tracker.OnData(Data{ts, id, p, uint32_t(bytes.size()), dir, tls, bytes});
+    p += bytes.size();
   }
+  uint64_t tls_pos[2] = {0, 0};
 };
 
 constexpr std::string_view kRequest = "GET /items/42?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -100,6 +101,21 @@ TEST_F(TrackerTest, UdpAndGarbageCostNothing) {
   ASSERT_EQ(ignored.size(), 1u);  // the kernel is told once, for that generation
   EXPECT_EQ(ignored[0].key(), tcp.key());
   EXPECT_EQ(ignored[0].generation, tcp.generation);
+}
+
+TEST_F(TrackerTest, TlsPlaintextReplacesTheSyscallStreamAndCiphertextIsIgnored) {
+  ConnId id{17, 5, 1};
+  Open(id, Role::kServer);
+  Send(id, Direction::kIngress, 1,
+       std::string_view("\x16\x03\x01\x02\x00\x01", 6));  // a ClientHello seen first
+  Send(id, Direction::kIngress, 2, kRequest, /*tls=*/true);
+  Send(id, Direction::kEgress, 3, "\x17\x03\x03 ciphertext");  // late ciphertext: never parsed
+  Send(id, Direction::kEgress, 4, kResponse, /*tls=*/true);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].tls);
+  EXPECT_EQ(seen[0].http.start_ns, 2u);
+  EXPECT_EQ(seen[0].http.end_ns, 4u);
+  EXPECT_EQ(tracker.stats().http_parse_errors, 0u);
 }
 
 TEST_F(TrackerTest, CloseEndsReadUntilCloseResponseAndProcessExitEndsAll) {
