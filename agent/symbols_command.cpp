@@ -7,6 +7,7 @@
 
 #include "symbolizer/address_table.h"
 #include "symbolizer/elf_file.h"
+#include "symbolizer/go_binary.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -151,12 +152,28 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
     out << "tls: none\n";
   }
 
-  // Go (buildinfo version, crypto/tls.(*Conn).Read/Write entry and RET offsets, struct offsets) joins here:
-  // print "go: ..." lines and set `usable` when the Go probes can attach.
+  // Go: version, then crypto/tls.(*Conn).Read/Write entry and RET file offsets. (Struct offsets join later.)
+  std::string go_reason;
+  if (auto go = symbolizer::InspectGoBinary(elf)) {
+    out << "go: " << go->build.version << "\n";
+    for (const auto& function : go->functions) {
+      out << "function: " << function.name << " " << Hex(function.offset) << " " << function.source << "\n";
+      std::string returns;
+      for (uint64_t offset : function.return_offsets) returns += (returns.empty() ? "" : ",") + Hex(offset);
+      out << "returns: " << function.name << " " << (returns.empty() ? "none" : returns) << "\n";
+    }
+    if (go->functions.size() == std::size(symbolizer::kGoTlsFunctions)) {
+      usable = true;
+    } else {
+      go_reason = elf.path() + ": Go binary without crypto/tls.(*Conn).Read/Write (no HTTPS to trace)";
+    }
+  } else if (go.error().find("not a Go binary") == std::string::npos) {
+    go_reason = go.error();
+  }
 
   if (!usable) {
-    // Only TLS can make a file usable today, so its reason is the reason.
-    err << "l7tap symbols: " << tls.error() << "\n";
+    // A Go binary's reason is Go's; anything else's is the TLS library's.
+    err << "l7tap symbols: " << (go_reason.empty() ? tls.error() : go_reason) << "\n";
     return 1;
   }
   return 0;

@@ -11,6 +11,7 @@ debian_packages=(
   cmake make pkg-config g++ libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp civetweb libcivetweb-dev libcurl4-openssl-dev
   curl python3 iproute2 nginx-light openssl qemu-system-x86 busybox-static
+  libcapstone-dev golang-1.19-go
 )
 
 missing=()
@@ -33,6 +34,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
   as_root rm -f "$policy"
   trap - EXIT
+fi
+
+# Go toolchains for the Go fixtures beyond bookworm's 1.19: bookworm-backports' 1.21, 1.22 and 1.23, unpacked
+# (never installed) into $prefix/go. Each runs from there with GOROOT=$prefix/go/usr/lib/go-1.2x (the
+# fixtures' CMake sets it); its src/ is a relative link into the golang-1.2x-src package unpacked beside it.
+go_versions=(1.21 1.22 1.23)
+go_missing=()
+for v in "${go_versions[@]}"; do
+  [ -x "$prefix/go/usr/lib/go-$v/bin/go" ] && [ -f "$prefix/go/usr/share/go-$v/src/runtime/symtab.go" ] ||
+    go_missing+=("$v")
+done
+if [ ${#go_missing[@]} -gt 0 ]; then
+  go_tmp=$(mktemp -d)
+  trap 'rm -rf "$go_tmp"' EXIT
+  echo "deps: fetching Go ${go_missing[*]} (bookworm-backports) into $prefix/go"
+  # shellcheck source=scripts/apt_suite.sh
+  source "$here/scripts/apt_suite.sh"
+  apt_suite "$go_tmp" bookworm-backports
+  go_debs=()
+  for v in "${go_missing[@]}"; do go_debs+=("golang-$v-go" "golang-$v-src"); done
+  (cd "$go_tmp" && apt-get "${apt_opts[@]}" download -qq "${go_debs[@]}")
+  mkdir -p "$prefix/go"
+  for deb in "$go_tmp"/*.deb; do dpkg -x "$deb" "$prefix/go"; done
+  rm -rf "$go_tmp"
+  trap - EXIT
+  for v in "${go_missing[@]}"; do
+    GOROOT="$prefix/go/usr/lib/go-$v" GOTOOLCHAIN=local "$prefix/go/usr/lib/go-$v/bin/go" version
+  done
 fi
 
 # prometheus-cpp is not packaged for bookworm; trixie's binary packages work on it. They are unpacked into

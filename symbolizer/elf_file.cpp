@@ -140,6 +140,9 @@ std::optional<std::string> ElfFile::Load() {
   for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    if (const char* name = have_names ? elf_strptr(elf_, shstrndx, shdr.sh_name) : nullptr)
+      sections_.push_back(
+          {name, shdr.sh_addr, shdr.sh_offset, shdr.sh_type == SHT_NOBITS ? 0 : shdr.sh_size});
     if (shdr.sh_type == SHT_SYMTAB && shdr.sh_size > 0) {
       has_symtab_ = true;
     } else if (shdr.sh_type == SHT_NOTE && build_id_.empty()) {
@@ -348,6 +351,31 @@ std::vector<std::string> ElfFile::Needed() const {
     }
   }
   return needed;
+}
+
+std::optional<ElfFile::Section> ElfFile::FindSection(std::initializer_list<std::string_view> names) const {
+  for (std::string_view name : names) {
+    for (const Section& section : sections_) {
+      if (section.name == name) return section;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view ElfFile::Bytes(const Section& section) const {
+  if (section.offset > image_size_ || section.size > image_size_ - section.offset) return {};
+  return {image_ + section.offset, section.size};
+}
+
+std::optional<std::string_view> ElfFile::BytesAt(uint64_t vaddr, uint64_t size) const {
+  auto offset = FileOffset(vaddr);
+  if (!offset || *offset > image_size_ || size > image_size_ - *offset) return std::nullopt;
+  if (size > 0) {
+    // The whole range must lie in one segment's file bytes.
+    auto last = FileOffset(vaddr + size - 1);
+    if (!last || *last != *offset + size - 1) return std::nullopt;
+  }
+  return std::string_view(image_ + *offset, size);
 }
 
 }  // namespace l7tap::symbolizer

@@ -3,6 +3,7 @@
 // virtual addresses (what uprobes attach to), strings in read-only data, DT_NEEDED. A pure function of the
 // file.
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -76,6 +77,19 @@ class ElfFile {
   // DT_NEEDED entries, in order.
   std::vector<std::string> Needed() const;
 
+  struct Section {
+    std::string name;
+    uint64_t addr = 0;    // sh_addr
+    uint64_t offset = 0;  // sh_offset
+    uint64_t size = 0;    // file bytes (0 for SHT_NOBITS)
+  };
+  // The first section named one of `names`, in the order given.
+  std::optional<Section> FindSection(std::initializer_list<std::string_view> names) const;
+  // A section's file bytes (empty when out of the file). Valid as long as this ElfFile.
+  std::string_view Bytes(const Section& section) const;
+  // `size` file bytes at virtual address `vaddr`, within one PT_LOAD segment; nullopt otherwise.
+  std::optional<std::string_view> BytesAt(uint64_t vaddr, uint64_t size) const;
+
  private:
   struct Segment {
     uint64_t vaddr, offset, filesz;
@@ -113,6 +127,7 @@ class ElfFile {
   uint16_t machine_ = 0;
   std::vector<Segment> segments_;
   std::vector<Region> rodata_;
+  std::vector<Section> sections_;
 
   mutable std::once_flag symtab_indexed_;
   mutable std::once_flag dynsym_indexed_;

@@ -1,0 +1,116 @@
+// FindReturns on crypto/tls.(*Conn).Read/Write of the Go fixtures: every address holds a RET byte, and the
+// count equals objdump's over the same range (objdump run and parsed here).
+#include "symbolizer/ret_finder.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "symbolizer/go_binary.h"
+#include "symbolizer/go_pclntab.h"
+#include "tests/symbolizer/test_tools.h"
+
+namespace l7tap::symbolizer {
+namespace {
+
+namespace t = testing;
+
+// Fixture paths from L7TAP_GO_TOOLCHAINS ("1.19=/usr/lib/go-1.19,...") x the four variants x server/client.
+std::vector<std::string> GoFixturePaths() {
+  std::vector<std::string> paths;
+  std::istringstream list(L7TAP_GO_TOOLCHAINS);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    const std::string version = item.substr(0, item.find('='));
+    for (const char* variant : {"default", "stripped", "pie", "stripped-pie"}) {
+      for (const char* program : {"server", "client"}) {
+        paths.push_back(std::string(L7TAP_GO_FIXTURES_DIR) + "/go" + version + "-" + variant + "-" + program);
+      }
+    }
+  }
+  return paths;
+}
+
+std::string Hex(uint64_t value) {
+  std::ostringstream text;
+  text << "0x" << std::hex << value;
+  return text.str();
+}
+
+// Addresses of the `ret` lines objdump disassembles in [start, stop).
+std::vector<uint64_t> ObjdumpReturns(const std::string& path, uint64_t start, uint64_t stop) {
+  std::istringstream lines(t::Run("objdump -d --no-show-raw-insn --start-address=" + Hex(start) +
+                                  " --stop-address=" + Hex(stop) + " '" + path + "'"));
+  std::vector<uint64_t> returns;
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t colon = line.find(":\t");
+    if (colon == std::string::npos) continue;
+    std::istringstream mnemonic(line.substr(colon + 2));
+    std::string word;
+    mnemonic >> word;
+    if (word == "ret" || word == "retq") returns.push_back(std::stoull(line.substr(0, colon), nullptr, 16));
+  }
+  return returns;
+}
+
+unsigned char ByteAt(const std::string& path, uint64_t offset) {
+  std::ifstream file(path, std::ios::binary);
+  file.seekg(static_cast<std::streamoff>(offset));
+  char byte = 0;
+  file.get(byte);
+  EXPECT_TRUE(file.good()) << path << " @" << offset;
+  return static_cast<unsigned char>(byte);
+}
+
+TEST(RetFinderTest, GoTlsFunctionsReturnsMatchObjdump) {
+  const auto paths = GoFixturePaths();
+  if (paths.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
+  for (const std::string& path : paths) {
+    auto elf = t::MustOpen(path);
+    ASSERT_NE(elf, nullptr);
+    auto table = GoPclntab::Read(*elf);
+    ASSERT_TRUE(table.ok()) << table.error();
+    for (const char* name : kGoTlsFunctions) {
+      auto function = (*table)->Find(name);
+      ASSERT_TRUE(function.has_value()) << path << " " << name;
+      auto returns = FindReturns(*elf, function->address, function->end);
+      ASSERT_TRUE(returns.ok()) << returns.error();
+      EXPECT_FALSE(returns->empty()) << path << " " << name;
+      for (uint64_t address : *returns) {
+        auto offset = elf->FileOffset(address);
+        ASSERT_TRUE(offset.has_value());
+        EXPECT_EQ(ByteAt(path, *offset), 0xc3) << path << " " << name << " " << Hex(address);
+      }
+      EXPECT_EQ(*returns, ObjdumpReturns(path, function->address, function->end)) << path << " " << name;
+    }
+  }
+}
+
+TEST(RetFinderTest, RejectsRangesOutsideExecutableBytes) {
+  auto elf = t::MustOpen(t::kLs);
+  ASSERT_NE(elf, nullptr);
+  auto empty = FindReturns(*elf, 0x1000, 0x1000);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().rfind(std::string(t::kLs) + ": ", 0), 0u) << empty.error();
+  auto unmapped = FindReturns(*elf, 0xfff0000000, 0xfff0000100);
+  ASSERT_FALSE(unmapped.ok());
+  EXPECT_NE(unmapped.error().find("not in executable file bytes"), std::string::npos) << unmapped.error();
+}
+
+TEST(RetFinderTest, FindsReturnsOfACFunction) {
+  // A non-Go function: SSL_read in libssl (its .dynsym size bounds it), checked against objdump too.
+  auto elf = t::MustOpen(t::kLibssl);
+  ASSERT_NE(elf, nullptr);
+  auto symbol = elf->FindFunction("SSL_read");
+  ASSERT_TRUE(symbol.has_value());
+  auto returns = FindReturns(*elf, symbol->address, symbol->address + symbol->size);
+  ASSERT_TRUE(returns.ok()) << returns.error();
+  EXPECT_EQ(*returns, ObjdumpReturns(t::kLibssl, symbol->address, symbol->address + symbol->size));
+}
+
+}  // namespace
+}  // namespace l7tap::symbolizer
