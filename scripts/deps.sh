@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what l7tap needs to build, run and test. Idempotent: a no-op in seconds when all is present.
-# Usage: scripts/deps.sh [PREFIX_DIR]   (PREFIX_DIR receives prometheus-cpp; default build/deps)
+# Usage: scripts/deps.sh [PREFIX_DIR]   (PREFIX_DIR receives what Debian bookworm lacks: prometheus-cpp, newer Go
+# toolchains; default build/deps)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
