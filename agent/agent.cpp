@@ -16,6 +16,7 @@
 #include "agent/event_decoder.h"
 #include "agent/metrics.h"
 #include "agent/printer.h"
+#include "agent/self_metrics.h"
 #include "agent/tls_discovery.h"
 #include "symbolizer/address_table.h"
 
@@ -31,12 +32,6 @@ uint64_t MonotonicNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
-
-struct EventCounts {
-  std::atomic<uint64_t> open{0}, data{0}, close{0}, exit{0}, exec{0}, malformed{0};
-  std::atomic<uint64_t> bytes_observed{0}, bytes_copied{0}, transactions{0};
-  std::atomic<uint64_t> open_connections{0};
-};
 
 class Agent {
  public:
@@ -135,153 +130,9 @@ class Agent {
   }
 
   std::vector<Sample> SelfSamples() const {
-    std::vector<Sample> s;
-    bool ready = ready_.load(std::memory_order_acquire);
-    s.push_back(
-        {"l7tap_ready", "1 once the probes are attached and events flow", false, {}, ready ? 1.0 : 0.0});
-    if (!ready) return s;
-    s.push_back({"l7tap_syscall_backend_info",
-                 "Which syscall probe backend is in use",
-                 false,
-                 {{"backend", BackendName(probes_->backend())}},
-                 1});
-    s.push_back({"l7tap_probes_attached",
-                 "Syscall and process BPF programs attached",
-                 false,
-                 {},
-                 double(probes_->programs_attached())});
-
-    KernelCounters k = probes_->ReadCounters();
-    const char* lost = "Events lost before reaching the agent, by reason";
-    s.push_back({"l7tap_events_lost_total",
-                 lost,
-                 true,
-                 {{"reason", "ringbuf_full"}},
-                 double(k[L7TAP_CNT_RINGBUF_FULL])});
-    s.push_back(
-        {"l7tap_events_lost_total", lost, true, {{"reason", "malformed"}}, double(counts_.malformed)});
-    s.push_back({"l7tap_events_lost_total",
-                 lost,
-                 true,
-                 {{"reason", "tls_no_connection"}},
-                 double(k[L7TAP_CNT_TLS_NO_CONN])});
-    s.push_back({"l7tap_tls_fd_mismatch_total",
-                 "TLS calls that made syscalls on two different fds",
-                 true,
-                 {},
-                 double(k[L7TAP_CNT_TLS_FD_MISMATCH])});
-    for (Sample& t : tls_->Samples()) s.push_back(std::move(t));
-    s.push_back({"l7tap_payload_truncated_events_total",
-                 "Data events whose payload exceeded --max-payload-bytes",
-                 true,
-                 {},
-                 double(k[L7TAP_CNT_TRUNCATED_EVENTS])});
-    s.push_back({"l7tap_payload_truncated_bytes_total",
-                 "Bytes counted by length but not copied (over the cap)",
-                 true,
-                 {},
-                 double(k[L7TAP_CNT_TRUNCATED_BYTES])});
-    s.push_back({"l7tap_payload_copy_failures_total",
-                 "Payload reads from process memory that faulted",
-                 true,
-                 {},
-                 double(k[L7TAP_CNT_COPY_FAILED])});
-    s.push_back({"l7tap_payload_segment_limit_total",
-                 "Calls with more iovec segments or messages than the kernel copies (" +
-                     std::to_string(L7TAP_MAX_IOV) + ")",
-                 true,
-                 {},
-                 double(k[L7TAP_CNT_IOV_LIMIT])});
-    s.push_back({"l7tap_connections_untracked_total",
-                 "Connections not followed, by reason",
-                 true,
-                 {{"reason", "table_full"}},
-                 double(k[L7TAP_CNT_CONN_TABLE_FULL])});
-
-    const char* events = "Events received from the kernel, by kind";
-    s.push_back({"l7tap_events_total", events, true, {{"kind", "open"}}, double(counts_.open)});
-    s.push_back({"l7tap_events_total", events, true, {{"kind", "data"}}, double(counts_.data)});
-    s.push_back({"l7tap_events_total", events, true, {{"kind", "close"}}, double(counts_.close)});
-    s.push_back({"l7tap_events_total", events, true, {{"kind", "process_exit"}}, double(counts_.exit)});
-    s.push_back({"l7tap_events_total", events, true, {{"kind", "process_exec"}}, double(counts_.exec)});
-    const char* bytes = "Payload bytes moved by traced syscalls (observed) and copied to the agent (copied)";
-    s.push_back(
-        {"l7tap_payload_bytes_total", bytes, true, {{"what", "observed"}}, double(counts_.bytes_observed)});
-    s.push_back(
-        {"l7tap_payload_bytes_total", bytes, true, {{"what", "copied"}}, double(counts_.bytes_copied)});
-    s.push_back({"l7tap_transactions_total",
-                 "Transactions recorded, by protocol",
-                 true,
-                 {{"protocol", "http"}},
-                 double(counts_.transactions)});
-    s.push_back(
-        {"l7tap_connections_open", "Connections followed now", false, {}, double(counts_.open_connections)});
-
-    const TrackerStats& t = tracker_.stats();
-    s.push_back({"l7tap_connections_total",
-                 "Connections followed since start",
-                 true,
-                 {},
-                 double(t.connections_opened)});
-    s.push_back({"l7tap_connections_not_http_total",
-                 "TCP connections whose bytes are not HTTP/1 (ignored)",
-                 true,
-                 {},
-                 double(t.connections_not_http)});
-    s.push_back({"l7tap_connections_upgraded_total",
-                 "Connections switched to another protocol (101)",
-                 true,
-                 {},
-                 double(t.connections_upgraded)});
-    s.push_back({"l7tap_connections_without_open_total",
-                 "Connections first seen by their data (open not seen)",
-                 true,
-                 {},
-                 double(t.connections_without_open)});
-    s.push_back(
-        {"l7tap_stream_gaps_total", "Holes in a connection's byte stream", true, {}, double(t.stream_gaps)});
-    s.push_back({"l7tap_stream_gap_bytes_total",
-                 "Bytes missing in stream holes",
-                 true,
-                 {},
-                 double(t.stream_gap_bytes)});
-    s.push_back({"l7tap_stream_overlap_bytes_total",
-                 "Bytes seen twice and dropped",
-                 true,
-                 {},
-                 double(t.stream_overlap_bytes)});
-    s.push_back({"l7tap_stale_events_total",
-                 "Events of a connection already replaced on its fd",
-                 true,
-                 {},
-                 double(t.stale_events)});
-    s.push_back({"l7tap_http_parse_errors_total",
-                 "Connections where HTTP/1 parsing failed",
-                 true,
-                 {},
-                 double(t.http_parse_errors)});
-    s.push_back({"l7tap_http_desyncs_total",
-                 "Stream holes that broke HTTP/1 framing (parsing resumed later)",
-                 true,
-                 {},
-                 double(t.http_desyncs)});
-    const char* unmatched = "HTTP messages that did not become a transaction, by reason";
-    s.push_back({"l7tap_http_unmatched_total",
-                 unmatched,
-                 true,
-                 {{"reason", "response_without_request"}},
-                 double(t.http_unmatched_responses)});
-    s.push_back({"l7tap_http_unmatched_total",
-                 unmatched,
-                 true,
-                 {{"reason", "request_unanswered"}},
-                 double(t.http_unanswered_requests)});
-    s.push_back({"l7tap_http_unmatched_total",
-                 unmatched,
-                 true,
-                 {{"reason", "message_incomplete"}},
-                 double(t.http_incomplete_messages)});
-    return s;
+    if (!ready_.load(std::memory_order_acquire))
+      return agent::SelfSamples(nullptr, counts_, tracker_.stats(), {});
+    return agent::SelfSamples(probes_.get(), counts_, tracker_.stats(), tls_->Samples());
   }
 
   Config config_;

@@ -1,0 +1,97 @@
+#include "agent/self_metrics.h"
+
+#include <string>
+#include <utility>
+
+namespace l7tap::agent {
+namespace {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class Samples {
+ public:
+  void Counter(const std::string& name, const std::string& help, double value, Labels labels = {}) {
+    out.push_back({name, help, true, std::move(labels), value});
+  }
+  void Gauge(const std::string& name, const std::string& help, double value, Labels labels = {}) {
+    out.push_back({name, help, false, std::move(labels), value});
+  }
+  std::vector<Sample> out;
+};
+
+}  // namespace
+
+std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& e, const TrackerStats& t,
+                                std::vector<Sample> tls) {
+  Samples s;
+  s.Gauge("l7tap_ready", "1 once the probes are attached and events flow", probes ? 1 : 0);
+  if (!probes) return std::move(s.out);
+  s.Gauge("l7tap_syscall_backend_info", "Which syscall probe backend is in use", 1,
+          {{"backend", BackendName(probes->backend())}});
+  s.Gauge("l7tap_probes_attached", "Syscall and process BPF programs attached",
+          double(probes->programs_attached()));
+
+  KernelCounters k = probes->ReadCounters();
+  const char* lost = "Events lost before reaching the agent, by reason";
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_RINGBUF_FULL]), {{"reason", "ringbuf_full"}});
+  s.Counter("l7tap_events_lost_total", lost, double(e.malformed), {{"reason", "malformed"}});
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_TLS_NO_CONN]),
+            {{"reason", "tls_no_connection"}});
+  s.Counter("l7tap_tls_fd_mismatch_total", "TLS calls that made syscalls on two different fds",
+            double(k[L7TAP_CNT_TLS_FD_MISMATCH]));
+  s.Counter("l7tap_payload_truncated_events_total", "Data events whose payload exceeded --max-payload-bytes",
+            double(k[L7TAP_CNT_TRUNCATED_EVENTS]));
+  s.Counter("l7tap_payload_truncated_bytes_total", "Bytes counted by length but not copied (over the cap)",
+            double(k[L7TAP_CNT_TRUNCATED_BYTES]));
+  s.Counter("l7tap_payload_copy_failures_total", "Payload reads from process memory that faulted",
+            double(k[L7TAP_CNT_COPY_FAILED]));
+  s.Counter("l7tap_payload_segment_limit_total",
+            "Calls with more iovec segments or messages than the kernel copies (" +
+                std::to_string(L7TAP_MAX_IOV) + ")",
+            double(k[L7TAP_CNT_IOV_LIMIT]));
+  s.Counter("l7tap_connections_untracked_total", "Connections not followed, by reason",
+            double(k[L7TAP_CNT_CONN_TABLE_FULL]), {{"reason", "table_full"}});
+
+  const char* events = "Events received from the kernel, by kind";
+  s.Counter("l7tap_events_total", events, double(e.open), {{"kind", "open"}});
+  s.Counter("l7tap_events_total", events, double(e.data), {{"kind", "data"}});
+  s.Counter("l7tap_events_total", events, double(e.close), {{"kind", "close"}});
+  s.Counter("l7tap_events_total", events, double(e.exit), {{"kind", "process_exit"}});
+  s.Counter("l7tap_events_total", events, double(e.exec), {{"kind", "process_exec"}});
+  const char* bytes = "Payload bytes moved by traced syscalls (observed) and copied to the agent (copied)";
+  s.Counter("l7tap_payload_bytes_total", bytes, double(e.bytes_observed), {{"what", "observed"}});
+  s.Counter("l7tap_payload_bytes_total", bytes, double(e.bytes_copied), {{"what", "copied"}});
+  s.Counter("l7tap_transactions_total", "Transactions recorded, by protocol", double(e.transactions),
+            {{"protocol", "http"}});
+  s.Gauge("l7tap_connections_open", "Connections followed now", double(e.open_connections));
+
+  s.Counter("l7tap_connections_total", "Connections followed since start", double(t.connections_opened));
+  s.Counter("l7tap_connections_not_http_total", "TCP connections whose bytes are not HTTP/1 (ignored)",
+            double(t.connections_not_http));
+  s.Counter("l7tap_connections_upgraded_total", "Connections switched to another protocol (101)",
+            double(t.connections_upgraded));
+  s.Counter("l7tap_connections_without_open_total", "Connections first seen by their data (open not seen)",
+            double(t.connections_without_open));
+  s.Counter("l7tap_stream_gaps_total", "Holes in a connection's byte stream", double(t.stream_gaps));
+  s.Counter("l7tap_stream_gap_bytes_total", "Bytes missing in stream holes", double(t.stream_gap_bytes));
+  s.Counter("l7tap_stream_overlap_bytes_total", "Bytes seen twice and dropped",
+            double(t.stream_overlap_bytes));
+  s.Counter("l7tap_stale_events_total", "Events of a connection already replaced on its fd",
+            double(t.stale_events));
+  s.Counter("l7tap_http_parse_errors_total", "Connections where HTTP/1 parsing failed",
+            double(t.http_parse_errors));
+  s.Counter("l7tap_http_desyncs_total", "Stream holes that broke HTTP/1 framing (parsing resumed later)",
+            double(t.http_desyncs));
+  const char* unmatched = "HTTP messages that did not become a transaction, by reason";
+  s.Counter("l7tap_http_unmatched_total", unmatched, double(t.http_unmatched_responses),
+            {{"reason", "response_without_request"}});
+  s.Counter("l7tap_http_unmatched_total", unmatched, double(t.http_unanswered_requests),
+            {{"reason", "request_unanswered"}});
+  s.Counter("l7tap_http_unmatched_total", unmatched, double(t.http_incomplete_messages),
+            {{"reason", "message_incomplete"}});
+
+  for (Sample& sample : tls) s.out.push_back(std::move(sample));
+  return std::move(s.out);
+}
+
+}  // namespace l7tap::agent
