@@ -162,7 +162,8 @@ void CaptureProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generatio
 }
 
 Result<size_t> CaptureProbes::AttachTls(const std::string& path,
-                                        const std::map<std::string, uint64_t>& offsets) {
+                                        const std::map<std::string, uint64_t>& offsets,
+                                        const std::string& name) {
   struct Pair {
     const char* function;
     bpf_program* entry;
@@ -185,8 +186,8 @@ Result<size_t> CaptureProbes::AttachTls(const std::string& path,
       if (!link) {
         int err = errno;
         for (bpf_link* l : links) bpf_link__destroy(l);
-        return Error{path + ": attaching a uprobe to " + p.function + " at 0x" + Hex(it->second) +
-                     " failed (" + Errno(err) + ")"};
+        return Error{(name.empty() ? path : name) + ": attaching a uprobe to " + p.function + " at 0x" +
+                     Hex(it->second) + " failed (" + Errno(err) + ")"};
       }
       links.push_back(link);
     }

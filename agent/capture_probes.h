@@ -54,8 +54,10 @@ class CaptureProbes {
   // Stops sending the payload of this connection generation from one source (user space ignores it).
   void MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls);
   // Attaches the TLS uprobes to one file, given the file offsets of its functions (SSL_read, SSL_write,
-  // SSL_read_ex, SSL_write_ex, SSL_do_handshake; missing ones are skipped). Returns probes attached.
-  Result<size_t> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets);
+  // SSL_read_ex, SSL_write_ex, SSL_do_handshake; missing ones are skipped). Returns probes attached. Errors
+  // call the file `name` (default: `path`).
+  Result<size_t> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets,
+                           const std::string& name = {});
 
  private:
   CaptureProbes(::capture* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}

@@ -120,10 +120,12 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
   if (!file_handle.ok() || fstat(file_handle.fd(), &st) != 0 || !S_ISREG(st.st_mode))
     return;                                                 // gone, or no file
   if (!seen_.emplace(st.st_dev, st.st_ino).second) return;  // each file once, whoever maps it
-  const std::string name = Describe(given_path);
+  // An executable is shown by its own name rather than /proc/PID/exe; a library keeps the path it was found
+  // at (through /proc/PID/root for containers), beside which its libcrypto is looked up.
+  const std::string name = kind == Kind::kExecutable ? Describe(given_path) : given_path;
   const std::string path = file_handle.path();
 
-  auto elf = symbolizer::ElfFile::Open(path);
+  auto elf = symbolizer::ElfFile::Open(path, name);
   if (!elf) {
     if (kind == Kind::kLibrary) Skip(name, "unreadable", elf.error());
     return;
@@ -147,19 +149,17 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
     Skip(name, "not_x86_64", "not an x86_64 binary");
     return;
   }
-  // A shared libssl's version text lives in the libcrypto beside it (same directory, same root).
+  // A shared libssl's version text lives in the libcrypto beside it.
   std::unique_ptr<symbolizer::ElfFile> libcrypto;
-  for (const std::string& needed : file.Needed()) {
-    if (!needed.starts_with("libcrypto")) continue;
-    auto beside = std::filesystem::path(given_path).parent_path() / needed;
-    if (auto c = symbolizer::ElfFile::Open(beside.string())) libcrypto = std::move(*c);
+  if (auto beside = symbolizer::SiblingLibcrypto(file)) {
+    if (auto c = symbolizer::ElfFile::Open(*beside)) libcrypto = std::move(*c);
   }
   auto lib = symbolizer::InspectTlsLibrary(file, table_, libcrypto.get());
   if (!lib) {
     Skip(name, "no_symbols", lib.error());
     return;
   }
-  auto attached = probes_.AttachTls(path, lib->offsets);
+  auto attached = probes_.AttachTls(path, lib->offsets, name);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
     return;
@@ -173,12 +173,7 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
 }
 
 void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std::string why) {
-  // Messages name the file as the symbolizer saw it (an open fd's /proc path): show its own name.
-  for (auto at = why.find("/proc/self/fd/"); at != std::string::npos; at = why.find("/proc/self/fd/")) {
-    auto end = why.find_first_not_of("0123456789", at + 14);
-    why.replace(at, end == std::string::npos ? std::string::npos : end - at, name);
-  }
-  if (why.starts_with(name + ": ")) why.erase(0, name.size() + 2);
+  if (why.starts_with(name + ": ")) why.erase(0, name.size() + 2);  // the line names the file once
   std::fprintf(stderr, "l7tap: TLS: skipping %s: %s\n", name.c_str(), why.c_str());
   std::lock_guard lock(mu_);
   errors_[reason]++;

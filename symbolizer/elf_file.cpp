@@ -85,9 +85,11 @@ ElfFile::~ElfFile() {
   if (fd_ >= 0) close(fd_);
 }
 
-Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
+Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) { return Open(path, path); }
+
+Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& open_path, const std::string& path) {
   if (!LibelfReady()) return Error{"libelf is too old for this program (elf_version failed)"};
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open(open_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT || err == ENOTDIR) return Error{path + ": no such file"};

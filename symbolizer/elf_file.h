@@ -34,6 +34,9 @@ class ElfFile {
  public:
   // Errors name the path: missing, unreadable, not a regular file, not ELF, malformed.
   static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
+  // Opens `path` (e.g. an open descriptor's /proc/self/fd/N) but knows the file as `name`: path() and every
+  // message use `name`, and files beside it are looked up next to `name`.
+  static Result<std::unique_ptr<ElfFile>> Open(const std::string& path, const std::string& name);
 
   ~ElfFile();
   ElfFile(const ElfFile&) = delete;
