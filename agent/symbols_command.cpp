@@ -152,7 +152,8 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
     out << "tls: none\n";
   }
 
-  // Go: version, then crypto/tls.(*Conn).Read/Write entry and RET file offsets. (Struct offsets join later.)
+  // Go: version, then crypto/tls.(*Conn).Read/Write entry and RET file offsets, then the struct offsets from
+  // a *tls.Conn to its socket fd and where they came from.
   std::string go_reason;
   if (auto go = symbolizer::InspectGoBinary(elf)) {
     out << "go: " << go->build.version << "\n";
@@ -161,6 +162,12 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
       std::string returns;
       for (uint64_t offset : function.return_offsets) returns += (returns.empty() ? "" : ",") + Hex(offset);
       out << "returns: " << function.name << " " << (returns.empty() ? "none" : returns) << "\n";
+    }
+    if (!go->functions.empty()) {
+      const symbolizer::GoFdOffsets& fd = go->fd_offsets;
+      out << "fd offsets: tls.Conn.conn=" << Hex(fd.tls_conn_conn) << " net.conn.fd=" << Hex(fd.net_conn_fd)
+          << " netFD.pfd=" << Hex(fd.net_fd_pfd) << " poll.FD.Sysfd=" << Hex(fd.poll_fd_sysfd) << " ("
+          << fd.source << ")\n";
     }
     if (go->functions.size() == std::size(symbolizer::kGoTlsFunctions)) {
       usable = true;

@@ -48,6 +48,9 @@ class ElfFile {
   bool is_x86_64() const { return is_x86_64_; }
   bool has_symtab() const { return has_symtab_; }
   uint16_t machine() const { return machine_; }  // e_machine, for error messages
+  // The open file, for libraries that read it themselves (libdw's dwarf_begin), so they read the very file
+  // opened here whatever path() says. Valid as long as this ElfFile; read it with pread or mmap only.
+  int descriptor() const { return fd_; }
 
   // A defined function (STT_FUNC or STT_GNU_IFUNC, st_shndx != SHN_UNDEF, st_value != 0), looked up in
   // .symtab and then in .dynsym. Versioned names resolve by their bare name ("SSL_read" finds

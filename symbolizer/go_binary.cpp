@@ -2,16 +2,43 @@
 
 #include <optional>
 
+#include "symbolizer/go_dwarf_offsets.h"
+#include "symbolizer/go_fd_offsets_table.h"
 #include "symbolizer/go_pclntab.h"
 #include "symbolizer/ret_finder.h"
 
 namespace l7tap::symbolizer {
+namespace {
+
+// DWARF first, else the built-in table by version.
+Result<GoFdOffsets> FindFdOffsets(const ElfFile& elf, const GoBuildInfo& build) {
+  auto from_dwarf = ReadGoFdOffsetsFromDwarf(elf);
+  if (!from_dwarf) return Error{from_dwarf.error()};
+  if (*from_dwarf) return std::move(**from_dwarf);
+  auto from_table = GoFdOffsetsFromTable(build.major, build.minor);
+  if (from_table) return from_table;
+  const bool has_dwarf = elf.FindSection({".debug_info", ".zdebug_info"}).has_value();
+  return Error{
+      elf.path() + ": no struct offsets to find a Go TLS connection's socket: " +
+      (has_dwarf ? "its DWARF does not describe crypto/tls.Conn, net.conn, net.netFD and internal/poll.FD"
+                 : "no DWARF (built with -ldflags=-w, or stripped)") +
+      ", and " + from_table.error() + "; rebuild it without -s/-w so it keeps its DWARF, or with Go 1." +
+      std::to_string(GoFdOffsetsTableVersions().front()) + " or newer"};
+}
+
+}  // namespace
+
+bool IsGoTooOld(const GoBuildInfo& build) { return build.major == 1 && build.minor < kGoRegisterAbiMinor; }
 
 Result<GoBinary> InspectGoBinary(const ElfFile& elf) {
   auto build = ReadGoBuildInfo(elf);
   if (!build) return Error{build.error()};
   GoBinary binary;
   binary.build = std::move(*build);
+  if (IsGoTooOld(binary.build)) {
+    return Error{elf.path() + ": Go " + binary.build.version + " is older than 1." +
+                 std::to_string(kGoRegisterAbiMinor) + " (register ABI needed)"};
+  }
   if (!elf.is_x86_64())
     return Error{elf.path() + ": not x86-64 (e_machine " + std::to_string(elf.machine()) + ")"};
 
@@ -45,6 +72,11 @@ Result<GoBinary> InspectGoBinary(const ElfFile& elf) {
     for (uint64_t address : *returns)
       function.return_offsets.push_back(*offset + (address - function.address));
     binary.functions.push_back(std::move(function));
+  }
+  if (!binary.functions.empty()) {
+    auto offsets = FindFdOffsets(elf, binary.build);
+    if (!offsets) return Error{offsets.error()};
+    binary.fd_offsets = std::move(*offsets);
   }
   return binary;
 }

@@ -20,36 +20,12 @@ namespace {
 
 namespace t = testing;
 
-struct Toolchain {
-  std::string version;  // "1.22"
-  std::string goroot;
-};
-
-// L7TAP_GO_TOOLCHAINS: "1.19=/usr/lib/go-1.19,1.21=..." (those CMake found).
-std::vector<Toolchain> Toolchains() {
-  std::vector<Toolchain> found;
-  std::istringstream list(L7TAP_GO_TOOLCHAINS);
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    const size_t eq = item.find('=');
-    if (eq != std::string::npos) found.push_back({item.substr(0, eq), item.substr(eq + 1)});
-  }
-  return found;
-}
-
+using Toolchain = t::GoToolchain;
+std::vector<Toolchain> Toolchains() { return t::GoToolchains(); }
 std::string Fixture(const Toolchain& toolchain, const std::string& variant, const std::string& program) {
-  return std::string(L7TAP_GO_FIXTURES_DIR) + "/go" + toolchain.version + "-" + variant + "-" + program;
+  return t::GoFixture(toolchain, variant, program);
 }
-
-// Third word of `go version`: "go1.22.12".
-std::string ToolchainVersion(const Toolchain& toolchain) {
-  std::istringstream words(t::Run("GOROOT='" + toolchain.goroot + "' GOTOOLCHAIN=local '" + toolchain.goroot +
-                                  "/bin/go' version"));
-  std::string go, version_word, version;
-  words >> go >> version_word >> version;
-  EXPECT_EQ(version_word, "version");
-  return version;
-}
+std::string ToolchainVersion(const Toolchain& toolchain) { return t::GoToolchainVersion(toolchain); }
 
 const std::vector<std::string> kVariants = {"default", "stripped", "pie", "stripped-pie"};
 const std::vector<std::string> kPrograms = {"server", "client"};
@@ -187,7 +163,7 @@ std::string Hex(uint64_t value) {
   return text.str();
 }
 
-TEST_F(GoFixtures, SymbolsCommandPrintsGoVersionFunctionsAndReturns) {
+TEST_F(GoFixtures, SymbolsCommandPrintsGoVersionFunctionsReturnsAndFdOffsets) {
   for (const Toolchain& toolchain : toolchains_) {
     const std::string expected_version = ToolchainVersion(toolchain);
     for (const std::string& variant : kVariants) {
@@ -214,6 +190,16 @@ TEST_F(GoFixtures, SymbolsCommandPrintsGoVersionFunctionsAndReturns) {
         for (uint64_t ret : function.return_offsets) returns += (returns.empty() ? "" : ",") + Hex(ret);
         EXPECT_NE(text.find("returns: " + function.name + " " + returns + "\n"), std::string::npos) << text;
       }
+      // The offsets' values are checked in go_fd_offsets_test.cpp; here, that they are shown with their
+      // source.
+      const GoFdOffsets& fd = binary->fd_offsets;
+      EXPECT_EQ(fd.source,
+                variant.find("stripped") == std::string::npos ? "dwarf" : "table go" + toolchain.version);
+      EXPECT_NE(text.find("fd offsets: tls.Conn.conn=" + Hex(fd.tls_conn_conn) +
+                          " net.conn.fd=" + Hex(fd.net_conn_fd) + " netFD.pfd=" + Hex(fd.net_fd_pfd) +
+                          " poll.FD.Sysfd=" + Hex(fd.poll_fd_sysfd) + " (" + fd.source + ")\n"),
+                std::string::npos)
+          << text;
     }
   }
 }

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace l7tap::symbolizer::testing {
@@ -116,6 +118,101 @@ std::vector<std::string> ReadelfNeeded(const std::string& path) {
 
 bool ReadelfHasSymtab(const std::string& path) {
   return Run("readelf -SW '" + path + "'").find(" .symtab ") != std::string::npos;
+}
+
+namespace {
+
+// "DW_AT_x   : value" -> "value"; readelf prefixes strings kept in .debug_str with "(indirect string, ...):
+// ".
+std::string AttributeValue(const std::string& line) {
+  size_t colon = line.find(": ");
+  if (colon == std::string::npos) return "";
+  std::string value = line.substr(colon + 2);
+  if (value.rfind("(indirect", 0) == 0) {
+    colon = value.find("): ");
+    value = colon == std::string::npos ? "" : value.substr(colon + 3);
+  }
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+  return value;
+}
+
+// A member location: a constant ("16"), or a DWARF 2 expression block ending "(DW_OP_plus_uconst: 16)".
+std::optional<uint64_t> MemberLocation(const std::string& value) {
+  const std::string op = "DW_OP_plus_uconst: ";
+  const size_t at = value.find(op);
+  const std::string number = at == std::string::npos ? value : value.substr(at + op.size());
+  if (number.empty() || !std::isdigit(static_cast<unsigned char>(number[0]))) return std::nullopt;
+  return std::stoull(number, nullptr, 0);
+}
+
+}  // namespace
+
+StructMembers ReadelfStructMembers(const std::string& path, const std::set<std::string>& types) {
+  StructMembers found;
+  const std::string text = Run("readelf --debug-dump=info '" + path + "'");
+  // DIE headers look like " <2><2b517>: Abbrev Number: 24 (DW_TAG_member)" (depth, offset, tag); their
+  // attributes follow, one a line: "    <2b518>   DW_AT_name        : conn".
+  int depth = -1;
+  std::string tag, name;
+  std::optional<uint64_t> location;
+  std::string open_struct;  // the wanted structure type whose members are being read
+  int struct_depth = -1;
+  auto finish_die = [&] {
+    if (!open_struct.empty() && depth == struct_depth + 1 && tag == "DW_TAG_member" && !name.empty() &&
+        location) {
+      found[open_struct].emplace(name, *location);
+    }
+  };
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t first = line.find_first_not_of(' ');
+    if (first == std::string::npos || line[first] != '<') continue;
+    if (line.find("Abbrev Number:") != std::string::npos) {
+      finish_die();
+      depth = std::stoi(line.substr(first + 1));
+      const size_t open = line.rfind('(');
+      tag = open == std::string::npos ? "" : line.substr(open + 1, line.size() - open - 2);
+      name.clear();
+      location.reset();
+      if (!open_struct.empty() && depth <= struct_depth) open_struct.clear();
+    } else if (line.find("DW_AT_name") != std::string::npos) {
+      name = AttributeValue(line);
+      if (tag == "DW_TAG_structure_type" && open_struct.empty() && types.contains(name) &&
+          !found.contains(name)) {
+        open_struct = name;
+        struct_depth = depth;
+        found[name];
+      }
+    } else if (line.find("DW_AT_data_member_location") != std::string::npos) {
+      location = MemberLocation(AttributeValue(line));
+    }
+  }
+  finish_die();
+  return found;
+}
+
+std::vector<GoToolchain> GoToolchains() {
+  std::vector<GoToolchain> found;
+  std::istringstream list(L7TAP_GO_TOOLCHAINS);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos) found.push_back({item.substr(0, eq), item.substr(eq + 1)});
+  }
+  return found;
+}
+
+std::string GoFixture(const GoToolchain& toolchain, const std::string& variant, const std::string& program) {
+  return std::string(L7TAP_GO_FIXTURES_DIR) + "/go" + toolchain.version + "-" + variant + "-" + program;
+}
+
+std::string GoToolchainVersion(const GoToolchain& toolchain) {
+  std::istringstream words(
+      Run("GOROOT='" + toolchain.goroot + "' GOTOOLCHAIN=local '" + toolchain.goroot + "/bin/go' version"));
+  std::string go, version_word, version;
+  words >> go >> version_word >> version;
+  EXPECT_EQ(version_word, "version");
+  return version;
 }
 
 std::string WriteTempFile(const std::string& name, const std::string& content) {

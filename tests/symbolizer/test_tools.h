@@ -41,6 +41,24 @@ std::string ReadelfBuildId(const std::string& path);              // "" when rea
 std::vector<std::string> ReadelfNeeded(const std::string& path);  // (NEEDED) entries of readelf -d
 bool ReadelfHasSymtab(const std::string& path);
 
+// DW_AT_data_member_location of each DW_TAG_member of the named DW_TAG_structure_types, as
+// `readelf --debug-dump=info` prints them (binutils' own DWARF reader and decompressor, not libdw): type name
+// -> member name -> offset. The first definition of each type counts; types the DWARF lacks are left out.
+using StructMembers = std::map<std::string, std::map<std::string, uint64_t>>;
+StructMembers ReadelfStructMembers(const std::string& path, const std::set<std::string>& types);
+
+// The Go toolchains CMake found (L7TAP_GO_TOOLCHAINS: "1.19=/usr/lib/go-1.19,1.21=...") and the Go fixtures
+// (fixtures/go) built with them.
+struct GoToolchain {
+  std::string version;  // "1.22"
+  std::string goroot;
+};
+std::vector<GoToolchain> GoToolchains();
+// L7TAP_GO_FIXTURES_DIR/go<version>-<variant>-<program>
+std::string GoFixture(const GoToolchain& toolchain, const std::string& variant, const std::string& program);
+// Third word of `<goroot>/bin/go version`: "go1.22.12".
+std::string GoToolchainVersion(const GoToolchain& toolchain);
+
 // A file under the test's temporary directory holding `content`.
 std::string WriteTempFile(const std::string& name, const std::string& content);
 

@@ -1,0 +1,116 @@
+#include "symbolizer/go_dwarf_offsets.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace l7tap::symbolizer {
+namespace {
+
+std::string DwarfError() {
+  const char* message = dwarf_errmsg(-1);
+  return message != nullptr ? message : "unknown libdw error";
+}
+
+struct DwarfCloser {
+  void operator()(Dwarf* dwarf) const { dwarf_end(dwarf); }
+};
+
+// A member's DW_AT_data_member_location: a constant (what Go writes), or the DWARF 2 form, an expression
+// that is one DW_OP_plus_uconst.
+std::optional<uint64_t> MemberLocation(Dwarf_Die* member) {
+  Dwarf_Attribute attribute;
+  if (dwarf_attr(member, DW_AT_data_member_location, &attribute) == nullptr) return std::nullopt;
+  Dwarf_Word value = 0;
+  if (dwarf_formudata(&attribute, &value) == 0) return value;
+  Dwarf_Op* ops = nullptr;
+  size_t count = 0;
+  if (dwarf_getlocation(&attribute, &ops, &count) == 0 && count == 1 && ops[0].atom == DW_OP_plus_uconst) {
+    return ops[0].number;
+  }
+  return std::nullopt;
+}
+
+// Member name -> offset of one structure type; members without a readable location map to nullopt.
+using Members = std::map<std::string, std::optional<uint64_t>, std::less<>>;
+
+Members ReadMembers(Dwarf_Die* structure) {
+  Members members;
+  Dwarf_Die child;
+  if (dwarf_child(structure, &child) != 0) return members;
+  do {
+    if (dwarf_tag(&child) != DW_TAG_member) continue;
+    const char* name = dwarf_diename(&child);
+    if (name != nullptr) members.emplace(name, MemberLocation(&child));
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return members;
+}
+
+}  // namespace
+
+Result<std::optional<GoFdOffsets>> ReadGoFdOffsetsFromDwarf(const ElfFile& elf) {
+  if (!elf.FindSection({".debug_info", ".zdebug_info"})) return std::optional<GoFdOffsets>{};
+  std::unique_ptr<Dwarf, DwarfCloser> dwarf(dwarf_begin(elf.descriptor(), DWARF_C_READ));
+  if (!dwarf) return Error{elf.path() + ": unreadable DWARF: " + DwarfError()};
+
+  // The wanted structure types, among the top-level DIEs of every unit (wherever the Go linker put them; it
+  // writes each type once). dwarf_get_units reads DWARF 4 and 5 unit headers alike.
+  std::map<std::string, Members, std::less<>> found;
+  const std::string_view wanted[] = {kGoTlsConnType, kGoNetConnType, kGoNetFdType, kGoPollFdType,
+                                     kGoTcpConnType};
+  Dwarf_CU* unit = nullptr;
+  Dwarf_Die unit_die;
+  while (found.size() < std::size(wanted) &&
+         dwarf_get_units(dwarf.get(), unit, &unit, nullptr, nullptr, &unit_die, nullptr) == 0) {
+    Dwarf_Die die;
+    if (dwarf_child(&unit_die, &die) != 0) continue;
+    do {
+      if (dwarf_tag(&die) != DW_TAG_structure_type || !dwarf_haschildren(&die)) continue;
+      const char* name = dwarf_diename(&die);
+      if (name == nullptr) continue;
+      for (std::string_view type : wanted) {
+        if (type == name && !found.contains(type)) found.emplace(type, ReadMembers(&die));
+      }
+    } while (dwarf_siblingof(&die, &die) == 0);
+  }
+
+  for (std::string_view type : {kGoTlsConnType, kGoNetConnType, kGoNetFdType, kGoPollFdType}) {
+    if (!found.contains(type)) return std::optional<GoFdOffsets>{};
+  }
+  std::string error;
+  auto member = [&](std::string_view type, std::string_view name) -> uint64_t {
+    const Members& members = found.find(type)->second;
+    auto it = members.find(name);
+    if (it == members.end() || !it->second) {
+      if (error.empty()) {
+        error = elf.path() + ": the DWARF type " + std::string(type) + " has no member " + std::string(name) +
+                (it == members.end() ? "" : " with a constant offset") +
+                "; this Go's layout is not one l7tap can follow to the socket fd";
+      }
+      return 0;
+    }
+    return *it->second;
+  };
+  GoFdOffsets offsets;
+  offsets.tls_conn_conn = member(kGoTlsConnType, "conn");
+  offsets.net_conn_fd = member(kGoNetConnType, "fd");
+  offsets.net_fd_pfd = member(kGoNetFdType, "pfd");
+  offsets.poll_fd_sysfd = member(kGoPollFdType, "Sysfd");
+  if (found.contains(kGoTcpConnType)) {
+    const uint64_t embedded = member(kGoTcpConnType, "conn");
+    if (error.empty() && embedded != 0) {
+      error = elf.path() + ": the DWARF type " + std::string(kGoTcpConnType) + " embeds " + kGoNetConnType +
+              " at offset " + std::to_string(embedded) +
+              ", not 0; this Go's layout is not one l7tap can follow to the socket fd";
+    }
+  }
+  if (!error.empty()) return Error{error};
+  offsets.source = "dwarf";
+  return std::optional<GoFdOffsets>{offsets};
+}
+
+}  // namespace l7tap::symbolizer
