@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,10 +79,12 @@ constexpr int kRankGlobal = 2;
 
 const char* SymbolTableName(SymbolTable table) { return table == SymbolTable::kSymtab ? "symtab" : "dynsym"; }
 
-ElfFile::ElfFile(std::string path, int fd, Elf* elf) : path_(std::move(path)), fd_(fd), elf_(elf) {}
+ElfFile::ElfFile(std::string path, int fd, Elf* elf, void* map, size_t map_size)
+    : path_(std::move(path)), fd_(fd), elf_(elf), map_(map), map_size_(map_size) {}
 
 ElfFile::~ElfFile() {
   if (elf_ != nullptr) elf_end(elf_);
+  if (map_ != nullptr) munmap(map_, map_size_);
   if (fd_ >= 0) close(fd_);
 }
 
@@ -101,14 +104,28 @@ Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& open_path, con
     close(fd);
     return Error{path + ": not a regular file"};
   }
-  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (st.st_size == 0) {
+    close(fd);
+    return Error{path + ": not an ELF file (empty file)"};
+  }
+  // A shared read-only mapping: the kernel writes uprobe breakpoints into every private mapping of a probed
+  // file that may be executable (libelf's own mmap is one), so reading through one would show int3 bytes
+  // where l7tap or another tracer has probes. Shared mappings are never patched.
+  const size_t size = size_t(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    const int err = errno;
+    close(fd);
+    return Error{path + ": cannot map the file: " + std::strerror(err)};
+  }
+  Elf* elf = elf_memory(static_cast<char*>(map), size);
   if (elf == nullptr) {
-    // libelf refuses files it cannot map; an empty file is the common case.
-    const std::string reason = st.st_size == 0 ? "empty file" : LibelfError();
+    const std::string reason = LibelfError();
+    munmap(map, size);
     close(fd);
     return Error{path + ": not an ELF file (" + reason + ")"};
   }
-  std::unique_ptr<ElfFile> file(new ElfFile(path, fd, elf));
+  std::unique_ptr<ElfFile> file(new ElfFile(path, fd, elf, map, size));
   if (elf_kind(elf) == ELF_K_AR) return Error{path + ": not an ELF file (an ar archive of object files)"};
   if (elf_kind(elf) != ELF_K_ELF) return Error{path + ": not an ELF file"};
   if (auto error = file->Load()) return Error{path + ": malformed ELF file: " + *error};

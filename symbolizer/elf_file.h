@@ -111,7 +111,7 @@ class ElfFile {
   // Names point into the mapped string tables, which live as long as elf_.
   using SymbolMap = std::unordered_map<std::string_view, Candidate>;
 
-  ElfFile(std::string path, int fd, Elf* elf);
+  ElfFile(std::string path, int fd, Elf* elf, void* map, size_t map_size);
   std::optional<std::string> Load();  // reads headers, notes; returns an error message on failure
   const SymbolMap& Index(SymbolTable table) const;  // built on first use, once per table
   // Calls `found(text, next)` for each printable, terminated string from an occurrence of `prefix` (only
@@ -124,6 +124,8 @@ class ElfFile {
   std::string path_;
   int fd_ = -1;
   Elf* elf_ = nullptr;
+  void* map_ = nullptr;  // the file, mapped shared and read-only (see Open)
+  size_t map_size_ = 0;
   const char* image_ = nullptr;  // the mapped file
   size_t image_size_ = 0;
 
