@@ -152,8 +152,8 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
     out << "tls: none\n";
   }
 
-  // Go: version, then crypto/tls.(*Conn).Read/Write entry and RET file offsets, then the struct offsets from
-  // a *tls.Conn to its socket fd and where they came from.
+  // Go: version, then crypto/tls.(*Conn).Read/Write entry, RET and probe file offsets, then the struct
+  // offsets from a *tls.Conn to its socket fd and where they came from.
   std::string go_reason;
   if (auto go = symbolizer::InspectGoBinary(elf)) {
     out << "go: " << go->build.version << "\n";
@@ -162,6 +162,9 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
       std::string returns;
       for (uint64_t offset : function.return_offsets) returns += (returns.empty() ? "" : ",") + Hex(offset);
       out << "returns: " << function.name << " " << (returns.empty() ? "none" : returns) << "\n";
+      // Where the entry probe goes: past the stack-growth check, which morestack re-runs (entry fires twice).
+      out << "probe: " << function.name << " " << Hex(function.body_offset)
+          << (function.body_offset != function.offset ? " past-stack-check" : " entry") << "\n";
     }
     if (!go->functions.empty()) {
       const symbolizer::GoFdOffsets& fd = go->fd_offsets;

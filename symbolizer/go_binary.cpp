@@ -10,12 +10,14 @@
 namespace l7tap::symbolizer {
 namespace {
 
-// DWARF first, else the built-in table by version.
-Result<GoFdOffsets> FindFdOffsets(const ElfFile& elf, const GoBuildInfo& build) {
+// DWARF first, else the built-in table by version (or the table first when asked, DWARF only without an
+// entry).
+Result<GoFdOffsets> FindFdOffsets(const ElfFile& elf, const GoBuildInfo& build, GoOffsetsOrder order) {
+  auto from_table = GoFdOffsetsFromTable(build.major, build.minor);
+  if (order == GoOffsetsOrder::kTableFirst && from_table) return from_table;
   auto from_dwarf = ReadGoFdOffsetsFromDwarf(elf);
   if (!from_dwarf) return Error{from_dwarf.error()};
   if (*from_dwarf) return std::move(**from_dwarf);
-  auto from_table = GoFdOffsetsFromTable(build.major, build.minor);
   if (from_table) return from_table;
   const bool has_dwarf = elf.FindSection({".debug_info", ".zdebug_info"}).has_value();
   return Error{
@@ -30,7 +32,7 @@ Result<GoFdOffsets> FindFdOffsets(const ElfFile& elf, const GoBuildInfo& build) 
 
 bool IsGoTooOld(const GoBuildInfo& build) { return build.major == 1 && build.minor < kGoRegisterAbiMinor; }
 
-Result<GoBinary> InspectGoBinary(const ElfFile& elf) {
+Result<GoBinary> InspectGoBinary(const ElfFile& elf, GoOffsetsOrder order) {
   auto build = ReadGoBuildInfo(elf);
   if (!build) return Error{build.error()};
   GoBinary binary;
@@ -67,6 +69,9 @@ Result<GoBinary> InspectGoBinary(const ElfFile& elf) {
     auto offset = elf.FileOffset(function.address);
     if (!offset) return Error{elf.path() + ": " + function.name + " is outside the file's loaded bytes"};
     function.offset = *offset;
+    auto body = FindGoStackCheckEnd(elf, function.address, function.end);
+    if (!body) return Error{body.error()};
+    function.body_offset = *body ? *offset + (**body - function.address) : *offset;
     auto returns = FindReturns(elf, function.address, function.end);
     if (!returns) return Error{returns.error()};
     for (uint64_t address : *returns)
@@ -74,7 +79,7 @@ Result<GoBinary> InspectGoBinary(const ElfFile& elf) {
     binary.functions.push_back(std::move(function));
   }
   if (!binary.functions.empty()) {
-    auto offsets = FindFdOffsets(elf, binary.build);
+    auto offsets = FindFdOffsets(elf, binary.build, order);
     if (!offsets) return Error{offsets.error()};
     binary.fd_offsets = std::move(*offsets);
   }

@@ -22,6 +22,8 @@ struct GoTlsFunction {
   uint64_t address = 0;                  // entry, virtual address in the file's own address space
   uint64_t end = 0;                      // exclusive
   uint64_t offset = 0;                   // file offset of the entry
+  uint64_t body_offset = 0;              // file offset past the stack-growth check (FindGoStackCheckEnd), or
+                                         // the entry when there is none: reached once per call
   std::vector<uint64_t> return_offsets;  // file offset of each RET, ascending
 };
 
@@ -55,6 +57,10 @@ bool IsGoTooOld(const GoBuildInfo& build);
 // function whose RETs cannot be found; no fd offsets (no usable DWARF and no built-in table entry for its
 // version, or DWARF showing a layout the offsets do not fit). A Go binary without crypto/tls gives an empty
 // `functions` (and no fd offsets).
-Result<GoBinary> InspectGoBinary(const ElfFile& elf);
+// kDwarfFirst reads fd_offsets from DWARF when the binary has it, else from the built-in table; kTableFirst
+// takes the table's entry when there is one (DWARF is not read: decompressing it costs tens of ms, too slow
+// to attach a just-exec'd binary before its first request) and DWARF otherwise.
+enum class GoOffsetsOrder { kDwarfFirst, kTableFirst };
+Result<GoBinary> InspectGoBinary(const ElfFile& elf, GoOffsetsOrder order = GoOffsetsOrder::kDwarfFirst);
 
 }  // namespace l7tap::symbolizer

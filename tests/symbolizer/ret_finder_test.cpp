@@ -90,6 +90,63 @@ TEST(RetFinderTest, GoTlsFunctionsReturnsMatchObjdump) {
   }
 }
 
+// objdump's view of a function's first three instructions: (address, mnemonic, operands) each.
+struct Line {
+  uint64_t address;
+  std::string mnemonic, operands;
+};
+std::vector<Line> ObjdumpHead(const std::string& path, uint64_t start, uint64_t stop) {
+  std::istringstream lines(t::Run("objdump -d --no-show-raw-insn --start-address=" + Hex(start) +
+                                  " --stop-address=" + Hex(stop) + " '" + path + "'"));
+  std::vector<Line> head;
+  std::string line;
+  while (std::getline(lines, line) && head.size() < 4) {
+    const size_t colon = line.find(":\t");
+    if (colon == std::string::npos) continue;
+    std::istringstream rest(line.substr(colon + 2));
+    Line l{std::stoull(line.substr(0, colon), nullptr, 16), "", ""};
+    rest >> l.mnemonic;
+    std::getline(rest >> std::ws, l.operands);
+    head.push_back(l);
+  }
+  return head;
+}
+
+// Past the stack check: objdump shows `cmp 0x10(%r14),...` then `jbe` forward, and the probe address is the
+// instruction after that jbe.
+TEST(RetFinderTest, GoStackCheckEndMatchesObjdump) {
+  const auto paths = GoFixturePaths();
+  if (paths.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
+  for (const std::string& path : paths) {
+    auto elf = t::MustOpen(path);
+    ASSERT_NE(elf, nullptr);
+    auto table = GoPclntab::Read(*elf);
+    ASSERT_TRUE(table.ok()) << table.error();
+    for (const char* name : kGoTlsFunctions) {
+      auto function = (*table)->Find(name);
+      ASSERT_TRUE(function.has_value()) << path << " " << name;
+      auto end = FindGoStackCheckEnd(*elf, function->address, function->end);
+      ASSERT_TRUE(end.ok()) << end.error();
+      ASSERT_TRUE(end->has_value()) << path << " " << name;
+      const auto head = ObjdumpHead(path, function->address, function->end);
+      size_t jbe = 0;
+      while (jbe < head.size() && head[jbe].mnemonic != "jbe") ++jbe;
+      ASSERT_TRUE(jbe >= 1 && jbe + 1 < head.size()) << path << " " << name;
+      EXPECT_EQ(head[jbe - 1].mnemonic, "cmp");
+      EXPECT_EQ(head[jbe - 1].operands.rfind("0x10(%r14),", 0), 0u) << head[jbe - 1].operands;
+      EXPECT_EQ(**end, head[jbe + 1].address) << path << " " << name;
+    }
+  }
+  // A C function has no Go stack check.
+  auto libssl = t::MustOpen(t::kLibssl);
+  ASSERT_NE(libssl, nullptr);
+  auto symbol = libssl->FindFunction("SSL_read");
+  ASSERT_TRUE(symbol.has_value());
+  auto none = FindGoStackCheckEnd(*libssl, symbol->address, symbol->address + symbol->size);
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_FALSE(none->has_value());
+}
+
 TEST(RetFinderTest, RejectsRangesOutsideExecutableBytes) {
   auto elf = t::MustOpen(t::kLs);
   ASSERT_NE(elf, nullptr);
