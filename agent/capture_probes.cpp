@@ -1,16 +1,20 @@
 #include "agent/capture_probes.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "capture.skel.h"
 
@@ -49,6 +53,49 @@ Result<Ok> EnsureTracefs() {
     return Error{"tracefs is not mounted and mounting it on /sys/kernel/tracing failed (" + Errno(errno) +
                  "): run 'mount -t tracefs tracefs /sys/kernel/tracing' as root, then start l7tap again"};
   return Ok{};
+}
+
+// Detaching a uprobe waits for an RCU grace period (~0.1 s): hundreds of them one by one would hold up exit
+// for tens of seconds. From many threads the waits overlap.
+void DestroyInParallel(const std::vector<bpf_link*>& links) {
+  const size_t workers = std::min<size_t>(links.size(), 64);
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&links, w, workers] {
+      for (size_t i = w; i < links.size(); i += workers) bpf_link__destroy(links[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+// Multi-uprobe links (kernel 6.6+): one link for every probe of a binary, detached with one grace period
+// instead of one per probe. libbpf 1.1 predates them, so the link is created with the bpf syscall itself.
+constexpr uint32_t kTraceUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI
+
+bool KernelHasUprobeMulti() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  const bool has = btf__find_by_name_kind(vmlinux, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
+  btf__free(vmlinux);
+  return has;
+}
+
+Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
+                              const std::vector<uint64_t>& cookies) {
+  struct {  // union bpf_attr's link_create, uprobe_multi member (uapi 6.6+)
+    uint32_t prog_fd, target_fd, attach_type, flags;
+    uint64_t path, offsets, ref_ctr_offsets, cookies;
+    uint32_t cnt, multi_flags, pid;
+  } attr{};
+  attr.prog_fd = uint32_t(prog_fd);
+  attr.attach_type = kTraceUprobeMulti;
+  attr.path = uint64_t(uintptr_t(path.c_str()));
+  attr.offsets = uint64_t(uintptr_t(offsets.data()));
+  attr.cookies = uint64_t(uintptr_t(cookies.data()));
+  attr.cnt = uint32_t(offsets.size());
+  const long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+  if (fd < 0) return Error{Errno(errno)};
+  return int(fd);
 }
 
 }  // namespace
@@ -104,9 +151,14 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
     std::string_view name = bpf_program__name(prog);
     if (name.starts_with(drop))
       bpf_program__set_autoload(prog, false);
-    else if (!name.starts_with("ssl_"))  // TLS uprobes are attached per file, later
+    else if (!name.starts_with("ssl_") && !name.starts_with("go_"))  // uprobes: per file, later
       probes->programs_attached_++;
   }
+
+  probes->go_multi_ = KernelHasUprobeMulti();
+  if (probes->go_multi_)
+    bpf_program__set_expected_attach_type(skel->progs.go_tls,
+                                          static_cast<bpf_attach_type>(kTraceUprobeMulti));
 
   if (int err = capture__load(skel); err) return Error{LoadFailure(err)};
 
@@ -127,7 +179,8 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 }
 
 CaptureProbes::~CaptureProbes() {
-  for (bpf_link* l : tls_links_) bpf_link__destroy(l);
+  for (int fd : go_link_fds_) close(fd);
+  DestroyInParallel(tls_links_);
   capture__destroy(skel_);
 }
 
@@ -194,6 +247,70 @@ Result<size_t> CaptureProbes::AttachTls(const std::string& path,
   }
   tls_links_.insert(tls_links_.end(), links.begin(), links.end());
   return links.size();
+}
+
+Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& o) {
+  struct {
+    uint32_t tls_conn_conn, net_conn_fd, sysfd, valid;
+  } value = {uint32_t(o.tls_conn_conn), uint32_t(o.net_conn_fd), uint32_t(o.net_fd_pfd + o.poll_fd_sysfd), 1};
+  if (o.tls_conn_conn > 0xffff || o.net_conn_fd > 0xffff || o.net_fd_pfd + o.poll_fd_sysfd > 0xffff)
+    return Error{"Go struct offsets out of range (" + o.source + ")"};
+  if (int err = bpf_map__update_elem(skel_->maps.go_offsets, &slot, sizeof(slot), &value, sizeof(value), 0))
+    return Error{"storing Go struct offsets failed (" + Errno(err) + ")"};
+  return Ok{};
+}
+
+Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& path,
+                                                            const symbolizer::GoBinary& binary,
+                                                            const std::string& name) {
+  const std::string& who = name.empty() ? path : name;
+  if (go_slots_used_ == L7TAP_MAX_GO_BINARIES)
+    return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +
+                 " Go executables, the most l7tap holds offsets for"};
+  const uint32_t slot = go_slots_used_;
+  if (auto stored = SetGoOffsets(slot, binary.fd_offsets); !stored) return Error{who + ": " + stored.error()};
+
+  // Write: one probe past the stack check. Read: there, and at every RET. Cookie: slot | probe kind << 32
+  // (GO_PROBE_* in probes/go_tls.bpf.h).
+  std::vector<uint64_t> offsets, cookies;
+  for (const symbolizer::GoTlsFunction& f : binary.functions) {
+    const bool read = f.name.ends_with(".Read");
+    if (read && f.return_offsets.empty())
+      return Error{who + ": " + f.name + " has no RET instruction to probe"};
+    offsets.push_back(f.body_offset);
+    cookies.push_back(slot | (uint64_t(read ? 1 : 0) << 32));
+    if (!read) continue;
+    for (uint64_t offset : f.return_offsets) {
+      offsets.push_back(offset);
+      cookies.push_back(slot | (uint64_t(2) << 32));
+    }
+  }
+
+  if (go_multi_) {
+    auto fd = AttachUprobeMulti(bpf_program__fd(skel_->progs.go_tls), path, offsets, cookies);
+    if (!fd)
+      return Error{who + ": attaching " + std::to_string(offsets.size()) + " uprobes failed (" + fd.error() +
+                   ")"};
+    go_link_fds_.push_back(*fd);
+  } else {
+    std::vector<bpf_link*> links;
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[i]);
+      // pid -1: every process running this file, now and later.
+      bpf_link* link =
+          bpf_program__attach_uprobe_opts(skel_->progs.go_tls, -1, path.c_str(), offsets[i], &opts);
+      if (!link) {
+        int err = errno;
+        for (bpf_link* l : links) bpf_link__destroy(l);
+        return Error{who + ": attaching a uprobe at 0x" + Hex(offsets[i]) + " failed (" + Errno(err) + ")"};
+      }
+      links.push_back(link);
+    }
+    tls_links_.insert(tls_links_.end(), links.begin(), links.end());
+  }
+  go_slots_used_++;
+  go_probes_ += offsets.size();
+  return GoAttachment{offsets.size(), slot};
 }
 
 }  // namespace l7tap::agent

@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "common/result.h"
 #include "probes/events.h"
+#include "symbolizer/go_binary.h"
 
 struct capture;  // bpftool skeleton
 struct bpf_link;
@@ -45,8 +46,8 @@ class CaptureProbes {
   int ringbuf_fd() const;
   // Syscall and process programs attached at load.
   size_t programs_attached() const { return programs_attached_; }
-  // Uprobes attached to TLS libraries so far.
-  size_t tls_probes_attached() const { return tls_links_.size(); }
+  // Uprobes attached to TLS libraries and Go binaries so far.
+  size_t tls_probes_attached() const { return tls_links_.size() + (go_multi_ ? go_probes_ : 0); }
   // Sum over CPUs of the kernel-side counters (enum l7tap_counter).
   KernelCounters ReadCounters() const;
   // Drops the kernel's record of a connection whose process is gone.
@@ -58,6 +59,17 @@ class CaptureProbes {
   // call the file `name` (default: `path`).
   Result<size_t> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets,
                            const std::string& name = {});
+  // Attaches the Go crypto/tls uprobes to one Go executable: crypto/tls.(*Conn).Read and (*Conn).Write, each
+  // at its entry and at every RET, with the binary's struct offsets (*tls.Conn -> fd) in a slot of their own.
+  // On error none stay attached.
+  struct GoAttachment {
+    size_t probes = 0;
+    uint32_t slot = 0;  // for SetGoOffsets
+  };
+  Result<GoAttachment> AttachGo(const std::string& path, const symbolizer::GoBinary& binary,
+                                const std::string& name = {});
+  // Replaces the struct offsets the probes of one attached Go executable use.
+  Result<Ok> SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& offsets);
 
  private:
   CaptureProbes(::capture* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}
@@ -66,6 +78,10 @@ class CaptureProbes {
   size_t programs_attached_ = 0;
   int ncpus_ = 1;
   std::vector<struct bpf_link*> tls_links_;
+  uint32_t go_slots_used_ = 0;
+  bool go_multi_ = false;  // Go probes in one multi-uprobe link per binary (kernel 6.6+), else a link each
+  size_t go_probes_ = 0;
+  std::vector<int> go_link_fds_;  // multi-uprobe links
 };
 
 // Routes libbpf's own diagnostics to stderr only when verbose (errors are reported by l7tap itself).

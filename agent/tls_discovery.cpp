@@ -12,6 +12,9 @@
 
 #include "symbolizer/address_table.h"
 #include "symbolizer/elf_file.h"
+#include "symbolizer/go_binary.h"
+#include "symbolizer/go_buildinfo.h"
+#include "symbolizer/go_dwarf_offsets.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -131,6 +134,7 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
     return;
   }
   const symbolizer::ElfFile& file = **elf;
+  if (kind == Kind::kExecutable && ConsiderGo(file, path, name)) return;
   if (kind == Kind::kExecutable) {
     // Most executables have no TLS library inside: leave them silently unless they carry OpenSSL.
     bool has_symbols = file.FunctionAddress("SSL_read").has_value() || file.FunctionAddress("SSL_write");
@@ -172,6 +176,67 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
   probes_attached_ += *attached;
 }
 
+bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string& path,
+                              const std::string& name) {
+  auto build = symbolizer::ReadGoBuildInfo(file);
+  if (!build || !build->is_go) return false;
+  if (!file.is_x86_64()) {
+    Skip(name, "not_x86_64",
+         "Go binary for another architecture (e_machine " + std::to_string(file.machine()) +
+             "); only x86-64 Go binaries are traced");
+    return true;
+  }
+  if (symbolizer::IsGoTooOld(*build)) {
+    Skip(name, "go_too_old",
+         build->version +
+             " is older than go1.17: its HTTPS is not traced (the probes read Go's register ABI); "
+             "its plain HTTP still is");
+    return true;
+  }
+  // Attach first with the table's offsets (fast), then check them against the binary's DWARF, if any.
+  auto go = symbolizer::InspectGoBinary(file, symbolizer::GoOffsetsOrder::kTableFirst);
+  if (!go) {
+    Skip(name, "no_symbols", go.error());
+    return true;
+  }
+  if (go->functions.empty())
+    return true;  // no crypto/tls linked in: plain HTTP comes from the syscall probes
+  auto attached = probes_.AttachGo(path, *go, name);
+  if (!attached) {
+    Skip(name, "attach_failed", attached.error());
+    return true;
+  }
+  std::string offsets_source = go->fd_offsets.source;
+  if (offsets_source != "dwarf") {
+    auto dwarf = symbolizer::ReadGoFdOffsetsFromDwarf(file);
+    const symbolizer::GoFdOffsets& t = go->fd_offsets;
+    if (!dwarf) {
+      std::fprintf(stderr, "l7tap: TLS: %s: keeping the %s struct offsets: %s\n", name.c_str(),
+                   t.source.c_str(), dwarf.error().c_str());
+    } else if (const auto& d = *dwarf; d) {
+      if (d->tls_conn_conn != t.tls_conn_conn || d->net_conn_fd != t.net_conn_fd ||
+          d->net_fd_pfd != t.net_fd_pfd || d->poll_fd_sysfd != t.poll_fd_sysfd) {
+        if (auto set = probes_.SetGoOffsets(attached->slot, **dwarf); !set) {
+          Skip(name, "attach_failed", set.error());
+          return true;
+        }
+        std::fprintf(stderr, "l7tap: TLS: %s: its DWARF differs from the %s struct offsets; using DWARF\n",
+                     name.c_str(), t.source.c_str());
+      }
+      offsets_source = "dwarf, checked after attaching";
+    }
+  }
+  std::fprintf(
+      stderr,
+      "l7tap: TLS: attached %zu uprobes to %s (Go %s crypto/tls, functions from %s, fd offsets from %s)\n",
+      attached->probes, name.c_str(), build->version.c_str(), go->functions.front().source.c_str(),
+      offsets_source.c_str());
+  std::lock_guard lock(mu_);
+  attached_[{"Go crypto/tls", build->version}]++;
+  probes_attached_ += attached->probes;
+  return true;
+}
+
 void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std::string why) {
   if (why.starts_with(name + ": ")) why.erase(0, name.size() + 2);  // the line names the file once
   std::fprintf(stderr, "l7tap: TLS: skipping %s: %s\n", name.c_str(), why.c_str());
@@ -189,7 +254,7 @@ std::vector<Sample> TlsDiscovery::Samples() const {
                  {{"library", key.first}, {"version", key.second}},
                  double(files)});
   for (const char* reason :
-       {"no_symbols", "stripped_no_table", "not_x86_64", "unreadable", "attach_failed"}) {
+       {"no_symbols", "stripped_no_table", "not_x86_64", "go_too_old", "unreadable", "attach_failed"}) {
     auto it = errors_.find(reason);
     s.push_back({"l7tap_attach_errors_total",
                  "Files l7tap could not attach to (skipped, not fatal), by reason",

@@ -1,7 +1,8 @@
 #pragma once
 // Finds TLS libraries on the node and attaches the TLS uprobes to each file once: shared libssl mapped by any
-// process (and the system's own, so processes started later are covered from their first call), and
-// executables that carry OpenSSL themselves (static builds, stripped ones through the address table).
+// process (and the system's own, so processes started later are covered from their first call),
+// executables that carry OpenSSL themselves (static builds, stripped ones through the address table), and Go
+// executables (crypto/tls).
 #include <sys/types.h>
 
 #include <cstdint>
@@ -17,7 +18,8 @@
 
 namespace l7tap::symbolizer {
 class AddressTable;
-}
+class ElfFile;
+}  // namespace l7tap::symbolizer
 
 namespace l7tap::agent {
 
@@ -40,6 +42,8 @@ class TlsDiscovery {
   enum class Kind { kLibrary, kExecutable };
   void ScanProcess(uint32_t tgid, bool executable);
   void Consider(const std::string& path, Kind kind);
+  // Go executables: attaches the crypto/tls probes or counts why not. False: not a Go binary.
+  bool ConsiderGo(const symbolizer::ElfFile& file, const std::string& path, const std::string& name);
   void Skip(const std::string& name, const std::string& reason, std::string why);
 
   CaptureProbes& probes_;

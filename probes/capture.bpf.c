@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The capture object: socket syscalls (two attach backends: syscall tracepoints tp_*, ksyscall kprobes ks_*;
- * user space loads one) and TLS library uprobes, sharing one connection table so that TLS traffic is
+ * user space loads one) TLS library uprobes (OpenSSL) and Go crypto/tls uprobes, sharing one connection table so that TLS traffic is
  * counted once. */
 // clang-format off
 #include "vmlinux.h" /* first: the libbpf headers below need its types */
@@ -18,4 +18,5 @@ char LICENSE[] SEC("license") = "GPL";
 #include "state.bpf.h"
 #include "syscalls.bpf.h"
 #include "tls.bpf.h"
+#include "go_tls.bpf.h"
 // clang-format on

@@ -16,6 +16,8 @@
 #define L7TAP_MAX_IOV 8
 #define L7TAP_MAX_MMSG 8
 #define L7TAP_COMM_LEN 16
+/* Go executables with crypto/tls probes, each with its own struct offsets. */
+#define L7TAP_MAX_GO_BINARIES 4096
 
 enum l7tap_event_kind {
   L7TAP_EV_CONN_OPEN = 1,    /* a TCP/UDP socket connection first seen (connect, accept, or first I/O) */
@@ -49,14 +51,15 @@ enum l7tap_l4 {
 
 /* Counters kept in a per-CPU array map, indexed by this enum. */
 enum l7tap_counter {
-  L7TAP_CNT_RINGBUF_FULL = 0,     /* events dropped: ring buffer reserve/output failed */
-  L7TAP_CNT_TRUNCATED_EVENTS = 1, /* data events whose payload exceeded the copy cap */
-  L7TAP_CNT_TRUNCATED_BYTES = 2,  /* bytes not copied because of the cap */
-  L7TAP_CNT_COPY_FAILED = 3,      /* bpf_probe_read_user failures (payload replaced by a gap) */
-  L7TAP_CNT_IOV_LIMIT = 4,        /* iovec segments or mmsg messages beyond the bounded loops */
-  L7TAP_CNT_CONN_TABLE_FULL = 5,  /* connection map insert failed */
-  L7TAP_CNT_TLS_FD_MISMATCH = 6,  /* one TLS call made syscalls on two different fds */
-  L7TAP_CNT_TLS_NO_CONN = 7,      /* TLS plaintext whose connection could not be found (dropped) */
+  L7TAP_CNT_RINGBUF_FULL = 0,       /* events dropped: ring buffer reserve/output failed */
+  L7TAP_CNT_TRUNCATED_EVENTS = 1,   /* data events whose payload exceeded the copy cap */
+  L7TAP_CNT_TRUNCATED_BYTES = 2,    /* bytes not copied because of the cap */
+  L7TAP_CNT_COPY_FAILED = 3,        /* bpf_probe_read_user failures (payload replaced by a gap) */
+  L7TAP_CNT_IOV_LIMIT = 4,          /* iovec segments or mmsg messages beyond the bounded loops */
+  L7TAP_CNT_CONN_TABLE_FULL = 5,    /* connection map insert failed */
+  L7TAP_CNT_TLS_FD_MISMATCH = 6,    /* one TLS call made syscalls on two different fds */
+  L7TAP_CNT_TLS_NO_CONN = 7,        /* TLS plaintext whose connection could not be found (dropped) */
+  L7TAP_CNT_GO_CONN_UNREADABLE = 8, /* Go TLS plaintext whose *tls.Conn did not lead to an fd (dropped) */
   L7TAP_CNT__MAX = 16,
 };
 

@@ -1,10 +1,16 @@
 // Loads the real BPF object into this kernel (root, BTF).
 #include "agent/capture_probes.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "symbolizer/elf_file.h"
+#include "symbolizer/go_binary.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -76,6 +82,64 @@ TEST(CaptureProbesTest, AttachesTlsUprobesToSystemLibssl) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().find("/nonexistent/libssl.so.3"), std::string::npos);
   EXPECT_EQ((*probes)->tls_probes_attached(), 10u);  // nothing half-attached
+}
+
+// The Go fixtures' servers (fixtures/go), one per toolchain and build mode.
+std::vector<std::string> GoServers() {
+  std::vector<std::string> servers;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(L7TAP_GO_FIXTURES_DIR, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("go1.") && name.ends_with("-server") && name.find("arm64") == std::string::npos)
+      servers.push_back(entry.path().string());
+  }
+  std::sort(servers.begin(), servers.end());
+  return servers;
+}
+
+// Go: Read past its stack check and at every RET, Write past its stack check; the symbolizer still reads the
+// file's own bytes while the kernel has breakpoints in it (a private mapping of the file would show int3).
+TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
+  const auto servers = GoServers();
+  ASSERT_FALSE(servers.empty()) << "no Go fixtures in " << L7TAP_GO_FIXTURES_DIR;
+  ProbeOptions o;
+  o.choice = SyscallBackendChoice::kTracepoint;
+  o.attach = false;
+  o.self_tgid = getpid();
+  auto probes = CaptureProbes::Load(o);
+  ASSERT_TRUE(probes.ok()) << probes.error();
+  for (const std::string& path : servers) {
+    SCOPED_TRACE(path);
+    auto elf = symbolizer::ElfFile::Open(path);
+    ASSERT_TRUE(elf.ok()) << elf.error();
+    auto before = symbolizer::InspectGoBinary(**elf);
+    ASSERT_TRUE(before.ok()) << before.error();
+    ASSERT_EQ(before->functions.size(), 2u);
+    auto attached = (*probes)->AttachGo(path, *before);
+    ASSERT_TRUE(attached.ok()) << attached.error();
+    const auto& read = before->functions[0];
+    EXPECT_EQ(attached->probes, 2 + read.return_offsets.size());
+
+    // What a private mapping shows now: the kernel's breakpoint at the first RET of Read.
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    struct stat st {};
+    ASSERT_EQ(fstat(fd, &st), 0);
+    void* map = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    ASSERT_NE(map, MAP_FAILED);
+    EXPECT_EQ(static_cast<const uint8_t*>(map)[read.return_offsets[0]], 0xcc);
+    munmap(map, size_t(st.st_size));
+    close(fd);
+
+    auto again = symbolizer::ElfFile::Open(path);
+    ASSERT_TRUE(again.ok()) << again.error();
+    auto after = symbolizer::InspectGoBinary(**again);
+    ASSERT_TRUE(after.ok()) << after.error();
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(after->functions[i].return_offsets, before->functions[i].return_offsets);
+      EXPECT_EQ(after->functions[i].body_offset, before->functions[i].body_offset);
+    }
+  }
 }
 
 }  // namespace

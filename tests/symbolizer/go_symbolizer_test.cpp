@@ -189,6 +189,10 @@ TEST_F(GoFixtures, SymbolsCommandPrintsGoVersionFunctionsReturnsAndFdOffsets) {
         std::string returns;
         for (uint64_t ret : function.return_offsets) returns += (returns.empty() ? "" : ",") + Hex(ret);
         EXPECT_NE(text.find("returns: " + function.name + " " + returns + "\n"), std::string::npos) << text;
+        EXPECT_NE(
+            text.find("probe: " + function.name + " " + Hex(function.body_offset) + " past-stack-check\n"),
+            std::string::npos)
+            << text;
       }
       // The offsets' values are checked in go_fd_offsets_test.cpp; here, that they are shown with their
       // source.
@@ -202,6 +206,24 @@ TEST_F(GoFixtures, SymbolsCommandPrintsGoVersionFunctionsReturnsAndFdOffsets) {
           << text;
     }
   }
+}
+
+// A Go binary for another architecture (arm64, cross-built by fixtures/go): refused with a reason, by the
+// symbolizer and by l7tap symbols.
+TEST_F(GoFixtures, OtherArchitecturesAreRefused) {
+  const std::string arm64 =
+      std::string(L7TAP_GO_FIXTURES_DIR) + "/go" + toolchains_.back().version + "-arm64-server";
+  auto elf = t::MustOpen(arm64);
+  ASSERT_NE(elf, nullptr);
+  auto build = ReadGoBuildInfo(*elf);
+  ASSERT_TRUE(build.ok()) << build.error();
+  EXPECT_EQ(build->version, ToolchainVersion(toolchains_.back()));
+  auto binary = InspectGoBinary(*elf);
+  ASSERT_FALSE(binary.ok());
+  EXPECT_NE(binary.error().find(arm64 + ": not x86-64"), std::string::npos) << binary.error();
+  std::ostringstream out, err;
+  EXPECT_EQ(agent::RunSymbolsCommand({arm64}, out, err), 1);
+  EXPECT_NE(err.str().find("not x86-64"), std::string::npos) << err.str();
 }
 
 TEST_F(GoFixtures, PclntabIndexIsFast) {

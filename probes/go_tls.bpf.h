@@ -1,0 +1,109 @@
+/* Go crypto/tls uprobes: crypto/tls.(*Conn).Read and (*Conn).Write, Go >= 1.17 (register ABI) on x86-64.
+ * Never uretprobes: Go moves goroutine stacks, and a uretprobe's rewritten return address would move with
+ * them into garbage. Probes sit just past each function's stack-growth check (user space finds it), which
+ * every call passes exactly once; the entry itself runs again after morestack grows the stack. Registers
+ * there still hold the arguments: receiver RAX (*tls.Conn), slice b in RBX (ptr) and RCX (len). Write: the
+ * plaintext is copied there, before any of it reaches the socket, so a request is always emitted before the
+ * response another goroutine reads. Read: the call is remembered by goroutine (the g pointer, kept in R14; a
+ * goroutine that blocks may resume on another thread), and a uprobe on each RET instruction copies the
+ * returned n (RAX) bytes. The fd is read through the *tls.Conn with per-binary struct offsets: the attach
+ * cookie names the binary's slot in go_offsets, which user space may correct after attaching. */
+#pragma once
+
+struct go_call_key {
+  __u64 g;
+  __u32 tgid;
+  __u32 pad;
+};
+
+struct go_call {
+  __u64 conn; /* *tls.Conn */
+  __u64 buf;
+};
+
+/* LRU: a goroutine that never returns (panics, exits) must not hold a slot forever. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct go_call_key);
+  __type(value, struct go_call);
+} go_calls SEC(".maps");
+
+/* Per Go binary (slot = attach cookie): offsets of tls.Conn.conn, of net.conn.fd, of netFD.pfd + FD.Sysfd. */
+struct go_offsets {
+  __u32 tls_conn_conn;
+  __u32 net_conn_fd;
+  __u32 sysfd;
+  __u32 valid;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, L7TAP_MAX_GO_BINARIES);
+  __type(key, __u32);
+  __type(value, struct go_offsets);
+} go_offsets SEC(".maps");
+
+/* *tls.Conn -> conn interface's data word (*net.TCPConn) -> *netFD -> pfd.Sysfd. -1 when any read faults. */
+static __always_inline __s32 go_conn_fd(__u64 conn, __u32 slot) {
+  struct go_offsets* o = bpf_map_lookup_elem(&go_offsets, &slot);
+  if (!o || !o->valid) return -1;
+  __u64 tcp_conn = 0, net_fd = 0;
+  __s64 sysfd = -1;
+  if (bpf_probe_read_user(&tcp_conn, sizeof(tcp_conn), (void*)(conn + o->tls_conn_conn + 8)) || !tcp_conn)
+    return -1;
+  if (bpf_probe_read_user(&net_fd, sizeof(net_fd), (void*)(tcp_conn + o->net_conn_fd)) || !net_fd) return -1;
+  if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void*)(net_fd + o->sysfd))) return -1;
+  return sysfd >= 0 && sysfd <= 0x7fffffff ? (__s32)sysfd : -1;
+}
+
+/* Plaintext of one Read or Write on a *tls.Conn: found by its fd, tagged TLS, sent. */
+static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, __u64 buf, __s64 n,
+                                        __u8 dir) {
+  if (n <= 0) return;
+  __s32 fd = go_conn_fd(conn, slot);
+  if (fd < 0) {
+    count(L7TAP_CNT_GO_CONN_UNREADABLE, 1);
+    return;
+  }
+  struct conn_info* ci = find_conn(pid_tgid, fd);
+  if (!ci) {
+    count(L7TAP_CNT_TLS_NO_CONN, 1);
+    return;
+  }
+  ci->flags |= CONN_TLS;
+  if (is_muted(conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
+  struct scratch* s = begin_data(pid_tgid, fd, ci, L7TAP_SRC_TLS);
+  if (!s) return;
+  long got = copy_user(s, 0, (const void*)buf, n);
+  s->ev.copied = got > 0 ? got : 0;
+  finish_data(s, ci, dir, n, true);
+}
+
+/* Attach cookie: the binary's go_offsets slot, and which probe this is. One program serves them all, so one
+ * multi-uprobe link per binary can carry every probe (one detach for all of them). */
+#define GO_PROBE_WRITE 0       /* (*Conn).Write past its stack check */
+#define GO_PROBE_READ_ENTER 1  /* (*Conn).Read past its stack check */
+#define GO_PROBE_READ_RETURN 2 /* a RET of (*Conn).Read */
+
+SEC("uprobe")
+int go_tls(struct pt_regs* ctx) {
+  __u64 cookie = bpf_get_attach_cookie(ctx);
+  __u32 slot = (__u32)cookie, probe = (__u32)(cookie >> 32);
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  struct go_call_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
+  if (probe == GO_PROBE_WRITE) {
+    if (traced(pid_tgid)) go_tls_emit(pid_tgid, slot, ctx->ax, ctx->bx, ctx->cx, L7TAP_DIR_EGRESS);
+  } else if (probe == GO_PROBE_READ_ENTER) {
+    if (!traced(pid_tgid)) return 0;
+    struct go_call c = {.conn = ctx->ax, .buf = ctx->bx};
+    bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY);
+  } else {
+    struct go_call* p = bpf_map_lookup_elem(&go_calls, &key);
+    if (!p) return 0;
+    struct go_call c = *p;
+    bpf_map_delete_elem(&go_calls, &key);
+    go_tls_emit(pid_tgid, slot, c.conn, c.buf, ctx->ax, L7TAP_DIR_INGRESS);
+  }
+  return 0;
+}
