@@ -14,4 +14,6 @@ const char* RoleName(Role role) {
   return "unknown";
 }
 
+const char* TransportName(Transport transport) { return transport == Transport::kTcp ? "tcp" : "udp"; }
+
 }  // namespace l7tap::protocols

@@ -20,6 +20,22 @@ struct HttpTransaction {
   int status = 0;         // final (non-1xx) status code
 };
 
+// How a DNS message travelled: one UDP datagram, or one length-prefixed message on a TCP stream.
+enum class Transport : uint8_t { kUdp = 0, kTcp = 1 };
+
+// One DNS query and the response that matched it.
+struct DnsTransaction {
+  Role role = Role::kUnknown;  // client: the process sent the query; server: it received the query
+  Transport transport = Transport::kUdp;
+  uint64_t start_ns = 0;   // first byte of the query (written by a client, read by a server)
+  uint64_t end_ns = 0;     // last byte of the response (read by a client, written by a server)
+  std::string name;        // first question: lowercase, no trailing dot ("." for the root)
+  uint16_t type = 0;       // first question's type (DnsTypeName gives the label)
+  uint8_t rcode = 0;       // response header's rcode (DnsRcodeName gives the label)
+  bool truncated = false;  // TC bit: the answer did not fit (a client usually retries over TCP)
+};
+
 const char* RoleName(Role role);
+const char* TransportName(Transport transport);
 
 }  // namespace l7tap::protocols

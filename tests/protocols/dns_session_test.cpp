@@ -1,0 +1,337 @@
+#include "protocols/dns_session.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dns_wire.h"
+#include "protocols/stream_reassembler.h"
+
+namespace l7tap::protocols {
+namespace {
+
+using testing::Bytes;
+using testing::Framed;
+using testing::kNoError;
+using testing::kNxDomain;
+using testing::kServFail;
+using testing::kTypeA;
+using testing::kTypeAaaa;
+using testing::Query;
+using testing::Response;
+
+constexpr Direction kIn = Direction::kIngress;
+constexpr Direction kOut = Direction::kEgress;
+
+const std::string kA = "example.com. 300 IN A 93.184.216.34";
+const std::string kAaaa = "example.com. 300 IN AAAA 2606:2800:220:1:248:1893:25c8:1946";
+
+// One socket with the transactions it produced.
+struct Socket {
+  Socket() : session([this](DnsTransaction&& t) { txns.push_back(std::move(t)); }) {}
+  void Udp(Direction dir, uint64_t ts, const Bytes& b) {
+    session.OnDatagram(dir, ts, b, static_cast<uint32_t>(b.size()));
+  }
+  std::vector<DnsTransaction> txns;
+  DnsSession session;
+};
+
+void ExpectTxn(const DnsTransaction& t, Role role, Transport transport, uint64_t start, uint64_t end,
+               std::string_view name, uint16_t type, uint8_t rcode, bool truncated = false) {
+  EXPECT_EQ(t.role, role);
+  EXPECT_EQ(t.transport, transport);
+  EXPECT_EQ(t.start_ns, start);
+  EXPECT_EQ(t.end_ns, end);
+  EXPECT_EQ(t.name, name);
+  EXPECT_EQ(t.type, type);
+  EXPECT_EQ(t.rcode, rcode);
+  EXPECT_EQ(t.truncated, truncated);
+}
+
+void ExpectStats(const DnsStats& s, uint64_t unanswered, uint64_t unmatched, uint64_t malformed,
+                 uint64_t retransmits = 0, uint64_t stream_gaps = 0, uint64_t truncated_captures = 0) {
+  EXPECT_EQ(s.unanswered, unanswered);
+  EXPECT_EQ(s.unmatched_responses, unmatched);
+  EXPECT_EQ(s.malformed, malformed);
+  EXPECT_EQ(s.retransmits, retransmits);
+  EXPECT_EQ(s.stream_gaps, stream_gaps);
+  EXPECT_EQ(s.truncated_captures, truncated_captures);
+}
+
+TEST(DnsSession, ClientUdpQueryAndAnswer) {
+  Socket s;
+  s.Udp(kOut, 1000, Query("Example.com.", kTypeA, 0x1a2b));
+  EXPECT_EQ(s.session.pending(), 1u);
+  s.Udp(kIn, 1500, Response("example.COM.", kTypeA, 0x1a2b, kNoError, {kA}));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 1000, 1500, "example.com", kTypeA, kNoError);
+  EXPECT_EQ(s.session.pending(), 0u);
+  ExpectStats(s.session.stats(), 0, 0, 0);
+}
+
+TEST(DnsSession, ServerRole) {
+  Socket s;
+  s.Udp(kIn, 100, Query("nope.example.", kTypeAaaa, 77));
+  s.Udp(kOut, 350, Response("nope.example.", kTypeAaaa, 77, kNxDomain));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kServer, Transport::kUdp, 100, 350, "nope.example", kTypeAaaa, kNxDomain);
+  ExpectStats(s.session.stats(), 0, 0, 0);
+}
+
+TEST(DnsSession, AAndAaaaAnsweredInReverseOrder) {
+  for (const uint16_t aaaa_id : {0x4242, 0x4243}) {  // glibc: same id possible, different ids usual
+    SCOPED_TRACE(aaaa_id);
+    Socket s;
+    s.Udp(kOut, 10, Query("example.com.", kTypeA, 0x4242));
+    s.Udp(kOut, 11, Query("example.com.", kTypeAaaa, aaaa_id));
+    s.Udp(kIn, 20, Response("example.com.", kTypeAaaa, aaaa_id, kNoError, {kAaaa}));
+    s.Udp(kIn, 25, Response("example.com.", kTypeA, 0x4242, kNoError, {kA}));
+    ASSERT_EQ(s.txns.size(), 2u);
+    ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 11, 20, "example.com", kTypeAaaa, kNoError);
+    ExpectTxn(s.txns[1], Role::kClient, Transport::kUdp, 10, 25, "example.com", kTypeA, kNoError);
+    ExpectStats(s.session.stats(), 0, 0, 0);
+  }
+}
+
+TEST(DnsSession, SameIdDifferentQuestionNotMatched) {
+  Socket s;
+  s.Udp(kOut, 10, Query("example.com.", kTypeA, 9));
+  s.Udp(kIn, 20, Response("example.net.", kTypeA, 9, kNoError));         // other name
+  s.Udp(kIn, 21, Response("example.com.", kTypeAaaa, 9, kNoError));      // other type
+  s.Udp(kIn, 22, Response("example.com.", kTypeA, 10, kNoError, {kA}));  // other id
+  EXPECT_TRUE(s.txns.empty());
+  EXPECT_EQ(s.session.pending(), 1u);
+  ExpectStats(s.session.stats(), 0, 3, 0);
+  s.Udp(kIn, 30, Response("example.com.", kTypeA, 9, kServFail));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 10, 30, "example.com", kTypeA, kServFail);
+}
+
+TEST(DnsSession, ResponseMustTravelTheOtherWay) {
+  Socket s;
+  s.Udp(kOut, 10, Query("example.com.", kTypeA, 9));
+  s.Udp(kOut, 20, Response("example.com.", kTypeA, 9, kNoError, {kA}));  // written, not read: not its answer
+  EXPECT_TRUE(s.txns.empty());
+  ExpectStats(s.session.stats(), 0, 1, 0);
+}
+
+TEST(DnsSession, ResponseWithoutQueryIsUnmatched) {
+  Socket s;
+  s.Udp(kIn, 20, Response("example.com.", kTypeA, 1, kNoError, {kA}));
+  EXPECT_TRUE(s.txns.empty());
+  ExpectStats(s.session.stats(), 0, 1, 0);
+}
+
+TEST(DnsSession, ExpireGivesUpOldQueries) {
+  Socket s;
+  s.Udp(kOut, 0, Query("a.example.", kTypeA, 1));
+  s.Udp(kOut, 100, Query("b.example.", kTypeA, 2));
+  s.Udp(kOut, 200, Query("c.example.", kTypeA, 3));
+  s.session.Expire(250, 100);  // ages 250, 150, 50: the first two are older than 100
+  EXPECT_EQ(s.session.pending(), 1u);
+  ExpectStats(s.session.stats(), 2, 0, 0);
+  s.session.Expire(300, 100);  // age exactly 100: not older
+  EXPECT_EQ(s.session.pending(), 1u);
+  s.Udp(kIn, 310, Response("a.example.", kTypeA, 1, kNoError));  // too late
+  s.Udp(kIn, 320, Response("c.example.", kTypeA, 3, kNoError));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 200, 320, "c.example", kTypeA, kNoError);
+  s.session.Close();
+  ExpectStats(s.session.stats(), 2, 1, 0);
+}
+
+TEST(DnsSession, CloseGivesUpEveryPendingQuery) {
+  Socket s;
+  s.Udp(kOut, 1, Query("a.example.", kTypeA, 1));
+  s.Udp(kOut, 2, Query("a.example.", kTypeAaaa, 2));
+  s.Udp(kIn, 3, Query("served.example.", kTypeA, 3));
+  s.session.Close();
+  EXPECT_EQ(s.session.pending(), 0u);
+  ExpectStats(s.session.stats(), 3, 0, 0);
+  s.session.Close();
+  ExpectStats(s.session.stats(), 3, 0, 0);
+  EXPECT_TRUE(s.txns.empty());
+}
+
+TEST(DnsSession, RetransmissionKeepsTheFirstSend) {
+  Socket s;
+  const Bytes q = Query("slow.example.", kTypeA, 5);
+  s.Udp(kOut, 10, q);
+  s.Udp(kOut, 1010, q);
+  s.Udp(kIn, 1200, Response("slow.example.", kTypeA, 5, kNoError));
+  s.Udp(kIn, 1300, Response("slow.example.", kTypeA, 5, kNoError));  // answer to the retry
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 10, 1200, "slow.example", kTypeA, kNoError);
+  ExpectStats(s.session.stats(), 0, 1, 0, /*retransmits=*/1);
+}
+
+TEST(DnsSession, MalformedDatagramsAreCounted) {
+  Socket s;
+  s.Udp(kOut, 1, Bytes{1, 2, 3});
+  const std::string http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  s.Udp(kIn, 2, Bytes(http.begin(), http.end()));
+  s.Udp(kOut, 3, Query("fine.example.", kTypeA, 1));
+  s.Udp(kIn, 4, Response("fine.example.", kTypeA, 1, kNoError));
+  EXPECT_EQ(s.txns.size(), 1u);
+  ExpectStats(s.session.stats(), 0, 0, 2);
+}
+
+TEST(DnsSession, CutDatagramIsReadForItsQuestion) {
+  Socket s;
+  s.Udp(kOut, 1, Query("example.com.", kTypeA, 1));
+  const Bytes full = Response("example.com.", kTypeA, 1, kNoError, {kA, kA, kA});
+  s.session.OnDatagram(kIn, 2, std::span(full).first(40), static_cast<uint32_t>(full.size()));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 1, 2, "example.com", kTypeA, kNoError);
+  // Cut inside the header: nothing can be read.
+  s.session.OnDatagram(kIn, 3, std::span(full).first(8), static_cast<uint32_t>(full.size()));
+  ExpectStats(s.session.stats(), 0, 0, 0, 0, 0, /*truncated_captures=*/1);
+}
+
+TEST(DnsSession, TruncatedAnswerReported) {
+  Socket udp;
+  udp.Udp(kOut, 1, Query("big.example.", kTypeA, 8));
+  udp.Udp(kIn, 2, Response("big.example.", kTypeA, 8, kNoError, {}, {}, /*truncated=*/true));
+  ASSERT_EQ(udp.txns.size(), 1u);
+  ExpectTxn(udp.txns[0], Role::kClient, Transport::kUdp, 1, 2, "big.example", kTypeA, kNoError, true);
+  // The retry over TCP is its own socket and its own transaction.
+  Socket tcp;
+  tcp.session.OnStream(kOut, 3, Framed(Query("big.example.", kTypeA, 9)));
+  tcp.session.OnStream(kIn, 4, Framed(Response("big.example.", kTypeA, 9, kNoError, {kA})));
+  ASSERT_EQ(tcp.txns.size(), 1u);
+  ExpectTxn(tcp.txns[0], Role::kClient, Transport::kTcp, 3, 4, "big.example", kTypeA, kNoError, false);
+}
+
+TEST(DnsSession, PendingQueriesAreBounded) {
+  Socket s;
+  for (uint16_t id = 0; id <= DnsSession::kMaxPending; ++id) s.Udp(kOut, id, Query("x.example.", kTypeA, id));
+  EXPECT_EQ(s.session.pending(), DnsSession::kMaxPending);
+  ExpectStats(s.session.stats(), 1, 0, 0);
+  s.Udp(kIn, 5000, Response("x.example.", kTypeA, 0, kNoError));  // the oldest was given up
+  s.Udp(kIn, 5001, Response("x.example.", kTypeA, 1, kNoError));
+  ASSERT_EQ(s.txns.size(), 1u);
+  EXPECT_EQ(s.txns[0].start_ns, 1u);
+  ExpectStats(s.session.stats(), 1, 1, 0);
+}
+
+Bytes Concat(const Bytes& a, const Bytes& b) {
+  Bytes out = a;
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+TEST(DnsSession, TcpTwoQueriesOneWriteAnswersSplitAnywhere) {
+  const Bytes queries =
+      Concat(Framed(Query("example.com.", kTypeA, 1)), Framed(Query("example.com.", kTypeAaaa, 2)));
+  const Bytes first = Framed(Response("example.com.", kTypeA, 1, kNoError, {kA}));
+  const Bytes answers = Concat(first, Framed(Response("example.com.", kTypeAaaa, 2, kNoError, {kAaaa})));
+  for (size_t split = 0; split <= answers.size(); ++split) {
+    SCOPED_TRACE(split);
+    Socket s;
+    s.session.OnStream(kOut, 100, queries);
+    s.session.OnStream(kIn, 200, std::span(answers).first(split));
+    s.session.OnStream(kIn, 300, std::span(answers).subspan(split));
+    ASSERT_EQ(s.txns.size(), 2u);
+    ExpectTxn(s.txns[0], Role::kClient, Transport::kTcp, 100, split >= first.size() ? 200 : 300,
+              "example.com", kTypeA, kNoError);
+    ExpectTxn(s.txns[1], Role::kClient, Transport::kTcp, 100, split == answers.size() ? 200 : 300,
+              "example.com", kTypeAaaa, kNoError);
+    EXPECT_EQ(s.session.pending(), 0u);
+    ExpectStats(s.session.stats(), 0, 0, 0);
+  }
+}
+
+TEST(DnsSession, TcpByteAtATimeServer) {
+  const Bytes query = Framed(Query("served.example.", kTypeA, 3));
+  const Bytes answer = Framed(Response("served.example.", kTypeA, 3, kNoError, {kA}));
+  Socket s;
+  for (size_t i = 0; i < query.size(); ++i) s.session.OnStream(kIn, 1000 + i, std::span(query).subspan(i, 1));
+  for (size_t i = 0; i < answer.size(); ++i)
+    s.session.OnStream(kOut, 5000 + i, std::span(answer).subspan(i, 1));
+  ASSERT_EQ(s.txns.size(), 1u);
+  // Server: first query byte read to last answer byte written.
+  ExpectTxn(s.txns[0], Role::kServer, Transport::kTcp, 1000, 5000 + answer.size() - 1, "served.example",
+            kTypeA, kNoError);
+}
+
+TEST(DnsSession, TcpGapAbandonsThatDirection) {
+  Socket s;
+  s.session.OnStream(kOut, 1, Framed(Query("a.example.", kTypeA, 1)));
+  const Bytes answer = Framed(Response("a.example.", kTypeA, 1, kNoError, {kA}));
+  s.session.OnStream(kIn, 2, std::span(answer).first(10));
+  s.session.OnStreamGap(kIn);
+  s.session.OnStream(kIn, 3, answer);  // framing unknown after the gap: ignored
+  EXPECT_TRUE(s.txns.empty());
+  ExpectStats(s.session.stats(), 0, 0, 0, 0, /*stream_gaps=*/1);
+  // The other direction is unaffected.
+  s.session.OnStream(kOut, 4, Framed(Query("b.example.", kTypeA, 2)));
+  EXPECT_EQ(s.session.pending(), 2u);
+  s.session.Close();
+  ExpectStats(s.session.stats(), 2, 0, 0, 0, 1);
+}
+
+TEST(DnsSession, TcpUncopiedBytesInsideAMessageOnlyCutIt) {
+  Socket s;
+  s.session.OnStream(kOut, 1,
+                     Concat(Framed(Query("a.example.", kTypeA, 1)), Framed(Query("b.example.", kTypeA, 2))));
+  const Bytes first = Framed(Response("a.example.", kTypeA, 1, kNoError, {kA, kA, kA, kA}));
+  const Bytes second = Framed(Response("b.example.", kTypeA, 2, kNoError, {kA}));
+  // 40 bytes of the first answer captured, the rest of it uncopied; then the second answer whole.
+  s.session.OnStream(kIn, 2, std::span(first).first(40), first.size() - 40);
+  s.session.OnStream(kIn, 3, second);
+  ASSERT_EQ(s.txns.size(), 2u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kTcp, 1, 2, "a.example", kTypeA, kNoError);
+  ExpectTxn(s.txns[1], Role::kClient, Transport::kTcp, 1, 3, "b.example", kTypeA, kNoError);
+  ExpectStats(s.session.stats(), 0, 0, 0);
+}
+
+TEST(DnsSession, TcpUncopiedLengthPrefixLosesFraming) {
+  Socket s;
+  s.session.OnStream(kOut, 1,
+                     Concat(Framed(Query("a.example.", kTypeA, 1)), Framed(Query("b.example.", kTypeA, 2))));
+  const Bytes first = Framed(Response("a.example.", kTypeA, 1, kNoError, {kA}));
+  const Bytes second = Framed(Response("b.example.", kTypeA, 2, kNoError, {kA}));
+  // The first answer is cut, and the uncopied bytes run into the second answer's length prefix.
+  s.session.OnStream(kIn, 2, std::span(first).first(40), first.size() - 40 + 1);
+  s.session.OnStream(kIn, 3, std::span(second).subspan(1));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kTcp, 1, 2, "a.example", kTypeA, kNoError);
+  ExpectStats(s.session.stats(), 0, 0, 0, 0, /*stream_gaps=*/1);
+}
+
+TEST(DnsSession, FedByStreamReassemblers) {
+  Socket s;
+  StreamReassembler out_stream;
+  StreamReassembler in_stream;
+  const Bytes query = Framed(Query("example.com.", kTypeA, 1));
+  const Bytes answer = Framed(Response("example.com.", kTypeA, 1, kNoError, {kA}));
+  auto view = [](const Bytes& b, size_t from, size_t n) {
+    return std::string_view(reinterpret_cast<const char*>(b.data()) + from, n);
+  };
+  out_stream.Push(0, 10, view(query, 0, query.size()), query.size(), s.session.consumer(kOut));
+  // The answer's two halves arrive out of order.
+  const size_t half = answer.size() / 2;
+  in_stream.Push(0, 20, view(answer, 0, 2), 2, s.session.consumer(kIn));  // sets the stream start
+  in_stream.Push(half, 30, view(answer, half, answer.size() - half), answer.size() - half,
+                 s.session.consumer(kIn));
+  EXPECT_TRUE(s.txns.empty());
+  in_stream.Push(2, 25, view(answer, 2, half - 2), half - 2, s.session.consumer(kIn));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kTcp, 10, 30, "example.com", kTypeA, kNoError);
+  // A hole the reassembler gives up on is a gap.
+  StreamReassembler lossy(1);
+  lossy.Push(0, 40, view(query, 0, 5), 5, s.session.consumer(kOut));
+  lossy.Push(10, 41, view(query, 10, 1), 1, s.session.consumer(kOut));
+  lossy.Push(12, 42, view(query, 12, 1), 1, s.session.consumer(kOut));
+  EXPECT_EQ(s.session.stats().stream_gaps, 1u);
+}
+
+TEST(DnsSession, TransportNames) {
+  EXPECT_STREQ(TransportName(Transport::kUdp), "udp");
+  EXPECT_STREQ(TransportName(Transport::kTcp), "tcp");
+}
+
+}  // namespace
+}  // namespace l7tap::protocols
