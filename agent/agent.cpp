@@ -51,6 +51,8 @@ class Agent {
     auto metrics = Metrics::Start(config_.listen, [this] { return SelfSamples(); });
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
+    metrics_->SetDnsNameLabel(config_.dns_name_label);
+    tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
 
     ProbeOptions options;
     options.choice = config_.syscall_probes;
@@ -58,6 +60,7 @@ class Agent {
     options.pids = config_.pids;
     options.self_tgid = getpid();
     options.ringbuf_bytes = config_.ringbuf_mib << 20;
+    if (!config_.dns_ports.empty()) options.dns_ports = config_.dns_ports;
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
@@ -80,7 +83,12 @@ class Agent {
         return Fail(std::string("reading the ring buffer failed (") + std::strerror(-n) + ")");
       }
       counts_.open_connections = tracker_.open_connections();
-      int due_ms = tls_->RunDue(MonotonicNs());
+      const uint64_t now = MonotonicNs();
+      if (now >= next_dns_expiry_) {
+        tracker_.ExpireDns(now, uint64_t(config_.dns_timeout_ms) * 1'000'000);
+        next_dns_expiry_ = now + 100'000'000;  // unanswered queries are counted within 0.1 s of timing out
+      }
+      int due_ms = tls_->RunDue(now);
       timeout_ms = due_ms < 0 || due_ms > 200 ? 200 : due_ms;
     }
     ring_buffer__free(rb);
@@ -129,6 +137,12 @@ class Agent {
     if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
   }
 
+  void OnDns(const DnsRecord& r) {
+    counts_.dns_transactions++;
+    metrics_->RecordDns(r);
+    if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
+  }
+
   std::vector<Sample> SelfSamples() const {
     if (!ready_.load(std::memory_order_acquire))
       return agent::SelfSamples(nullptr, counts_, tracker_.stats(), {});
@@ -144,6 +158,7 @@ class Agent {
   std::unique_ptr<TlsDiscovery> tls_;
   EventCounts counts_;
   std::atomic<bool> ready_{false};
+  uint64_t next_dns_expiry_ = 0;
 };
 
 }  // namespace

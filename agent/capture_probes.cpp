@@ -162,6 +162,10 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 
   if (int err = capture__load(skel); err) return Error{LoadFailure(err)};
 
+  for (uint16_t port : o.dns_ports) {
+    uint8_t one = 1;
+    bpf_map__update_elem(skel->maps.dns_ports, &port, sizeof(port), &one, sizeof(one), BPF_ANY);
+  }
   for (uint32_t pid : o.pids) {
     uint8_t one = 1;
     bpf_map__update_elem(skel->maps.pid_filter, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY);

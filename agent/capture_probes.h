@@ -30,7 +30,8 @@ struct ProbeOptions {
   std::vector<uint32_t> pids;
   uint32_t self_tgid = 0;
   uint32_t ringbuf_bytes = 8u << 20;
-  bool attach = true;  // false: load only (verifier check), attach nothing
+  std::vector<uint16_t> dns_ports = {53};  // UDP/TCP ports whose traffic is DNS
+  bool attach = true;                      // false: load only (verifier check), attach nothing
 };
 
 using KernelCounters = std::array<uint64_t, L7TAP_CNT__MAX>;

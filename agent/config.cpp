@@ -1,6 +1,7 @@
 #include "agent/config.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <string_view>
 
 #include "probes/events.h"
@@ -32,8 +33,8 @@ std::string HelpText() {
   return R"(usage: l7tap [flags]
        l7tap symbols PATH [--table] [--symbol-table FILE]   (what l7tap finds in a binary)
 
-Traces HTTP/1 and HTTPS (OpenSSL) traffic of every process on this node from the kernel (eBPF) and serves request
-latencies as Prometheus histograms. Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF.
+Traces HTTP/1, HTTPS (OpenSSL, Go crypto/tls) and DNS traffic of every process on this node from the kernel
+(eBPF) and serves request and lookup latencies as Prometheus histograms. Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF.
 
 flags:
   --listen ADDR:PORT        where /metrics is served (default 0.0.0.0:9464)
@@ -46,6 +47,11 @@ flags:
   --ringbuf-mib N           kernel->agent ring buffer size in MiB, power of two (default 8)
   --symbol-table FILE       function offsets of stripped binaries, keyed by ELF build-id (lines
                             'BUILD-ID FUNCTION 0xOFFSET', as printed by 'l7tap symbols --table')
+  --dns-ports PORT          DNS is UDP and TCP to or from this port (repeatable; default 53); other
+                            UDP is never copied
+  --dns-timeout SECONDS     a DNS query unanswered this long counts as unanswered (default 5)
+  --dns-name-label          add the question name as a label of dns_lookup_duration_seconds (at
+                            most 100 names per process; the rest become "other")
   --verbose                 log libbpf diagnostics
   --help                    this text
 )";
@@ -108,6 +114,27 @@ Result<Config> ParseArgs(int argc, char** argv) {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};
       c.symbol_table = std::string(*v);
+    } else if (arg == "--dns-ports") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      uint32_t port = 0;
+      if (!ParseNumber(*v, port) || port == 0 || port > 65535)
+        return Error{"--dns-ports " + std::string(*v) + ": expected a port from 1 to 65535"};
+      if (c.dns_ports.size() == L7TAP_MAX_DNS_PORTS)
+        return Error{"--dns-ports: at most " + std::to_string(L7TAP_MAX_DNS_PORTS) + " ports"};
+      c.dns_ports.push_back(uint16_t(port));
+    } else if (arg == "--dns-timeout") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      double seconds = 0;
+      std::string text(*v);
+      char* end = nullptr;
+      seconds = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(seconds >= 0.001 && seconds <= 3600))
+        return Error{"--dns-timeout " + text + ": expected seconds from 0.001 to 3600"};
+      c.dns_timeout_ms = uint32_t(seconds * 1000 + 0.5);
+    } else if (arg == "--dns-name-label") {
+      c.dns_name_label = true;
     } else if (arg == "--ringbuf-mib") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

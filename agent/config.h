@@ -18,7 +18,10 @@ struct Config {
   uint32_t max_payload_bytes = 4096;
   std::vector<uint32_t> pids;
   uint32_t ringbuf_mib = 8;
-  std::string symbol_table;  // address table for stripped binaries (build-id -> function offsets)
+  std::string symbol_table;         // address table for stripped binaries (build-id -> function offsets)
+  std::vector<uint16_t> dns_ports;  // DNS over UDP and TCP on these ports; empty: 53
+  uint32_t dns_timeout_ms = 5000;   // a query unanswered this long is counted unanswered
+  bool dns_name_label = false;      // question names as a label (capped per process, then "other")
   bool help = false;
 };
 

@@ -1,7 +1,9 @@
 #include "agent/connection_tracker.h"
 
+#include <algorithm>
 #include <fstream>
 
+#include "protocols/dns_session.h"
 #include "protocols/http1_session.h"
 #include "protocols/stream_reassembler.h"
 
@@ -22,6 +24,8 @@ struct ConnectionTracker::Connection {
   std::string remote_addr;
   std::string service;
   std::unique_ptr<Http1Session> http;
+  std::unique_ptr<protocols::DnsSession> dns;  // instead of http: UDP, or TCP on a DNS port
+  protocols::DnsStats counted_dns;
   protocols::StreamReassembler streams[2];
   // What was already added to the tracker's totals.
   protocols::Http1Stats counted_http;
@@ -80,6 +84,35 @@ void ConnectionTracker::StartSession(Connection& c) {
   c.counted_state = Http1State::kDetecting;
 }
 
+void ConnectionTracker::SetDns(DnsSink sink, std::vector<uint16_t> ports) {
+  dns_sink_ = std::move(sink);
+  if (!ports.empty()) dns_ports_ = std::move(ports);
+}
+
+void ConnectionTracker::StartDns(Connection& c) {
+  Connection* raw = &c;
+  c.http.reset();
+  c.dns = std::make_unique<protocols::DnsSession>([this, raw](protocols::DnsTransaction&& t) {
+    if (!dns_sink_) return;
+    DnsRecord r;
+    const bool server = t.role == Role::kServer;
+    r.pid = raw->id.tgid;
+    r.service_name = raw->service;
+    r.server_port = server ? raw->local_port : raw->remote_port;
+    if (!server) r.server_address = raw->remote_addr;
+    r.dns = std::move(t);
+    dns_sink_(std::move(r));
+  });
+}
+
+void ConnectionTracker::ExpireDns(uint64_t now_ns, uint64_t timeout_ns) {
+  for (auto& [key, c] : conns_) {
+    if (!c->dns || c->dns->pending() == 0) continue;
+    c->dns->Expire(now_ns, timeout_ns);
+    AccountDns(*c);
+  }
+}
+
 void ConnectionTracker::OnOpen(const ConnOpen& ev) {
   if (auto it = conns_.find(ev.conn.key()); it != conns_.end()) End(*it->second);  // fd reused, close unseen
   Connection* c = Create(ev.conn, ev.tcp, ev.role);
@@ -87,6 +120,10 @@ void ConnectionTracker::OnOpen(const ConnOpen& ev) {
   c->remote_port = ev.remote_port;
   c->remote_addr = ev.remote_addr;
   c->service = ev.comm;
+  auto is_dns_port = [this](uint16_t p) {
+    return std::find(dns_ports_.begin(), dns_ports_.end(), p) != dns_ports_.end();
+  };
+  if (!ev.tcp || is_dns_port(ev.local_port) || is_dns_port(ev.remote_port)) StartDns(*c);
 }
 
 void ConnectionTracker::OnData(const Data& ev) {
@@ -107,7 +144,17 @@ void ConnectionTracker::OnData(const Data& ev) {
     c = Create(ev.conn, true, Role::kUnknown);
     c->service = ProcessName(ev.conn.tgid);
   }
-  if (!c->tcp) return;  // UDP carries no HTTP/1
+  if (c->dns) {
+    const auto bytes = std::span(reinterpret_cast<const uint8_t*>(ev.payload.data()), ev.payload.size());
+    if (!c->tcp)
+      c->dns->OnDatagram(ev.direction, ev.ts_ns, bytes, ev.length);
+    else if (!ev.tls)
+      c->streams[static_cast<int>(ev.direction)].Push(ev.position, ev.ts_ns, ev.payload, ev.length,
+                                                      c->dns->consumer(ev.direction));
+    AccountDns(*c);
+    return;
+  }
+  if (!c->tcp) return;  // UDP that is not DNS carries no HTTP/1
   if (ev.tls && !c->tls) {
     // First plaintext from the TLS library: whatever the syscalls showed was the handshake. Start over on
     // the plaintext stream.
@@ -140,12 +187,28 @@ std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
 
 void ConnectionTracker::End(Connection& c) {
   uint64_t key = c.id.key();
-  if (c.tcp) {
+  if (c.dns) {
+    if (c.tcp)
+      for (int d = 0; d < 2; ++d) c.streams[d].Flush(c.dns->consumer(static_cast<Direction>(d)));
+    c.dns->Close();
+    AccountDns(c);
+  } else if (c.tcp) {
     for (int d = 0; d < 2; ++d) c.streams[d].Flush(c.http->consumer(static_cast<Direction>(d)));
     c.http->OnClose();
     Account(c);
   }
   conns_.erase(key);  // destroys c
+}
+
+void ConnectionTracker::AccountDns(Connection& c) {
+  const auto& d = c.dns->stats();
+  auto& was = c.counted_dns;
+  Add(stats_.dns_unanswered, d.unanswered, was.unanswered);
+  Add(stats_.dns_unmatched_responses, d.unmatched_responses, was.unmatched_responses);
+  Add(stats_.dns_malformed, d.malformed, was.malformed);
+  Add(stats_.dns_retransmits, d.retransmits, was.retransmits);
+  Add(stats_.dns_stream_gaps, d.stream_gaps, was.stream_gaps);
+  Add(stats_.dns_truncated_captures, d.truncated_captures, was.truncated_captures);
 }
 
 void ConnectionTracker::Account(Connection& c) {

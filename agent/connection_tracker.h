@@ -23,6 +23,14 @@ struct TransactionRecord {
   bool tls = false;            // seen through a TLS library
 };
 
+struct DnsRecord {
+  protocols::DnsTransaction dns;
+  uint32_t pid = 0;
+  std::string service_name;    // process name
+  uint16_t server_port = 0;    // the DNS server's port, whichever side was traced
+  std::string server_address;  // client side: the server it asked (connected sockets)
+};
+
 // Monotonic totals, read by the metrics collector from another thread.
 struct TrackerStats {
   std::atomic<uint64_t> connections_opened{0};
@@ -39,6 +47,12 @@ struct TrackerStats {
   std::atomic<uint64_t> http_incomplete_messages{0};
   std::atomic<uint64_t> http_desyncs{0};
   std::atomic<uint64_t> stale_events{0};  // events of a connection generation already replaced
+  std::atomic<uint64_t> dns_unanswered{0};
+  std::atomic<uint64_t> dns_unmatched_responses{0};
+  std::atomic<uint64_t> dns_malformed{0};
+  std::atomic<uint64_t> dns_retransmits{0};
+  std::atomic<uint64_t> dns_stream_gaps{0};
+  std::atomic<uint64_t> dns_truncated_captures{0};
 };
 
 class ConnectionTracker {
@@ -48,6 +62,13 @@ class ConnectionTracker {
   using Ignored = std::function<void(const ConnId&, bool tls)>;
   explicit ConnectionTracker(Sink sink, Ignored ignored = nullptr);
   ~ConnectionTracker();
+
+  // DNS: transactions go to `sink`; TCP connections to or from `ports` are DNS (UDP is DNS whenever the
+  // probes send it: they only send datagrams on DNS ports).
+  using DnsSink = std::function<void(DnsRecord&&)>;
+  void SetDns(DnsSink sink, std::vector<uint16_t> ports);
+  // Gives up on DNS queries pending longer than timeout_ns (counted unanswered).
+  void ExpireDns(uint64_t now_ns, uint64_t timeout_ns);
 
   void OnOpen(const ConnOpen& ev);
   void OnData(const Data& ev);
@@ -64,9 +85,13 @@ class ConnectionTracker {
   void StartSession(Connection& c);
   void End(Connection& c);
   void Account(Connection& c);
+  void AccountDns(Connection& c);
+  void StartDns(Connection& c);
 
   Sink sink_;
   Ignored ignored_;
+  DnsSink dns_sink_;
+  std::vector<uint16_t> dns_ports_ = {53};
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   TrackerStats stats_;
 };

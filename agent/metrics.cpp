@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "protocols/dns_message.h"
 #include "protocols/http_route.h"
 
 namespace l7tap::agent {
@@ -69,6 +70,18 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, Sampl
                         "Duration of HTTP requests made by processes on this node (first request byte "
                         "written to last response byte read)")
                     .Register(*m->registry_);
+  m->dns_lookup_ = &prometheus::BuildHistogram()
+                        .Name("dns_lookup_duration_seconds")
+                        .Help(
+                            "Duration of DNS lookups made by processes on this node (query sent to answer "
+                            "received)")
+                        .Register(*m->registry_);
+  m->dns_server_ = &prometheus::BuildHistogram()
+                        .Name("dns_server_request_duration_seconds")
+                        .Help(
+                            "Duration of DNS queries answered by servers on this node (query received to "
+                            "answer sent)")
+                        .Register(*m->registry_);
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
@@ -95,6 +108,23 @@ void Metrics::Record(const TransactionRecord& r) {
   };
   if (!server) labels.emplace("server_address", r.server_address);
   auto& family = server ? *server_ : *client_;
+  double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+  family.Add(labels, DefaultBuckets()).Observe(seconds);
+}
+
+void Metrics::RecordDns(const DnsRecord& r) {
+  const auto& t = r.dns;
+  prometheus::Labels labels = {
+      {"dns_question_type", protocols::DnsTypeName(t.type)},
+      {"dns_response_code", protocols::DnsRcodeName(t.rcode)},
+      {"service_name", r.service_name},
+  };
+  if (dns_name_label_) {
+    auto& names = dns_names_[r.pid];
+    if (names.size() < kMaxDnsNamesPerProcess) names.insert(t.name);
+    labels.emplace("dns_question_name", names.contains(t.name) ? t.name : "other");
+  }
+  auto& family = t.role == protocols::Role::kServer ? *dns_server_ : *dns_lookup_;
   double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
   family.Add(labels, DefaultBuckets()).Observe(seconds);
 }

@@ -2,7 +2,9 @@
 // The Prometheus side: transaction histograms, self-metrics, and the /metrics HTTP endpoint.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,12 @@ class Metrics {
   ~Metrics();
 
   void Record(const TransactionRecord& r);
+  // Client lookups go to dns_lookup_duration_seconds, answers given by a traced server to
+  // dns_server_request_duration_seconds. With name_label, the question name is a label too, at most
+  // kMaxDnsNamesPerProcess distinct names per process (then "other").
+  void RecordDns(const DnsRecord& r);
+  void SetDnsNameLabel(bool on) { dns_name_label_ = on; }
+  static constexpr size_t kMaxDnsNamesPerProcess = 100;
 
  private:
   Metrics() = default;
@@ -46,6 +54,10 @@ class Metrics {
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Family<prometheus::Histogram>* server_ = nullptr;
   prometheus::Family<prometheus::Histogram>* client_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* dns_lookup_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* dns_server_ = nullptr;
+  bool dns_name_label_ = false;
+  std::map<uint32_t, std::set<std::string>> dns_names_;  // per process: names given their own label value
   std::shared_ptr<class SelfMetricsCollectable> self_;
 };
 

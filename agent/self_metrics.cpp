@@ -65,6 +65,22 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   s.Counter("l7tap_payload_bytes_total", bytes, double(e.bytes_copied), {{"what", "copied"}});
   s.Counter("l7tap_transactions_total", "Transactions recorded, by protocol", double(e.transactions),
             {{"protocol", "http"}});
+  s.Counter("l7tap_transactions_total", "Transactions recorded, by protocol", double(e.dns_transactions),
+            {{"protocol", "dns"}});
+  s.Counter("l7tap_dns_unanswered_total",
+            "DNS queries with no answer within --dns-timeout, or whose socket closed first",
+            double(t.dns_unanswered));
+  s.Counter("l7tap_dns_unmatched_responses_total", "DNS responses that matched no pending query",
+            double(t.dns_unmatched_responses));
+  s.Counter("l7tap_dns_malformed_total", "Datagrams or TCP messages on DNS ports that are not valid DNS",
+            double(t.dns_malformed) + double(k[L7TAP_CNT_UDP_NOT_DNS]));
+  s.Counter("l7tap_dns_retransmits_total", "DNS queries sent again while the first was pending",
+            double(t.dns_retransmits));
+  s.Counter("l7tap_dns_stream_gaps_total", "DNS-over-TCP streams whose framing was lost to missing bytes",
+            double(t.dns_stream_gaps));
+  s.Counter("l7tap_dns_truncated_captures_total",
+            "DNS messages cut by --max-payload-bytes before their question (not matched)",
+            double(t.dns_truncated_captures));
   s.Gauge("l7tap_connections_open", "Connections followed now", double(e.open_connections));
 
   s.Counter("l7tap_connections_total", "Connections followed since start", double(t.connections_opened));

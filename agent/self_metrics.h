@@ -14,7 +14,7 @@ namespace l7tap::agent {
 // Counted by the event loop, read by the metrics thread.
 struct EventCounts {
   std::atomic<uint64_t> open{0}, data{0}, close{0}, exit{0}, exec{0}, malformed{0};
-  std::atomic<uint64_t> bytes_observed{0}, bytes_copied{0}, transactions{0};
+  std::atomic<uint64_t> bytes_observed{0}, bytes_copied{0}, transactions{0}, dns_transactions{0};
   std::atomic<uint64_t> open_connections{0};
 };
 

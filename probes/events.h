@@ -16,6 +16,8 @@
 #define L7TAP_MAX_IOV 8
 #define L7TAP_MAX_MMSG 8
 #define L7TAP_COMM_LEN 16
+/* Ports (--dns-ports) whose UDP datagrams and TCP streams are DNS. */
+#define L7TAP_MAX_DNS_PORTS 16
 /* Go executables with crypto/tls probes, each with its own struct offsets. */
 #define L7TAP_MAX_GO_BINARIES 4096
 
@@ -60,6 +62,7 @@ enum l7tap_counter {
   L7TAP_CNT_TLS_FD_MISMATCH = 6,    /* one TLS call made syscalls on two different fds */
   L7TAP_CNT_TLS_NO_CONN = 7,        /* TLS plaintext whose connection could not be found (dropped) */
   L7TAP_CNT_GO_CONN_UNREADABLE = 8, /* Go TLS plaintext whose *tls.Conn did not lead to an fd (dropped) */
+  L7TAP_CNT_UDP_NOT_DNS = 9,        /* datagrams on a DNS port whose header is not DNS (not sent) */
   L7TAP_CNT__MAX = 16,
 };
 
@@ -86,7 +89,7 @@ struct l7tap_conn_event {
   __u16 remote_port;   /* host byte order */
   __u8 local_addr[16]; /* IPv4 in the first 4 bytes */
   __u8 remote_addr[16];
-  char comm[L7TAP_COMM_LEN];
+  char comm[L7TAP_COMM_LEN]; /* the process (thread group leader) name */
 };
 
 struct l7tap_data_event {

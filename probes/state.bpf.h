@@ -20,6 +20,8 @@ struct {
 } events SEC(".maps");
 
 #define CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
+#define CONN_UDP 2 /* a UDP socket: only DNS datagrams are sent (CONN_DNS and a header check) */
+#define CONN_DNS 4 /* local or remote port is a DNS port (--dns-ports) */
 
 struct conn_info {
   __u64 generation;
@@ -28,6 +30,14 @@ struct conn_info {
   __u32 flags;
   __u32 pad;
 };
+
+/* DNS ports (--dns-ports, default 53), host byte order. UDP on other ports is never copied. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, L7TAP_MAX_DNS_PORTS);
+  __type(key, __u16);
+  __type(value, __u8);
+} dns_ports SEC(".maps");
 
 /* Key: tgid << 32 | fd. LRU so connections of processes that vanish unseen cannot fill it. */
 struct {
@@ -194,6 +204,12 @@ static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8
   __u32 tgid = pid_tgid >> 32;
   __u64 key = conn_key(tgid, fd);
   struct conn_info info = {.generation = bpf_ktime_get_ns()};
+  __u16 local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  __u16 remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (l4 == L7TAP_L4_UDP) info.flags |= CONN_UDP;
+  if (bpf_map_lookup_elem(&dns_ports, &local_port) ||
+      (remote_port && bpf_map_lookup_elem(&dns_ports, &remote_port)))
+    info.flags |= CONN_DNS;
   bpf_map_delete_elem(&muted, &key);
   if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
     count(L7TAP_CNT_CONN_TABLE_FULL, 1);
@@ -208,8 +224,8 @@ static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8
   ev.family = family;
   ev.l4 = l4;
   ev.role = role;
-  ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-  ev.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  ev.local_port = local_port;
+  ev.remote_port = remote_port;
   if (family == AF_INET) {
     BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_rcv_saddr);
     BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_daddr);
@@ -217,7 +233,9 @@ static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8
     BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
     BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_v6_daddr);
   }
-  bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+  /* The process's name, not the calling thread's (threads are often named: "isc-net-0000", "worker-3"). */
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  BPF_CORE_READ_STR_INTO(&ev.comm, task, group_leader, comm);
   if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
   return bpf_map_lookup_elem(&conns, &key);
 }
@@ -270,13 +288,27 @@ static __always_inline bool starts_tls_record(const struct scratch* s) {
   return type >= 20 && type <= 23 && major == 3 && minor <= 4;
 }
 
+/* A DNS message header: 12 bytes, one to four questions (resolvers send one), opcode QUERY..UPDATE. */
+static __always_inline bool dns_header_ok(const struct scratch* s) {
+  if (s->ev.copied < 12) return false;
+  __u16 qdcount = ((__u16)s->data[4] << 8) | s->data[5];
+  __u8 opcode = (s->data[2] >> 3) & 0xf;
+  return qdcount >= 1 && qdcount <= 4 && opcode <= 5;
+}
+
 static __always_inline void finish_data(struct scratch* s, struct conn_info* ci, __u8 dir, __u64 length,
                                         bool over_cap_counts) {
   s->ev.direction = dir;
   s->ev.length = length;
   __u64* position = s->ev.source == L7TAP_SRC_TLS ? &ci->tls_position[dir & 1] : &ci->position[dir & 1];
   s->ev.position = __sync_fetch_and_add(position, length);
-  if (s->ev.source == L7TAP_SRC_SYSCALL && s->ev.position == 0 && starts_tls_record(s)) {
+  if (ci->flags & CONN_UDP) {
+    /* One datagram: DNS only (the port said so at entry; the header must agree). */
+    if (!dns_header_ok(s)) {
+      count(L7TAP_CNT_UDP_NOT_DNS, 1);
+      return;
+    }
+  } else if (s->ev.source == L7TAP_SRC_SYSCALL && s->ev.position == 0 && starts_tls_record(s)) {
     /* Encrypted: never parsed; the TLS uprobes (if the library is traced) send the plaintext. */
     ci->flags |= CONN_TLS;
     return;

@@ -25,6 +25,8 @@ static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags
   struct tls_call* tls = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
   if (tls) note_tls_fd(tls, ci, fd);
   if (ci->flags & CONN_TLS) return; /* ciphertext is never sent */
+  /* UDP that is not DNS costs this test and nothing more. */
+  if ((ci->flags & (CONN_UDP | CONN_DNS)) == CONN_UDP) return;
   struct call_args args = {.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
   bpf_map_update_elem(&calls, &pid_tgid, &args, BPF_ANY);
 }

@@ -41,7 +41,11 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
                                                          {"--pid", "0"},
                                                          {"--listen", "9464"},
                                                          {"--ringbuf-mib", "3"},
-                                                         {"--pid"}}) {
+                                                         {"--pid"},
+                                                         {"--dns-ports", "0"},
+                                                         {"--dns-ports", "70000"},
+                                                         {"--dns-timeout", "0"},
+                                                         {"--dns-timeout", "5s"}}) {
     auto c = Parse(args);
     ASSERT_FALSE(c.ok()) << args[0];
     EXPECT_NE(c.error().find(args[0]), std::string::npos) << c.error();
@@ -51,10 +55,24 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
   EXPECT_NE(unknown.error().find("--bogus"), std::string::npos);
 }
 
+TEST(ConfigTest, DnsFlags) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->dns_ports.empty());  // the probes' default: 53
+  EXPECT_EQ(defaults->dns_timeout_ms, 5000u);
+  EXPECT_FALSE(defaults->dns_name_label);
+  auto c = Parse({"--dns-ports", "53", "--dns-ports=5353", "--dns-timeout", "0.25", "--dns-name-label"});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->dns_ports, (std::vector<uint16_t>{53, 5353}));
+  EXPECT_EQ(c->dns_timeout_ms, 250u);
+  EXPECT_TRUE(c->dns_name_label);
+}
+
 TEST(ConfigTest, HelpListsEveryFlag) {
   std::string help = HelpText();
-  for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid",
-                           "--help", "--ringbuf-mib", "--verbose"})
+  for (const char* flag :
+       {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid", "--help", "--ringbuf-mib",
+        "--verbose", "--symbol-table", "--dns-ports", "--dns-timeout", "--dns-name-label"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 
