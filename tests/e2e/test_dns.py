@@ -29,8 +29,8 @@ def free_udp_tcp_port():
 
 
 class Dnsmasq:
-    """Debian's dnsmasq on 127.0.0.1:port: a.test (A + AAAA), b.test (A only), nx.test and any other *.test
-    name NXDOMAIN; nothing is forwarded."""
+    """Debian's dnsmasq on 127.0.0.1:port: a.test (A + AAAA), b.test (A only), big.test (a TXT record too big
+    for 512 bytes), nx.test and any other *.test name NXDOMAIN; nothing is forwarded."""
 
     def __init__(self, port):
         self.port = port
@@ -38,6 +38,7 @@ class Dnsmasq:
             ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=%d" % port, "--listen-address=127.0.0.1",
              "--bind-interfaces", "--no-resolv", "--no-hosts", "--host-record=a.test,10.0.0.1,fd00::1",
              "--host-record=b.test,10.0.0.2", "--address=/nx.test/", "--local=/test/", "--user=root",
+             "--txt-record=big.test,%s,%s,%s" % ("x" * 250, "y" * 250, "z" * 250),  # > 512 bytes: TC over UDP
              "--pid-file="],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -132,6 +133,17 @@ class DnsTest(unittest.TestCase):
         self.check("dnsmasq", counts, served_before, served_total, metric=SERVED)
         self.assertEqual(self.noise(), noise)
 
+    def test_truncated_answer_then_tcp_retry(self):
+        """Without EDNS a 750-byte TXT answer comes back truncated (TC) over UDP; dig retries over TCP: two
+        lookups, both counted."""
+        noise = self.noise()
+        counts = {("TXT", "NOERROR"): 2}
+        before, total = self.expect("dig", counts)
+        out = self.dig("+noedns", "big.test", "TXT")
+        self.assertIn("Truncated, retrying in TCP mode", out)
+        self.check("dig", counts, before, total)
+        self.assertEqual(self.noise(), noise)
+
     def test_glibc_getaddrinfo_and_res_query(self):
         noise = self.noise()
         client = os.path.join(FIXTURES, "dns_resolver_client")
@@ -198,6 +210,30 @@ class DnsTest(unittest.TestCase):
         time.sleep(0.5)
         # The scrape itself is HTTP over TCP: count only what UDP could have added (at most the scrapes' own).
         self.assertLess(self.agent.value("l7tap_events_total", kind="data") - data, 10)
+
+
+class DnsNameLabelTest(unittest.TestCase):
+    """--dns-name-label: question names become a label, at most 100 per process, the rest "other"."""
+
+    def test_names_capped_per_process(self):
+        port = free_udp_tcp_port()
+        agent = Agent("--dns-ports", str(port), "--dns-name-label")
+        server = Dnsmasq(port)
+        try:
+            names = ["n%d.test" % i for i in range(105)]
+            run([os.path.join(FIXTURES, "dns_resolver_client"), "--server", "127.0.0.1", "--port", str(port),
+                 "--mode", "query", "--type", "A", *names])
+            service = "dns_resolver_cl"
+            agent.wait_value(len(names), LOOKUP, service_name=service)
+            labelled = {l["dns_question_name"]: v for n, l, v in agent.scrape()
+                        if n == LOOKUP and l.get("service_name") == service}
+            self.assertEqual(sum(labelled.values()), len(names))
+            self.assertEqual(labelled.get("other"), 5)
+            self.assertEqual(sorted(k for k in labelled if k != "other"), sorted(names[:100]))
+        finally:
+            server.stop()
+            code, _, err = agent.stop()
+            self.assertEqual(code, 0, err)
 
 
 if __name__ == "__main__":
