@@ -64,7 +64,7 @@ class Agent {
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
-    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid());
+    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid(), config_.probe_placement);
     tls_->ScanNode();
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);

@@ -220,17 +220,20 @@ void CaptureProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generatio
 
 Result<size_t> CaptureProbes::AttachTls(const std::string& path,
                                         const std::map<std::string, uint64_t>& offsets,
-                                        const std::string& name) {
+                                        const std::string& name, const std::set<std::string>& single_step) {
   struct Pair {
     const char* function;
     bpf_program* entry;
     bpf_program* exit;
   };
+  // The workers take the _ex arguments (ssl, buf, num, &bytes) whichever wrapper called them.
   const Pair pairs[] = {
       {"SSL_read", skel_->progs.ssl_read_enter, skel_->progs.ssl_data_exit},
       {"SSL_read_ex", skel_->progs.ssl_read_ex_enter, skel_->progs.ssl_data_exit},
       {"SSL_write", skel_->progs.ssl_write_enter, skel_->progs.ssl_data_exit},
       {"SSL_write_ex", skel_->progs.ssl_write_ex_enter, skel_->progs.ssl_data_exit},
+      {symbolizer::kTlsReadWorker, skel_->progs.ssl_read_ex_enter, skel_->progs.ssl_data_exit},
+      {symbolizer::kTlsWriteWorker, skel_->progs.ssl_write_ex_enter, skel_->progs.ssl_data_exit},
       {"SSL_do_handshake", skel_->progs.ssl_handshake_enter, skel_->progs.ssl_handshake_exit},
   };
   std::vector<bpf_link*> links;
@@ -238,8 +241,12 @@ Result<size_t> CaptureProbes::AttachTls(const std::string& path,
     auto it = offsets.find(p.function);
     if (it == offsets.end()) continue;
     for (bool ret : {false, true}) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts,
+                  .bpf_cookie = single_step.contains(p.function) ? L7TAP_COOKIE_SINGLE_STEP : 0,
+                  .retprobe = ret);
       // pid -1: every process that maps this file, now and later.
-      bpf_link* link = bpf_program__attach_uprobe(ret ? p.exit : p.entry, ret, -1, path.c_str(), it->second);
+      bpf_link* link =
+          bpf_program__attach_uprobe_opts(ret ? p.exit : p.entry, -1, path.c_str(), it->second, &opts);
       if (!link) {
         int err = errno;
         for (bpf_link* l : links) bpf_link__destroy(l);
@@ -266,7 +273,7 @@ Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffs
 
 Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& path,
                                                             const symbolizer::GoBinary& binary,
-                                                            const std::string& name) {
+                                                            ProbePlacement placement, const std::string& name) {
   const std::string& who = name.empty() ? path : name;
   if (go_slots_used_ == L7TAP_MAX_GO_BINARIES)
     return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +
@@ -281,12 +288,14 @@ Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& p
     const bool read = f.name.ends_with(".Read");
     if (read && f.return_offsets.empty())
       return Error{who + ": " + f.name + " has no RET instruction to probe"};
-    offsets.push_back(f.body_offset);
-    cookies.push_back(slot | (uint64_t(read ? 1 : 0) << 32));
+    const bool optimized = placement == ProbePlacement::kOptimized;
+    offsets.push_back(optimized ? f.probe_offset : f.body_offset);
+    cookies.push_back(slot | (uint64_t(read ? 1 : 0) << 32) |
+                      ((optimized ? f.probe_emulated : f.body_emulated) ? 0 : L7TAP_COOKIE_SINGLE_STEP));
     if (!read) continue;
-    for (uint64_t offset : f.return_offsets) {
+    for (uint64_t offset : f.return_offsets) {  // RET: always single-stepped
       offsets.push_back(offset);
-      cookies.push_back(slot | (uint64_t(2) << 32));
+      cookies.push_back(slot | (uint64_t(2) << 32) | L7TAP_COOKIE_SINGLE_STEP);
     }
   }
 

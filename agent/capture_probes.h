@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "common/result.h"
 #include "probes/events.h"
 #include "symbolizer/go_binary.h"
+#include "symbolizer/probe_placement.h"
 
 struct capture;  // bpftool skeleton
 struct bpf_link;
@@ -19,6 +21,7 @@ struct bpf_link;
 namespace l7tap::agent {
 
 enum class SyscallBackend { kTracepoint, kKprobe };
+
 const char* BackendName(SyscallBackend b);
 
 // True when the kernel can attach kprobes (the kprobe perf PMU exists).
@@ -58,8 +61,11 @@ class CaptureProbes {
   // Attaches the TLS uprobes to one file, given the file offsets of its functions (SSL_read, SSL_write,
   // SSL_read_ex, SSL_write_ex, SSL_do_handshake; missing ones are skipped). Returns probes attached. Errors
   // call the file `name` (default: `path`).
+  // kTlsReadWorker / kTlsWriteWorker: OpenSSL's internal worker that both SSL_read and SSL_read_ex (or the
+  // write pair) call, probed instead of them when probe placement found it. `single_step`: functions whose
+  // attach instruction the kernel single-steps (counted apart).
   Result<size_t> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets,
-                           const std::string& name = {});
+                           const std::string& name = {}, const std::set<std::string>& single_step = {});
   // Attaches the Go crypto/tls uprobes to one Go executable: crypto/tls.(*Conn).Read and (*Conn).Write, each
   // at its entry and at every RET, with the binary's struct offsets (*tls.Conn -> fd) in a slot of their own.
   // On error none stay attached.
@@ -68,7 +74,7 @@ class CaptureProbes {
     uint32_t slot = 0;  // for SetGoOffsets
   };
   Result<GoAttachment> AttachGo(const std::string& path, const symbolizer::GoBinary& binary,
-                                const std::string& name = {});
+                                ProbePlacement placement, const std::string& name = {});
   // Replaces the struct offsets the probes of one attached Go executable use.
   Result<Ok> SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& offsets);
 

@@ -52,6 +52,8 @@ flags:
   --dns-timeout SECONDS     a DNS query unanswered this long counts as unanswered (default 5)
   --dns-name-label          add the question name as a label of dns_lookup_duration_seconds (at
                             most 100 names per process; the rest become "other")
+  --probe-placement MODE    optimized | entry (default optimized: uprobes on instructions the
+                            kernel emulates where disassembly proves it equivalent)
   --verbose                 log libbpf diagnostics
   --help                    this text
 )";
@@ -133,6 +135,15 @@ Result<Config> ParseArgs(int argc, char** argv) {
       if (text.empty() || *end != '\0' || !(seconds >= 0.001 && seconds <= 3600))
         return Error{"--dns-timeout " + text + ": expected seconds from 0.001 to 3600"};
       c.dns_timeout_ms = uint32_t(seconds * 1000 + 0.5);
+    } else if (arg == "--probe-placement") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (*v == "optimized")
+        c.probe_placement = ProbePlacement::kOptimized;
+      else if (*v == "entry")
+        c.probe_placement = ProbePlacement::kEntry;
+      else
+        return Error{"--probe-placement " + std::string(*v) + ": expected optimized or entry"};
     } else if (arg == "--dns-name-label") {
       c.dns_name_label = true;
     } else if (arg == "--ringbuf-mib") {

@@ -9,6 +9,9 @@
 namespace l7tap::agent {
 
 enum class SyscallBackendChoice { kAuto, kTracepoint, kKprobe };
+// Where uprobes go: the cheapest equivalent instruction (optimized), or the functions' own entries (entry; Go
+// functions: just past their stack check, which correctness needs).
+enum class ProbePlacement { kOptimized, kEntry };
 
 struct Config {
   std::string listen = "0.0.0.0:9464";
@@ -21,7 +24,9 @@ struct Config {
   std::string symbol_table;         // address table for stripped binaries (build-id -> function offsets)
   std::vector<uint16_t> dns_ports;  // DNS over UDP and TCP on these ports; empty: 53
   uint32_t dns_timeout_ms = 5000;   // a query unanswered this long is counted unanswered
-  bool dns_name_label = false;      // question names as a label (capped per process, then "other")
+  bool dns_name_label = false;
+  ProbePlacement probe_placement =
+      ProbePlacement::kOptimized;  // question names as a label (capped per process, then "other")
   bool help = false;
 };
 

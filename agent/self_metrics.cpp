@@ -54,6 +54,10 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   s.Counter("l7tap_connections_untracked_total", "Connections not followed, by reason",
             double(k[L7TAP_CNT_CONN_TABLE_FULL]), {{"reason", "table_full"}});
 
+  const char* hits = "Uprobe hits in traced processes, by how the kernel ran the probed instruction";
+  s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_EMULATED]), {{"kind", "emulated"}});
+  s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_SINGLE_STEP]), {{"kind", "single_step"}});
+  s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_URETPROBE]), {{"kind", "uretprobe"}});
   const char* events = "Events received from the kernel, by kind";
   s.Counter("l7tap_events_total", events, double(e.open), {{"kind", "open"}});
   s.Counter("l7tap_events_total", events, double(e.data), {{"kind", "data"}});

@@ -8,6 +8,7 @@
 #include "symbolizer/address_table.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/go_binary.h"
+#include "symbolizer/probe_placement.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -67,6 +68,11 @@ std::string SourceWord(std::string source) {
     if (c == ' ') c = '-';
   }
   return source;
+}
+
+// "'push r13' emulated": the instruction under the probe and whether the kernel emulates it.
+std::string Placement(const symbolizer::Instruction& at) {
+  return "'" + at.text + "' " + (at.emulated ? "emulated" : "single-step");
 }
 
 }  // namespace
@@ -148,6 +154,16 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
       if (it == tls->offsets.end()) continue;
       out << "function: " << function << " " << Hex(it->second) << " " << SourceWord(tls->source) << "\n";
     }
+    // Where the probes go (--probe-placement=optimized), and what the kernel does there.
+    if (auto plan = symbolizer::PlaceTlsProbes(elf, tls->offsets, /*optimized=*/true)) {
+      for (const auto& [function, offset] : plan->offsets) {
+        const symbolizer::Instruction& at = plan->at.at(function);
+        out << "placement: " << function << " " << Hex(offset) << " " << Placement(at) << " ("
+            << plan->reason.at(function) << ")\n";
+      }
+    } else {
+      out << "placement: none (" << plan.error() << ")\n";
+    }
   } else {
     out << "tls: none\n";
   }
@@ -162,6 +178,9 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
       std::string returns;
       for (uint64_t offset : function.return_offsets) returns += (returns.empty() ? "" : ",") + Hex(offset);
       out << "returns: " << function.name << " " << (returns.empty() ? "none" : returns) << "\n";
+      out << "placement: " << function.name << " " << Hex(function.probe_offset) << " "
+          << Placement({0, function.probe_instruction, function.probe_emulated})
+          << " (past the stack check)\n";
       // Where the entry probe goes: past the stack-growth check, which morestack re-runs (entry fires twice).
       out << "probe: " << function.name << " " << Hex(function.body_offset)
           << (function.body_offset != function.offset ? " past-stack-check" : " entry") << "\n";

@@ -15,6 +15,7 @@
 #include "symbolizer/go_binary.h"
 #include "symbolizer/go_buildinfo.h"
 #include "symbolizer/go_dwarf_offsets.h"
+#include "symbolizer/probe_placement.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -62,8 +63,9 @@ std::string Root(uint32_t tgid) { return "/proc/" + std::to_string(tgid) + "/roo
 
 }  // namespace
 
-TlsDiscovery::TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid)
-    : probes_(probes), table_(table), self_tgid_(self_tgid) {}
+TlsDiscovery::TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid,
+                           ProbePlacement placement)
+    : probes_(probes), table_(table), self_tgid_(self_tgid), placement_(placement) {}
 
 void TlsDiscovery::ScanNode() {
   for (const char* dir : kSystemLibraryDirs) {
@@ -163,7 +165,12 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
     Skip(name, "no_symbols", lib.error());
     return;
   }
-  auto attached = probes_.AttachTls(path, lib->offsets, name);
+  auto plan = symbolizer::PlaceTlsProbes(file, lib->offsets, placement_ == ProbePlacement::kOptimized);
+  if (!plan) {
+    Skip(name, "no_symbols", plan.error());
+    return;
+  }
+  auto attached = probes_.AttachTls(path, plan->offsets, name, plan->single_step);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
     return;
@@ -201,7 +208,7 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string
   }
   if (go->functions.empty())
     return true;  // no crypto/tls linked in: plain HTTP comes from the syscall probes
-  auto attached = probes_.AttachGo(path, *go, name);
+  auto attached = probes_.AttachGo(path, *go, placement_, name);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
     return true;

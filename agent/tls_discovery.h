@@ -25,7 +25,8 @@ namespace l7tap::agent {
 
 class TlsDiscovery {
  public:
-  TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid);
+  TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid,
+               ProbePlacement placement = ProbePlacement::kOptimized);
 
   // At start: the system library directories and every running process.
   void ScanNode();
@@ -49,6 +50,7 @@ class TlsDiscovery {
   CaptureProbes& probes_;
   const symbolizer::AddressTable* table_;
   uint32_t self_tgid_;
+  ProbePlacement placement_;
   std::set<std::pair<dev_t, ino_t>> seen_;
   std::multimap<uint64_t, uint32_t> due_;  // when (monotonic ns) -> process to rescan
 

@@ -16,6 +16,8 @@
 #define L7TAP_MAX_IOV 8
 #define L7TAP_MAX_MMSG 8
 #define L7TAP_COMM_LEN 16
+/* Attach cookie bit of a uprobe placed on an instruction the kernel single-steps (for the hit counters). */
+#define L7TAP_COOKIE_SINGLE_STEP (1ull << 40)
 /* Ports (--dns-ports) whose UDP datagrams and TCP streams are DNS. */
 #define L7TAP_MAX_DNS_PORTS 16
 /* Go executables with crypto/tls probes, each with its own struct offsets. */
@@ -63,6 +65,9 @@ enum l7tap_counter {
   L7TAP_CNT_TLS_NO_CONN = 7,        /* TLS plaintext whose connection could not be found (dropped) */
   L7TAP_CNT_GO_CONN_UNREADABLE = 8, /* Go TLS plaintext whose *tls.Conn did not lead to an fd (dropped) */
   L7TAP_CNT_UDP_NOT_DNS = 9,        /* datagrams on a DNS port whose header is not DNS (not sent) */
+  L7TAP_CNT_HITS_EMULATED = 10,     /* uprobe hits on an instruction the kernel emulates (one trap) */
+  L7TAP_CNT_HITS_SINGLE_STEP = 11,  /* uprobe hits on an instruction the kernel single-steps (two traps) */
+  L7TAP_CNT_HITS_URETPROBE = 12,    /* uretprobe hits (the return trampoline) */
   L7TAP_CNT__MAX = 16,
 };
 

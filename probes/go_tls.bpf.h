@@ -89,7 +89,8 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
 SEC("uprobe")
 int go_tls(struct pt_regs* ctx) {
   __u64 cookie = bpf_get_attach_cookie(ctx);
-  __u32 slot = (__u32)cookie, probe = (__u32)(cookie >> 32);
+  __u32 slot = (__u32)cookie, probe = (__u32)(cookie >> 32) & 0xff;
+  count_hit(ctx);
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct go_call_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
   if (probe == GO_PROBE_WRITE) {

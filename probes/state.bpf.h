@@ -154,6 +154,13 @@ static __always_inline void count(__u32 which, __u64 n) {
   if (v) *v += n;
 }
 
+/* Every uprobe program counts its hit by what the kernel did to run the probed instruction. */
+static __always_inline void count_hit(struct pt_regs* ctx) {
+  count(bpf_get_attach_cookie(ctx) & L7TAP_COOKIE_SINGLE_STEP ? L7TAP_CNT_HITS_SINGLE_STEP
+                                                              : L7TAP_CNT_HITS_EMULATED,
+        1);
+}
+
 static __always_inline bool traced(__u64 pid_tgid) {
   __u32 tgid = pid_tgid >> 32;
   if (tgid == self_tgid) return false;

@@ -36,7 +36,8 @@ static __always_inline void tls_exit(long ret) {
 
   __u64 n = 0;
   if (c.len_ptr) {
-    if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void*)c.len_ptr)) return;
+    /* The _ex functions return 1; OpenSSL's internal worker (probed instead of both wrappers) any n > 0. */
+    if (ret <= 0 || bpf_probe_read_user(&n, sizeof(n), (void*)c.len_ptr)) return;
   } else if (ret > 0) {
     n = ret;
   }
@@ -78,24 +79,28 @@ static __always_inline void handshake_exit(void) {
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_enter, void* ssl, void* buf) {
+  count_hit(ctx);
   tls_enter(ssl, buf, 0, L7TAP_DIR_INGRESS);
   return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter, void* ssl, void* buf, __u64 num, void* readbytes) {
+  count_hit(ctx);
   tls_enter(ssl, buf, readbytes, L7TAP_DIR_INGRESS);
   return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_enter, void* ssl, void* buf) {
+  count_hit(ctx);
   tls_enter(ssl, buf, 0, L7TAP_DIR_EGRESS);
   return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* written) {
+  count_hit(ctx);
   tls_enter(ssl, buf, written, L7TAP_DIR_EGRESS);
   return 0;
 }
@@ -103,18 +108,21 @@ int BPF_KPROBE(ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* writte
 /* One return program serves all four data functions: the entry recorded which one it was. */
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_data_exit, int ret) {
+  count(L7TAP_CNT_HITS_URETPROBE, 1);
   tls_exit(ret);
   return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ssl_handshake_enter, void* ssl) {
+  count_hit(ctx);
   handshake_enter(ssl);
   return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_handshake_exit) {
+  count(L7TAP_CNT_HITS_URETPROBE, 1);
   handshake_exit();
   return 0;
 }

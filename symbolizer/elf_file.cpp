@@ -294,6 +294,15 @@ std::optional<uint64_t> ElfFile::FileOffset(uint64_t vaddr) const {
   return std::nullopt;
 }
 
+std::optional<uint64_t> ElfFile::VirtualAddress(uint64_t offset) const {
+  for (const Segment& segment : segments_) {
+    if (offset >= segment.offset && offset - segment.offset < segment.filesz) {
+      return segment.vaddr + (offset - segment.offset);
+    }
+  }
+  return std::nullopt;
+}
+
 bool ElfFile::IsExecutableOffset(uint64_t offset) const {
   for (const Segment& segment : segments_) {
     if ((segment.flags & PF_X) != 0 && offset >= segment.offset && offset - segment.offset < segment.filesz) {

@@ -62,6 +62,8 @@ class ElfFile {
   // File offset of a virtual address through the PT_LOAD segments:
   // vaddr in [p_vaddr, p_vaddr + p_filesz) -> p_offset + (vaddr - p_vaddr).
   std::optional<uint64_t> FileOffset(uint64_t vaddr) const;
+  // The inverse: virtual address of a file offset inside a PT_LOAD segment's file bytes.
+  std::optional<uint64_t> VirtualAddress(uint64_t offset) const;
   // True if `offset` lies in the file bytes of an executable PT_LOAD segment.
   bool IsExecutableOffset(uint64_t offset) const;
 

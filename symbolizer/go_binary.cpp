@@ -5,6 +5,7 @@
 #include "symbolizer/go_dwarf_offsets.h"
 #include "symbolizer/go_fd_offsets_table.h"
 #include "symbolizer/go_pclntab.h"
+#include "symbolizer/probe_placement.h"
 #include "symbolizer/ret_finder.h"
 
 namespace l7tap::symbolizer {
@@ -72,6 +73,17 @@ Result<GoBinary> InspectGoBinary(const ElfFile& elf, GoOffsetsOrder order) {
     auto body = FindGoStackCheckEnd(elf, function.address, function.end);
     if (!body) return Error{body.error()};
     function.body_offset = *body ? *offset + (**body - function.address) : *offset;
+    const uint64_t body_vaddr = *body ? **body : function.address;
+    auto body_insn = DecodeInstruction(elf, body_vaddr);
+    if (!body_insn) return Error{body_insn.error()};
+    function.body_emulated = body_insn->emulated;
+    function.body_instruction = body_insn->text;
+    auto point = FindEmulatedPoint(elf, body_vaddr, function.end, ArgRegs::kGoReadWrite);
+    if (!point) return Error{point.error()};
+    const Instruction& chosen = *point ? **point : *body_insn;
+    function.probe_offset = *offset + (chosen.address - function.address);
+    function.probe_emulated = chosen.emulated;
+    function.probe_instruction = chosen.text;
     auto returns = FindReturns(elf, function.address, function.end);
     if (!returns) return Error{returns.error()};
     for (uint64_t address : *returns)

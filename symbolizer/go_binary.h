@@ -18,12 +18,19 @@ inline constexpr const char* kGoTlsFunctions[] = {"crypto/tls.(*Conn).Read", "cr
 
 struct GoTlsFunction {
   std::string name;
-  std::string source;                    // "symtab" or "pclntab"
-  uint64_t address = 0;                  // entry, virtual address in the file's own address space
-  uint64_t end = 0;                      // exclusive
-  uint64_t offset = 0;                   // file offset of the entry
-  uint64_t body_offset = 0;              // file offset past the stack-growth check (FindGoStackCheckEnd), or
-                                         // the entry when there is none: reached once per call
+  std::string source;            // "symtab" or "pclntab"
+  uint64_t address = 0;          // entry, virtual address in the file's own address space
+  uint64_t end = 0;              // exclusive
+  uint64_t offset = 0;           // file offset of the entry
+  uint64_t body_offset = 0;      // file offset past the stack-growth check (FindGoStackCheckEnd), or
+                                 // the entry when there is none: reached once per call
+  bool body_emulated = false;    // the kernel emulates the instruction there
+  std::string body_instruction;  // "push rbp"
+  // The cheapest point at or after body_offset that every call reaches once with RAX, RBX, RCX and R14 (the
+  // probes' inputs) unchanged: the first emulated instruction on the straight line, else body_offset itself.
+  uint64_t probe_offset = 0;
+  bool probe_emulated = false;
+  std::string probe_instruction;
   std::vector<uint64_t> return_offsets;  // file offset of each RET, ascending
 };
 

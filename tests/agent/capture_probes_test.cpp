@@ -115,7 +115,7 @@ TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
     auto before = symbolizer::InspectGoBinary(**elf);
     ASSERT_TRUE(before.ok()) << before.error();
     ASSERT_EQ(before->functions.size(), 2u);
-    auto attached = (*probes)->AttachGo(path, *before);
+    auto attached = (*probes)->AttachGo(path, *before, ProbePlacement::kOptimized);
     ASSERT_TRUE(attached.ok()) << attached.error();
     const auto& read = before->functions[0];
     EXPECT_EQ(attached->probes, 2 + read.return_offsets.size());

@@ -45,7 +45,8 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
                                                          {"--dns-ports", "0"},
                                                          {"--dns-ports", "70000"},
                                                          {"--dns-timeout", "0"},
-                                                         {"--dns-timeout", "5s"}}) {
+                                                         {"--dns-timeout", "5s"},
+                                                         {"--probe-placement", "cheap"}}) {
     auto c = Parse(args);
     ASSERT_FALSE(c.ok()) << args[0];
     EXPECT_NE(c.error().find(args[0]), std::string::npos) << c.error();
@@ -68,11 +69,17 @@ TEST(ConfigTest, DnsFlags) {
   EXPECT_TRUE(c->dns_name_label);
 }
 
+TEST(ConfigTest, ProbePlacement) {
+  EXPECT_EQ(Parse({})->probe_placement, ProbePlacement::kOptimized);
+  EXPECT_EQ(Parse({"--probe-placement=entry"})->probe_placement, ProbePlacement::kEntry);
+  EXPECT_EQ(Parse({"--probe-placement", "optimized"})->probe_placement, ProbePlacement::kOptimized);
+}
+
 TEST(ConfigTest, HelpListsEveryFlag) {
   std::string help = HelpText();
-  for (const char* flag :
-       {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid", "--help", "--ringbuf-mib",
-        "--verbose", "--symbol-table", "--dns-ports", "--dns-timeout", "--dns-name-label"})
+  for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid",
+                           "--help", "--ringbuf-mib", "--verbose", "--symbol-table", "--dns-ports",
+                           "--dns-timeout", "--dns-name-label", "--probe-placement"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 

@@ -73,12 +73,13 @@ class GoServer:
 
 class GoCase(unittest.TestCase):
     """One agent per class; a certificate in a temp dir."""
+    agent_args = ()
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="l7tap-go-")
         cls.cert, cls.key = make_cert(cls.tmp)
-        cls.agent = Agent()
+        cls.agent = Agent(*cls.agent_args)
 
     @classmethod
     def tearDownClass(cls):
@@ -172,6 +173,11 @@ class GoBuildsTest(GoCase):
             server.stop()
         self.assertEqual(self.losses(), losses)
         self.assertEqual(self.noise(), noise)
+
+
+class GoBuildsEntryPlacementTest(GoBuildsTest):
+    """The same with --probe-placement=entry: probes right past the stack check (go1.19: a single-stepped sub)."""
+    agent_args = ("--probe-placement", "entry")
 
 
 class GoFirstRequestTest(GoCase):

@@ -71,10 +71,14 @@ class TlsCase(unittest.TestCase):
 
 
 class FixtureTlsTest(TlsCase):
-    """The C++ OpenSSL fixtures: dynamic libssl, static OpenSSL, both API flavours."""
+    """The C++ OpenSSL fixtures: dynamic libssl, static OpenSSL, both API flavours. Probe placement is optimized:
+    OpenSSL's read and write workers and SSL_do_handshake start with push, so no hit is single-stepped."""
+    single_steps = False
 
     def pair(self, server_binary, client_binary, api, warm_client=False):
         noise = self.noise()
+        single_step = self.agent.value("l7tap_probe_hits_total", kind="single_step")
+        emulated = self.agent.value("l7tap_probe_hits_total", kind="emulated")
         port = free_port()
         attached = self.agent.value("l7tap_tls_libraries_attached")
         server = Server([fixture(server_binary), "--port", str(port), "--tls", "--cert", self.cert, "--key", self.key,
@@ -98,6 +102,12 @@ class FixtureTlsTest(TlsCase):
         finally:
             server.stop()
         self.assertEqual(self.noise(), noise, "not-HTTP, parse errors, desyncs, gaps, lost")
+        self.assertGreater(self.agent.value("l7tap_probe_hits_total", kind="emulated"), emulated)
+        single_steps = self.agent.value("l7tap_probe_hits_total", kind="single_step") - single_step
+        if self.single_steps:
+            self.assertGreater(single_steps, 0)
+        else:
+            self.assertEqual(single_steps, 0, "hits on single-stepped instructions")
 
     def test_dynamic_libssl(self):
         self.pair("http_server", "http_client", "plain")
@@ -125,6 +135,12 @@ class FixtureTlsTest(TlsCase):
         finally:
             proc.kill()
             proc.wait()
+
+
+class FixtureTlsEntryPlacementTest(FixtureTlsTest):
+    """The same exact counts with --probe-placement=entry (SSL_read and SSL_write start with sub: single-stepped)."""
+    agent_args = ("--probe-placement", "entry")
+    single_steps = True
 
 
 class StrippedStaticTest(TlsCase):
