@@ -65,7 +65,7 @@ class Agent {
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
     tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid(), config_.probe_placement);
-    tls_->ScanNode();
+    if (config_.tls_probes) tls_->ScanNode();
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
     if (!rb)
@@ -124,7 +124,7 @@ class Agent {
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
-      tls_->OnExec(e->tgid, e->filename, e->ts_ns);
+      if (config_.tls_probes) tls_->OnExec(e->tgid, e->filename, e->ts_ns);
     } else if (auto* m = std::get_if<Malformed>(&event)) {
       if (counts_.malformed++ == 0)
         std::fprintf(stderr, "l7tap: dropping malformed event: %s\n", m->reason.c_str());

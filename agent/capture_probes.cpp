@@ -100,7 +100,9 @@ Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::v
 
 }  // namespace
 
-const char* BackendName(SyscallBackend b) { return b == SyscallBackend::kKprobe ? "kprobe" : "tracepoint"; }
+const char* BackendName(SyscallBackend b) {
+  return b == SyscallBackend::kKprobe ? "kprobe" : b == SyscallBackend::kOff ? "off" : "tracepoint";
+}
 
 bool KernelHasKprobes() { return std::filesystem::exists("/sys/bus/event_source/devices/kprobe/type"); }
 
@@ -121,6 +123,9 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
       break;
     case SyscallBackendChoice::kTracepoint:
       backend = SyscallBackend::kTracepoint;
+      break;
+    case SyscallBackendChoice::kOff:
+      backend = SyscallBackend::kOff;
       break;
     case SyscallBackendChoice::kKprobe:
       backend = SyscallBackend::kKprobe;
@@ -149,7 +154,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view name = bpf_program__name(prog);
-    if (name.starts_with(drop))
+    if (name.starts_with(drop) || (backend == SyscallBackend::kOff && name.starts_with("tp_")))
       bpf_program__set_autoload(prog, false);
     else if (!name.starts_with("ssl_") && !name.starts_with("go_"))  // uprobes: per file, later
       probes->programs_attached_++;
@@ -273,7 +278,8 @@ Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffs
 
 Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& path,
                                                             const symbolizer::GoBinary& binary,
-                                                            ProbePlacement placement, const std::string& name) {
+                                                            ProbePlacement placement,
+                                                            const std::string& name) {
   const std::string& who = name.empty() ? path : name;
   if (go_slots_used_ == L7TAP_MAX_GO_BINARIES)
     return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +

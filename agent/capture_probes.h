@@ -20,7 +20,7 @@ struct bpf_link;
 
 namespace l7tap::agent {
 
-enum class SyscallBackend { kTracepoint, kKprobe };
+enum class SyscallBackend { kTracepoint, kKprobe, kOff };  // kOff: no syscall probes (benchmarks)
 
 const char* BackendName(SyscallBackend b);
 

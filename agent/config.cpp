@@ -25,6 +25,8 @@ const char* BackendChoiceName(SyscallBackendChoice c) {
       return "tracepoint";
     case SyscallBackendChoice::kKprobe:
       return "kprobe";
+    case SyscallBackendChoice::kOff:
+      return "off";
   }
   return "?";
 }
@@ -40,7 +42,9 @@ flags:
   --listen ADDR:PORT        where /metrics is served (default 0.0.0.0:9464)
   --print                   print one line per transaction to stdout
   --syscall-probes MODE     auto | tracepoint | kprobe (default auto: kprobe where the kernel
-                            supports kprobes, else syscall tracepoints)
+                            supports kprobes, else syscall tracepoints; off: none, HTTPS only,
+                            to measure what each kind of probe costs)
+  --tls-probes on|off       uprobes on TLS libraries and Go binaries (default on)
   --max-payload-bytes N     bytes copied per syscall event, 64..16384 (default 4096); larger
                             bodies are counted by length, not copied
   --pid PID                 trace only this process (repeatable; default: every process)
@@ -96,8 +100,15 @@ Result<Config> ParseArgs(int argc, char** argv) {
         c.syscall_probes = SyscallBackendChoice::kTracepoint;
       else if (*v == "kprobe")
         c.syscall_probes = SyscallBackendChoice::kKprobe;
+      else if (*v == "off")
+        c.syscall_probes = SyscallBackendChoice::kOff;
       else
-        return Error{"--syscall-probes " + std::string(*v) + ": expected auto, tracepoint or kprobe"};
+        return Error{"--syscall-probes " + std::string(*v) + ": expected auto, tracepoint, kprobe or off"};
+    } else if (arg == "--tls-probes") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (*v != "on" && *v != "off") return Error{"--tls-probes " + std::string(*v) + ": expected on or off"};
+      c.tls_probes = *v == "on";
     } else if (arg == "--max-payload-bytes") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

@@ -8,7 +8,7 @@
 
 namespace l7tap::agent {
 
-enum class SyscallBackendChoice { kAuto, kTracepoint, kKprobe };
+enum class SyscallBackendChoice { kAuto, kTracepoint, kKprobe, kOff };
 // Where uprobes go: the cheapest equivalent instruction (optimized), or the functions' own entries (entry; Go
 // functions: just past their stack check, which correctness needs).
 enum class ProbePlacement { kOptimized, kEntry };
@@ -24,9 +24,9 @@ struct Config {
   std::string symbol_table;         // address table for stripped binaries (build-id -> function offsets)
   std::vector<uint16_t> dns_ports;  // DNS over UDP and TCP on these ports; empty: 53
   uint32_t dns_timeout_ms = 5000;   // a query unanswered this long is counted unanswered
-  bool dns_name_label = false;
-  ProbePlacement probe_placement =
-      ProbePlacement::kOptimized;  // question names as a label (capped per process, then "other")
+  bool dns_name_label = false;      // question names as a label (capped per process, then "other")
+  ProbePlacement probe_placement = ProbePlacement::kOptimized;
+  bool tls_probes = true;  // attach to TLS libraries and Go binaries
   bool help = false;
 };
 

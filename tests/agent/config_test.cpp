@@ -69,6 +69,13 @@ TEST(ConfigTest, DnsFlags) {
   EXPECT_TRUE(c->dns_name_label);
 }
 
+TEST(ConfigTest, ProbeKindsCanBeTurnedOff) {
+  EXPECT_EQ(Parse({"--syscall-probes=off"})->syscall_probes, SyscallBackendChoice::kOff);
+  EXPECT_FALSE(Parse({"--tls-probes", "off"})->tls_probes);
+  EXPECT_TRUE(Parse({})->tls_probes);
+  EXPECT_FALSE(Parse({"--tls-probes", "maybe"}).ok());
+}
+
 TEST(ConfigTest, ProbePlacement) {
   EXPECT_EQ(Parse({})->probe_placement, ProbePlacement::kOptimized);
   EXPECT_EQ(Parse({"--probe-placement=entry"})->probe_placement, ProbePlacement::kEntry);
@@ -79,7 +86,7 @@ TEST(ConfigTest, HelpListsEveryFlag) {
   std::string help = HelpText();
   for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid",
                            "--help", "--ringbuf-mib", "--verbose", "--symbol-table", "--dns-ports",
-                           "--dns-timeout", "--dns-name-label", "--probe-placement"})
+                           "--dns-timeout", "--dns-name-label", "--probe-placement", "--tls-probes"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 
