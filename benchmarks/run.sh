@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# `make bench`: user-space pipeline microbenchmarks (medians of 5 runs). Overhead benchmarks of traced
-# processes join here as they land.
+# `make bench` (QUICK=1 for a short run): what tracing costs, written to benchmarks/results/REPORT.md with a
+# PNG plot, plus the user-space microbenchmarks. Needs root (the overhead runs load l7tap's BPF programs).
 set -euo pipefail
 build=${1:-build}
-"$build/benchmarks/pipeline_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-  --benchmark_filter='.*' 2>&1 | grep -E '^(Benchmark|-|BM_.*_median)'
-# Symbolizing a large (> 20 MB) Go binary: built on first use (about a minute), then cached.
-if cmake --build "$build" --target go_fixture_big >/dev/null 2>&1; then
-  "$build/benchmarks/go_symbolize_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-    2>&1 | grep -E '^(Benchmark|-|BM_.*_median)'
-else
-  echo "go_symbolize_bench: skipped (no Go toolchain to build the large Go binary; run make deps)"
+here=$(cd "$(dirname "$0")" && pwd)
+out="$here/results"
+mkdir -p "$out"
+quick=()
+reps=5
+if [[ "${QUICK:-0}" == 1 ]]; then
+  quick=(--quick)
+  reps=3
 fi
+
+# Microbenchmarks: HTTP/1 parsing and the user-space pipeline; symbolizing a large Go binary (built on first
+# use, about a minute, then cached).
+{
+  "$build/benchmarks/pipeline_bench" --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true \
+    2>&1 | grep -E '^(Benchmark|-|BM_.*_median)'
+  if [[ "${QUICK:-0}" != 1 ]] && cmake --build "$build" --target go_fixture_big >/dev/null 2>&1; then
+    "$build/benchmarks/go_symbolize_bench" --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true \
+      2>&1 | grep -E '^(Benchmark|-|BM_.*_median)'
+  fi
+} | tee "$out/micro.txt"
+
+python3 "$here/probe_cost.py" "${quick[@]}" --binary "$build/benchmarks/probe_cost_loop" | tee "$out/probe_cost.md"
+python3 "$here/overhead.py" "${quick[@]}" --build "$build" --json "$out/overhead.json" | tee "$out/overhead.md"
+python3 "$here/report.py" "$out"

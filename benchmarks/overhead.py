@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""What tracing costs a traced service: the fixture HTTP/HTTPS server (fixtures/http_server, dynamic libssl)
+with a configurable service time, driven by wrk over loopback, untraced and under l7tap in several probe
+configurations. Modes are interleaved (A B A B ...) so machine drift cancels; every figure is the median over
+the repetitions, ratios are taken within one repetition (traced / untraced) before the median.
+
+  overhead.py [--build DIR] [--quick] [--json FILE]
+
+Prints Markdown tables and writes --json for the report."""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The service and its load generator share CPU 0 and the agent gets CPU 1: in a closed loop the service CPU then
+# never idles (an idle vCPU's wake-up latency would otherwise dwarf the probes, and an agent keeping CPUs busy
+# would make traced runs look faster), and the agent's own work stays off the measured path.
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu), *argv] if (os.cpu_count() or 1) >= 2 else argv
+
+ROOT = os.path.dirname(HERE)
+
+# (name, scheme, l7tap arguments or None for untraced). "tls-only" measures what the TLS uprobes cost, nothing
+# more: OpenSSL's socket is named by the syscall probes, so without them its plaintext is dropped (counted as
+# lost, tls_no_connection). "both" is how l7tap runs; "both-entry" the same with --probe-placement=entry.
+MODES = [
+    ("untraced", "http", None),
+    ("syscalls", "http", ["--tls-probes", "off"]),
+    ("untraced", "https", None),
+    ("syscalls", "https", ["--tls-probes", "off"]),
+    ("tls-only", "https", ["--syscall-probes", "off"]),
+    ("both", "https", []),
+    ("both-entry", "https", ["--probe-placement", "entry"]),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("nothing listens on %d" % port)
+
+
+def scrape(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, _, value = line.rpartition(" ")
+        out[name] = float(value)
+    return out
+
+
+def metric(samples, prefix):
+    return sum(v for k, v in samples.items() if k == prefix or k.startswith(prefix + "{"))
+
+
+class Agent:
+    def __init__(self, build, args):
+        self.port = free_port()
+        self.proc = subprocess.Popen(pinned(1, [os.path.join(build, "l7tap"), "--listen", "127.0.0.1:%d" % self.port,
+                                                *args]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("l7tap exited at start (run as root)")
+            try:
+                if metric(scrape(self.port), "l7tap_ready") == 1:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("l7tap not ready")
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def parse_duration(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
+
+
+def wrk(url, seconds, connections, threads):
+    """wrk's closed loop: requests sent, req/s, p50 and p99 latency in microseconds."""
+    out = subprocess.run(pinned(0, ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency",
+                                    url]),
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    return {"requests": requests, "rps": rps, "p50_us": parse_duration(lat["50"]),
+            "p99_us": parse_duration(lat["99"]), "errors": errors.group(0) if errors else ""}
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // (1024 * 1024)
+    return {"kernel": os.uname().release, "cpu": model, "cores": os.cpu_count(), "memory_gib": mem}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default=os.path.join(ROOT, "build"))
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json")
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("overhead.py: run as root (l7tap loads BPF programs)")
+    if not shutil.which("wrk"):
+        sys.exit("overhead.py: wrk is missing (make deps installs it)")
+    reps = 2 if a.quick else 5
+    seconds = 1 if a.quick else 3
+    service_us = [0, 1000] if a.quick else [0, 100, 1000, 10000]
+
+    tmp = tempfile.mkdtemp(prefix="l7tap-bench-")
+    servers = []
+    results = []  # one dict per (rep, mode, load, service time)
+    try:
+        subprocess.run(["bash", os.path.join(ROOT, "fixtures", "make_cert.sh"), tmp], check=True,
+                       capture_output=True)
+        server_bin = os.path.join(a.build, "fixtures", "http_server")
+        ports = {"http": free_port(), "https": free_port()}
+        servers.append(subprocess.Popen(pinned(0, [server_bin, "--port", str(ports["http"])]),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        servers.append(subprocess.Popen(pinned(0, [server_bin, "--port", str(ports["https"]), "--tls", "--cert",
+                                                   os.path.join(tmp, "cert.pem"), "--key",
+                                                   os.path.join(tmp, "key.pem")]),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in ports.values():
+            wait_port(port)
+        backend = None
+        for rep in range(reps):
+            for name, scheme, args in MODES:
+                agent = Agent(a.build, args) if args is not None else None
+                try:
+                    if agent and backend is None and "--syscall-probes" not in args:
+                        s = scrape(agent.port)
+                        backend = next((k.split('"')[1] for k in s if k.startswith("l7tap_syscall_backend_info")),
+                                       "unknown")
+                    loads = [("latency", st, 1, 1) for st in service_us] + [("throughput", 0, 8, 2)]
+                    for load, st, conns, threads in loads:
+                        url = "%s://127.0.0.1:%d/work/%d" % (scheme, ports[scheme], st)
+                        before = scrape(agent.port) if agent else None
+                        cpu0 = agent.cpu_seconds() if agent else 0
+                        r = wrk(url, seconds, conns, threads)
+                        if agent:
+                            time.sleep(0.3)  # let the agent drain the ring buffer
+                            after = scrape(agent.port)
+                            r["agent_cpu_s"] = agent.cpu_seconds() - cpu0
+                            r["transactions"] = (metric(after, "l7tap_transactions_total") -
+                                                 metric(before, "l7tap_transactions_total"))
+                            r["lost"] = (metric(after, "l7tap_events_lost_total") -
+                                         metric(before, "l7tap_events_lost_total"))
+                            r["single_step_hits"] = (
+                                metric(after, 'l7tap_probe_hits_total{kind="single_step"}') -
+                                metric(before, 'l7tap_probe_hits_total{kind="single_step"}'))
+                            r["peak_rss_mib"] = agent.peak_rss_mib()
+                        r.update(rep=rep, mode=name, scheme=scheme, load=load, service_us=st)
+                        results.append(r)
+                        print("rep %d %-9s %-5s %-10s %5d us: p50 %8.1f us  p99 %8.1f us  %8.0f req/s" %
+                              (rep, name, scheme, load, st, r["p50_us"], r["p99_us"], r["rps"]), file=sys.stderr)
+                finally:
+                    if agent:
+                        agent.stop()
+    finally:
+        for s in servers:
+            s.terminate()
+            s.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = summarize(results)
+    report = {"machine": machine(), "backend": backend or "unknown", "reps": reps, "seconds": seconds,
+              "rows": summary, "raw": results}
+    print(markdown(report))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+def med_range(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarize(results):
+    rows = []
+    keys = sorted({(r["scheme"], r["load"], r["service_us"]) for r in results})
+    for scheme, load, st in keys:
+        base = {r["rep"]: r for r in results if (r["scheme"], r["load"], r["service_us"], r["mode"]) ==
+                (scheme, load, st, "untraced")}
+        for name, mscheme, args in MODES:
+            if mscheme != scheme:
+                continue
+            runs = [r for r in results if (r["scheme"], r["load"], r["service_us"], r["mode"]) == (scheme, load, st, name)]
+            row = {"scheme": scheme, "load": load, "service_us": st, "mode": name,
+                   "p50_us": med_range([r["p50_us"] for r in runs]), "p99_us": med_range([r["p99_us"] for r in runs]),
+                   "rps": med_range([r["rps"] for r in runs])}
+            if args is not None:
+                row["p50_ratio"] = med_range([r["p50_us"] / base[r["rep"]]["p50_us"] for r in runs if r["rep"] in base])
+                row["added_us"] = med_range([r["p50_us"] - base[r["rep"]]["p50_us"] for r in runs if r["rep"] in base])
+                row["rps_ratio"] = med_range([r["rps"] / base[r["rep"]]["rps"] for r in runs if r["rep"] in base])
+                row["agent_us_per_txn"] = med_range([1e6 * r["agent_cpu_s"] / r["transactions"]
+                                                     for r in runs if r.get("transactions", 0) >= r["requests"]])
+                row["txn_per_request"] = med_range([r["transactions"] / r["requests"] for r in runs])
+                row["lost"] = max(r["lost"] for r in runs)
+                row["single_step_per_request"] = med_range([r["single_step_hits"] / r["requests"] for r in runs])
+                row["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+            rows.append(row)
+    return rows
+
+
+def fmt(v, spec="%.1f"):
+    if v is None:
+        return "–"
+    return (spec % v["median"]) + " (" + (spec % v["min"]) + "–" + (spec % v["max"]) + ")"
+
+
+def markdown(report):
+    out = []
+    for scheme in ("http", "https"):
+        for load in ("latency", "throughput"):
+            rows = [r for r in report["rows"] if r["scheme"] == scheme and r["load"] == load]
+            if not rows:
+                continue
+            title = ("%s, one connection (closed loop): latency by service time" if load == "latency" else
+                     "%s, 8 connections at full speed: throughput") % scheme.upper()
+            out.append("### " + title + "\n")
+            out.append("| service time | mode | p50 µs | p99 µs | req/s | p50 traced/untraced | µs added (p50) | "
+                       "req/s traced/untraced | agent CPU µs/transaction | transactions/request | events lost | "
+                       "single-step hits/request | agent peak RSS MiB |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for r in rows:
+                st = "%d µs" % r["service_us"]
+                out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    st, r["mode"], fmt(r["p50_us"]), fmt(r["p99_us"]), fmt(r["rps"], "%.0f"),
+                    fmt(r.get("p50_ratio"), "%.3f"), fmt(r.get("added_us")), fmt(r.get("rps_ratio"), "%.3f"),
+                    fmt(r.get("agent_us_per_txn")), fmt(r.get("txn_per_request"), "%.2f"),
+                    "–" if "lost" not in r else "%d" % r["lost"], fmt(r.get("single_step_per_request"), "%.1f"),
+                    "–" if "peak_rss_mib" not in r else "%.0f" % r["peak_rss_mib"]))
+            out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
