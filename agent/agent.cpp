@@ -122,6 +122,7 @@ class Agent {
     } else if (auto* x = std::get_if<ProcessExit>(&event)) {
       counts_.exit++;
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
+      metrics_->ForgetProcess(x->tgid);
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
       if (config_.tls_probes) tls_->OnExec(e->tgid, e->filename, e->ts_ns);

@@ -98,6 +98,17 @@ Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::v
   return int(fd);
 }
 
+void CloseInParallel(const std::vector<int>& fds) {
+  const size_t workers = std::min<size_t>(fds.size(), 64);
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&fds, w, workers] {
+      for (size_t i = w; i < fds.size(); i += workers) close(fds[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+}
+
 }  // namespace
 
 const char* BackendName(SyscallBackend b) {
@@ -188,7 +199,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 }
 
 CaptureProbes::~CaptureProbes() {
-  for (int fd : go_link_fds_) close(fd);
+  CloseInParallel(go_link_fds_);
   DestroyInParallel(tls_links_);
   capture__destroy(skel_);
 }
@@ -287,8 +298,7 @@ Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& p
   const uint32_t slot = go_slots_used_;
   if (auto stored = SetGoOffsets(slot, binary.fd_offsets); !stored) return Error{who + ": " + stored.error()};
 
-  // Write: one probe past the stack check. Read: there, and at every RET. Cookie: slot | probe kind << 32
-  // (GO_PROBE_* in probes/go_tls.bpf.h).
+  // Write: one probe past the stack check. Read: there, and at every RET. Cookies: probes/events.h.
   std::vector<uint64_t> offsets, cookies;
   for (const symbolizer::GoTlsFunction& f : binary.functions) {
     const bool read = f.name.ends_with(".Read");
@@ -296,12 +306,15 @@ Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& p
       return Error{who + ": " + f.name + " has no RET instruction to probe"};
     const bool optimized = placement == ProbePlacement::kOptimized;
     offsets.push_back(optimized ? f.probe_offset : f.body_offset);
-    cookies.push_back(slot | (uint64_t(read ? 1 : 0) << 32) |
-                      ((optimized ? f.probe_emulated : f.body_emulated) ? 0 : L7TAP_COOKIE_SINGLE_STEP));
+    cookies.push_back(
+        slot |
+        (uint64_t(read ? L7TAP_GO_PROBE_READ_ENTER : L7TAP_GO_PROBE_WRITE) << L7TAP_COOKIE_GO_PROBE_SHIFT) |
+        ((optimized ? f.probe_emulated : f.body_emulated) ? 0 : L7TAP_COOKIE_SINGLE_STEP));
     if (!read) continue;
     for (uint64_t offset : f.return_offsets) {  // RET: always single-stepped
       offsets.push_back(offset);
-      cookies.push_back(slot | (uint64_t(2) << 32) | L7TAP_COOKIE_SINGLE_STEP);
+      cookies.push_back(slot | (uint64_t(L7TAP_GO_PROBE_READ_RETURN) << L7TAP_COOKIE_GO_PROBE_SHIFT) |
+                        L7TAP_COOKIE_SINGLE_STEP);
     }
   }
 

@@ -66,8 +66,9 @@ class CaptureProbes {
   // attach instruction the kernel single-steps (counted apart).
   Result<size_t> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets,
                            const std::string& name = {}, const std::set<std::string>& single_step = {});
-  // Attaches the Go crypto/tls uprobes to one Go executable: crypto/tls.(*Conn).Read and (*Conn).Write, each
-  // at its entry and at every RET, with the binary's struct offsets (*tls.Conn -> fd) in a slot of their own.
+  // Attaches the Go crypto/tls uprobes to one Go executable: crypto/tls.(*Conn).Write past its stack check,
+  // (*Conn).Read there and at every RET (where `placement` says), with the binary's struct offsets
+  // (*tls.Conn -> fd) in a slot of their own.
   // On error none stay attached.
   struct GoAttachment {
     size_t probes = 0;

@@ -42,8 +42,8 @@ flags:
   --listen ADDR:PORT        where /metrics is served (default 0.0.0.0:9464)
   --print                   print one line per transaction to stdout
   --syscall-probes MODE     auto | tracepoint | kprobe (default auto: kprobe where the kernel
-                            supports kprobes, else syscall tracepoints; off: none, HTTPS only,
-                            to measure what each kind of probe costs)
+                            supports kprobes, else syscall tracepoints; off: none, to measure
+                            what the TLS uprobes cost alone: OpenSSL records nothing then)
   --tls-probes on|off       uprobes on TLS libraries and Go binaries (default on)
   --max-payload-bytes N     bytes copied per syscall event, 64..16384 (default 4096); larger
                             bodies are counted by length, not copied

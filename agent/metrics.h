@@ -46,6 +46,8 @@ class Metrics {
   // kMaxDnsNamesPerProcess distinct names per process (then "other").
   void RecordDns(const DnsRecord& r);
   void SetDnsNameLabel(bool on) { dns_name_label_ = on; }
+  // A process exited: its name budget goes (a later process may reuse the pid).
+  void ForgetProcess(uint32_t pid) { dns_names_.erase(pid); }
   static constexpr size_t kMaxDnsNamesPerProcess = 100;
 
  private:

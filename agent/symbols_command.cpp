@@ -180,8 +180,9 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
       out << "returns: " << function.name << " " << (returns.empty() ? "none" : returns) << "\n";
       out << "placement: " << function.name << " " << Hex(function.probe_offset) << " "
           << Placement({0, function.probe_instruction, function.probe_emulated})
-          << " (past the stack check)\n";
-      // Where the entry probe goes: past the stack-growth check, which morestack re-runs (entry fires twice).
+          << (function.probe_offset == function.offset ? " (entry: no stack check)\n"
+                                                       : " (past the stack check)\n");
+      // Past the stack-growth check (which morestack re-runs): where --probe-placement=entry puts the probe.
       out << "probe: " << function.name << " " << Hex(function.body_offset)
           << (function.body_offset != function.offset ? " past-stack-check" : " entry") << "\n";
     }

@@ -206,8 +206,9 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string
     Skip(name, "no_symbols", go.error());
     return true;
   }
-  if (go->functions.empty())
-    return true;  // no crypto/tls linked in: plain HTTP comes from the syscall probes
+  // No crypto/tls linked in: plain HTTP comes from the syscall probes; the binary may still carry OpenSSL
+  // (cgo).
+  if (go->functions.empty()) return false;
   auto attached = probes_.AttachGo(path, *go, placement_, name);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());

@@ -16,8 +16,13 @@
 #define L7TAP_MAX_IOV 8
 #define L7TAP_MAX_MMSG 8
 #define L7TAP_COMM_LEN 16
-/* Attach cookie bit of a uprobe placed on an instruction the kernel single-steps (for the hit counters). */
+/* Attach cookies. Bit 40: the probe sits on an instruction the kernel single-steps (for the hit counters).
+ * Go probes: bits 0-31 the binary's go_offsets slot, bits 32-39 which probe (L7TAP_GO_PROBE_*). */
 #define L7TAP_COOKIE_SINGLE_STEP (1ull << 40)
+#define L7TAP_COOKIE_GO_PROBE_SHIFT 32
+#define L7TAP_GO_PROBE_WRITE 0       /* (*Conn).Write past its stack check */
+#define L7TAP_GO_PROBE_READ_ENTER 1  /* (*Conn).Read past its stack check */
+#define L7TAP_GO_PROBE_READ_RETURN 2 /* a RET of (*Conn).Read */
 /* Ports (--dns-ports) whose UDP datagrams and TCP streams are DNS. */
 #define L7TAP_MAX_DNS_PORTS 16
 /* Go executables with crypto/tls probes, each with its own struct offsets. */

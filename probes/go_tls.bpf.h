@@ -80,22 +80,19 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
   finish_data(s, ci, dir, n, true);
 }
 
-/* Attach cookie: the binary's go_offsets slot, and which probe this is. One program serves them all, so one
- * multi-uprobe link per binary can carry every probe (one detach for all of them). */
-#define GO_PROBE_WRITE 0       /* (*Conn).Write past its stack check */
-#define GO_PROBE_READ_ENTER 1  /* (*Conn).Read past its stack check */
-#define GO_PROBE_READ_RETURN 2 /* a RET of (*Conn).Read */
+/* Attach cookie (events.h): the binary's go_offsets slot, and which probe this is. One program serves them
+ * all, so one multi-uprobe link per binary can carry every probe (one detach for all of them). */
 
 SEC("uprobe")
 int go_tls(struct pt_regs* ctx) {
   __u64 cookie = bpf_get_attach_cookie(ctx);
-  __u32 slot = (__u32)cookie, probe = (__u32)(cookie >> 32) & 0xff;
+  __u32 slot = (__u32)cookie, probe = (__u32)(cookie >> L7TAP_COOKIE_GO_PROBE_SHIFT) & 0xff;
   count_hit(ctx);
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct go_call_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
-  if (probe == GO_PROBE_WRITE) {
+  if (probe == L7TAP_GO_PROBE_WRITE) {
     if (traced(pid_tgid)) go_tls_emit(pid_tgid, slot, ctx->ax, ctx->bx, ctx->cx, L7TAP_DIR_EGRESS);
-  } else if (probe == GO_PROBE_READ_ENTER) {
+  } else if (probe == L7TAP_GO_PROBE_READ_ENTER) {
     if (!traced(pid_tgid)) return 0;
     struct go_call c = {.conn = ctx->ax, .buf = ctx->bx};
     bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY);

@@ -154,18 +154,24 @@ static __always_inline void count(__u32 which, __u64 n) {
   if (v) *v += n;
 }
 
-/* Every uprobe program counts its hit by what the kernel did to run the probed instruction. */
-static __always_inline void count_hit(struct pt_regs* ctx) {
-  count(bpf_get_attach_cookie(ctx) & L7TAP_COOKIE_SINGLE_STEP ? L7TAP_CNT_HITS_SINGLE_STEP
-                                                              : L7TAP_CNT_HITS_EMULATED,
-        1);
-}
-
 static __always_inline bool traced(__u64 pid_tgid) {
   __u32 tgid = pid_tgid >> 32;
   if (tgid == self_tgid) return false;
   if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) return false;
   return true;
+}
+
+/* Every uprobe program counts its hit in a traced process by what the kernel did to run the probed
+ * instruction (as placement classified it: the attach cookie carries the single-step bit). */
+static __always_inline void count_hit(struct pt_regs* ctx) {
+  if (!traced(bpf_get_current_pid_tgid())) return;
+  count(bpf_get_attach_cookie(ctx) & L7TAP_COOKIE_SINGLE_STEP ? L7TAP_CNT_HITS_SINGLE_STEP
+                                                              : L7TAP_CNT_HITS_EMULATED,
+        1);
+}
+
+static __always_inline void count_return_hit(void) {
+  if (traced(bpf_get_current_pid_tgid())) count(L7TAP_CNT_HITS_URETPROBE, 1);
 }
 
 static __always_inline __u64 conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid << 32) | (__u32)fd; }

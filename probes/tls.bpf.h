@@ -108,7 +108,7 @@ int BPF_KPROBE(ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* writte
 /* One return program serves all four data functions: the entry recorded which one it was. */
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_data_exit, int ret) {
-  count(L7TAP_CNT_HITS_URETPROBE, 1);
+  count_return_hit();
   tls_exit(ret);
   return 0;
 }
@@ -122,7 +122,7 @@ int BPF_KPROBE(ssl_handshake_enter, void* ssl) {
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_handshake_exit) {
-  count(L7TAP_CNT_HITS_URETPROBE, 1);
+  count_return_hit();
   handshake_exit();
   return 0;
 }

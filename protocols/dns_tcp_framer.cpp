@@ -35,7 +35,9 @@ void DnsTcpFramer::Push(uint64_t ts_ns, std::span<const uint8_t> bytes, uint64_t
       Emit(ts_ns, piece, out);  // whole message in this chunk: no copy
       continue;
     }
-    partial_.insert(partial_.end(), piece.begin(), piece.end());
+    // After a cut, the captured prefix ends where the hole began: later bytes of this message are not glued
+    // on.
+    if (!cut_) partial_.insert(partial_.end(), piece.begin(), piece.end());
     consumed_ += static_cast<uint32_t>(take);
     if (consumed_ == length_) Emit(ts_ns, partial_, out);
   }

@@ -91,9 +91,13 @@ bool HasImmediateTarget(const cs_insn* insn) {
 }
 
 bool IsEmulated(const cs_insn* insn) {
+  // The kernel refuses or single-steps what it does not know: operand-size (0x66) prefixed branches, and nops
+  // other than 0x90 and the 0f 1f family.
+  for (uint8_t b : insn->detail->x86.prefix)
+    if (b == 0x66) return false;
   switch (insn->id) {
     case X86_INS_NOP:
-      return true;
+      return insn->bytes[0] == 0x90 || (insn->size >= 2 && insn->bytes[0] == 0x0f && insn->bytes[1] == 0x1f);
     case X86_INS_PUSH: {
       const cs_x86& x = insn->detail->x86;
       return x.op_count == 1 && x.operands[0].type == X86_OP_REG;
@@ -114,6 +118,27 @@ bool IsControlTransfer(const cs_insn* insn) {
       return true;
   }
   return false;
+}
+
+// Direct jump and call targets of the whole function [start, end), by a linear sweep.
+Result<std::vector<uint64_t>> BranchTargets(const ElfFile& elf, uint64_t start, uint64_t end) {
+  std::vector<uint64_t> targets;
+  for (uint64_t at = start; at < end;) {  // Walker windows are bounded: walk the function window by window
+    Walker walk(elf, at, end);
+    if (auto ready = walk.Ready(); !ready) return Error{ready.error()};
+    uint64_t next = at;
+    while (const cs_insn* insn = walk.Next()) {
+      next = insn->address + insn->size;
+      for (uint8_t i = 0; i < insn->detail->groups_count; ++i) {
+        const uint8_t g = insn->detail->groups[i];
+        if ((g == CS_GRP_JUMP || g == CS_GRP_CALL) && HasImmediateTarget(insn))
+          targets.push_back(uint64_t(insn->detail->x86.operands[0].imm));
+      }
+    }
+    if (next == at) ++next;  // undecodable byte: skip it
+    at = next;
+  }
+  return targets;
 }
 
 Instruction Describe(const cs_insn* insn) {
@@ -161,7 +186,14 @@ Result<std::optional<Instruction>> FindEmulatedPoint(const ElfFile& elf, uint64_
   for (int i = 0; i < max_instructions; ++i) {
     const cs_insn* insn = walk.Next();
     if (!insn) break;
-    if (IsEmulated(insn)) return std::optional<Instruction>(Describe(insn));
+    if (IsEmulated(insn)) {
+      // Reached once per call only if nothing in the function jumps back into the stretch walked.
+      auto targets = BranchTargets(elf, start, end);
+      if (!targets) return Error{targets.error()};
+      for (uint64_t t : *targets)
+        if (t > start && t <= insn->address) return std::optional<Instruction>();
+      return std::optional<Instruction>(Describe(insn));
+    }
     // Past this, a path might skip the point, or the program would read a changed register.
     if (IsControlTransfer(insn) || walk.Writes(insn, set)) break;
   }

@@ -62,7 +62,7 @@ TEST(DnsTcpFramer, UncopiedBytes) {
   EXPECT_TRUE(f.seen.empty());
   f.Push(2, {'d', 'e', 0, 1, 'z'});
   ASSERT_EQ(f.seen.size(), 2u);
-  EXPECT_EQ(f.seen[0].bytes, (Bytes{'a', 'd', 'e'}));  // the captured bytes only
+  EXPECT_EQ(f.seen[0].bytes, (Bytes{'a'}));  // the prefix before the hole: 'd', 'e' came after it
   EXPECT_TRUE(f.seen[0].cut);
   EXPECT_EQ(f.seen[1].bytes, (Bytes{'z'}));
   EXPECT_FALSE(f.seen[1].cut);
