@@ -47,6 +47,15 @@ struct Pending {
   std::string target;
 };
 
+// A response that completed before any request was outstanding. With every request byte seen in order, it
+// can only answer the next request: the two directions' events were reordered (a multi-threaded client's
+// writer can reach its syscall exit after the reader has the answer), so it waits for that request.
+struct EarlyResponse {
+  int status;
+  uint64_t begin_ns;
+  uint64_t end_ns;
+};
+
 // One direction of the connection: requests or responses.
 struct Side {
   explicit Side(Http1Parser::Kind kind) : parser(kind) {}
@@ -119,6 +128,8 @@ class Http1Session::Impl {
     if (requests_.parser.in_message()) ++s_.stats_.incomplete_messages;
     s_.stats_.unanswered_requests += queue_.size();
     queue_.clear();
+    s_.stats_.unmatched_responses += early_.size();
+    early_.clear();
   }
 
   StreamConsumer& consumer(Direction dir) { return dir == Direction::kEgress ? egress_ : ingress_; }
@@ -160,6 +171,8 @@ class Http1Session::Impl {
     if (carries != Carries::kRequests && carries != Carries::kResponses) return NotHttp();
     const bool writes_requests = (dir == Direction::kEgress) == (carries == Carries::kRequests);
     const Role implied = writes_requests ? Role::kClient : Role::kServer;
+    // A role known before any byte (connect/accept seen) means the capture began with the connection.
+    from_start_ = s_.role_ != Role::kUnknown;
     if (s_.role_ == Role::kUnknown) s_.role_ = implied;
     if (s_.role_ != implied) return NotHttp();  // e.g. a server that reads status lines
     s_.state_ = Http1State::kHttp;
@@ -211,6 +224,7 @@ class Http1Session::Impl {
         }
         side.current_id = ++last_id_;
         queue_.push_back({last_id_, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()});
+        if (!early_.empty()) PairEarly();
         break;
       case Http1Event::kMessageComplete:
         if (!requests) OnResponse(/*switched=*/false);
@@ -241,7 +255,13 @@ class Http1Session::Impl {
     if (status < 200 && !switched) return;  // 1xx interim responses (100 Continue) answer nothing yet
     const bool pairs =
         !queue_.empty() && (!requests_lost_ || queue_.front().start_ns <= responses_.begin_ts_ns);
-    if (!pairs) {
+    // Reordered, not from before the capture: a request was seen already, or the capture began with the
+    // connection.
+    // Clients only: their writer and reader are often separate threads (a server answers what it has read).
+    const bool reordered = s_.role_ == Role::kClient && (last_id_ > 0 || from_start_) && !requests_lost_;
+    if (!pairs && queue_.empty() && !switched && reordered && early_.size() < kMaxQueued) {
+      early_.push_back({status, responses_.begin_ts_ns, responses_.ts_ns});
+    } else if (!pairs) {
       ++s_.stats_.unmatched_responses;
     } else {
       Pending request = std::move(queue_.front());
@@ -255,6 +275,20 @@ class Http1Session::Impl {
     if (switched) {
       s_.state_ = Http1State::kUpgraded;
       Release();
+    }
+  }
+
+  // The request just queued gets the response that arrived ahead of it.
+  void PairEarly() {
+    const EarlyResponse response = early_.front();
+    early_.pop_front();
+    Pending request = std::move(queue_.front());
+    queue_.pop_front();
+    // Its start was stamped late (that is why it came second): the answer's first byte bounds it.
+    const uint64_t start = std::min(request.start_ns, response.begin_ns);
+    if (sink_) {
+      sink_(HttpTransaction{s_.role_, start, response.end_ns, std::move(request.method),
+                            std::move(request.target), response.status});
     }
   }
 
@@ -312,6 +346,7 @@ class Http1Session::Impl {
 
   void Release() {
     queue_.clear();
+    early_.clear();
     detecting_ = {};
     requests_.held.clear();
     requests_.paused = false;
@@ -321,9 +356,11 @@ class Http1Session::Impl {
   Sink sink_;
   Side requests_{Http1Parser::Kind::kRequest};
   Side responses_{Http1Parser::Kind::kResponse};
-  std::deque<Pending> queue_;  // requests in order, oldest first
+  std::deque<Pending> queue_;        // requests in order, oldest first
+  std::deque<EarlyResponse> early_;  // responses that came ahead of their request (see EarlyResponse)
   uint64_t last_id_ = 0;
   bool requests_lost_ = false;  // a request-side gap may have swallowed whole requests
+  bool from_start_ = false;     // the role was known before the first byte: nothing precedes the capture
   bool closed_ = false;
   std::array<std::vector<Chunk>, 2> detecting_;  // by direction: first bytes too short to classify
   Adapter egress_;

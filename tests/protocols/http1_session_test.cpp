@@ -106,6 +106,25 @@ TEST(Http1Session, PipelinedRequestsPairInOrder) {
   ExpectStats(c.session.stats(), 0, 0, 0, 0, 0);
 }
 
+// A multi-threaded client's writer can reach its syscall exit after its reader has the answer: the response's
+// event comes first. Every request byte was seen in order, so the early response answers the next request.
+TEST(Http1Session, ResponseReorderedAheadOfItsRequestStillPairs) {
+  Conn c(Role::kClient);
+  c.session.OnData(kOut, 100, CurlGet("/a"), 0);
+  c.session.OnData(kIn, 200, Nginx("200 OK", "aaaa"), 0);
+  c.session.OnData(kIn, 290, Nginx("404 Not Found", kNotFoundBody), 0);  // ahead of its request
+  EXPECT_EQ(c.txns.size(), 1u);
+  c.session.OnData(kOut, 300, CurlGet("/b"), 0);  // stamped late, at the writer's syscall exit
+  ASSERT_EQ(c.txns.size(), 2u);
+  ExpectTxn(c.txns[0], Role::kClient, 100, 200, "GET", "/a", 200);
+  ExpectTxn(c.txns[1], Role::kClient, 290, 290, "GET", "/b", 404);
+  // An answer no request ever claims is still counted, at close.
+  c.session.OnData(kIn, 400, Nginx("200 OK", "zz"), 0);
+  c.session.OnClose();
+  EXPECT_EQ(c.txns.size(), 2u);
+  ExpectStats(c.session.stats(), 0, 1, 0, 0, 0);
+}
+
 TEST(Http1Session, CoalescedMessagesInOneChunk) {
   Conn c(Role::kServer);
   c.session.OnData(kIn, 100, CurlGet("/1") + CurlPost("/2", "{\"n\":2}") + CurlGet("/3"), 0);
