@@ -113,6 +113,17 @@ class Agent:
         return self.proc.returncode, texts[0], texts[1]
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     """A background server process, killed at exit."""
 
@@ -126,13 +137,7 @@ class Server:
             raise
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def fixture(name):

@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from l7tap_harness import Agent, FIXTURES, free_port, run
+from l7tap_harness import Agent, FIXTURES, free_port, run, stop_process
 
 LOOKUP = "dns_lookup_duration_seconds_count"
 SERVED = "dns_server_request_duration_seconds_count"
@@ -53,13 +53,7 @@ class Dnsmasq:
             time.sleep(0.1)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc.stderr.close()
 
 

@@ -11,7 +11,7 @@ import unittest
 import urllib.request
 import ssl
 
-from l7tap_harness import Agent, FIXTURES, run
+from l7tap_harness import Agent, FIXTURES, run, stop_process
 
 SERVER_HIST = "http_server_request_duration_seconds"
 CLIENT_HIST = "http_client_request_duration_seconds"
@@ -59,13 +59,7 @@ class GoServer:
         return self.proc.poll() is None
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc.stderr.close()
         if os.path.exists(self.ready):
             os.unlink(self.ready)

@@ -157,11 +157,7 @@ TEST_F(GoFixtures, InspectGoBinaryUsesSymtabOrPclntab) {
   }
 }
 
-std::string Hex(uint64_t value) {
-  std::ostringstream text;
-  text << "0x" << std::hex << value;
-  return text.str();
-}
+using t::Hex;
 
 TEST_F(GoFixtures, SymbolsCommandPrintsGoVersionFunctionsReturnsAndFdOffsets) {
   for (const Toolchain& toolchain : toolchains_) {

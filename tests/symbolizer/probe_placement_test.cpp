@@ -15,34 +15,9 @@ namespace {
 
 namespace t = testing;
 
-struct Line {
-  uint64_t address = 0;
-  std::string mnemonic;
-  std::string operands;
-};
-
-std::string Hex(uint64_t value) {
-  std::ostringstream text;
-  text << "0x" << std::hex << value;
-  return text.str();
-}
-
-// objdump's instructions in [start, stop).
-std::vector<Line> Objdump(const std::string& path, uint64_t start, uint64_t stop) {
-  std::istringstream lines(t::Run("objdump -d --no-show-raw-insn --start-address=" + Hex(start) +
-                                  " --stop-address=" + Hex(stop) + " '" + path + "'"));
-  std::vector<Line> out;
-  for (std::string line; std::getline(lines, line);) {
-    const size_t colon = line.find(":\t");
-    if (colon == std::string::npos) continue;
-    std::istringstream rest(line.substr(colon + 2));
-    Line l{std::stoull(line.substr(0, colon), nullptr, 16), "", ""};
-    rest >> l.mnemonic;
-    std::getline(rest >> std::ws, l.operands);
-    out.push_back(l);
-  }
-  return out;
-}
+using Line = t::ObjdumpLine;
+using t::Hex;
+using t::Objdump;
 
 bool EmulatedMnemonic(const Line& l) {
   if (l.mnemonic.starts_with("nop")) return true;

@@ -34,26 +34,13 @@ std::vector<std::string> GoFixturePaths() {
   return paths;
 }
 
-std::string Hex(uint64_t value) {
-  std::ostringstream text;
-  text << "0x" << std::hex << value;
-  return text.str();
-}
+using t::Hex;
 
 // Addresses of the `ret` lines objdump disassembles in [start, stop).
 std::vector<uint64_t> ObjdumpReturns(const std::string& path, uint64_t start, uint64_t stop) {
-  std::istringstream lines(t::Run("objdump -d --no-show-raw-insn --start-address=" + Hex(start) +
-                                  " --stop-address=" + Hex(stop) + " '" + path + "'"));
   std::vector<uint64_t> returns;
-  std::string line;
-  while (std::getline(lines, line)) {
-    const size_t colon = line.find(":\t");
-    if (colon == std::string::npos) continue;
-    std::istringstream mnemonic(line.substr(colon + 2));
-    std::string word;
-    mnemonic >> word;
-    if (word == "ret" || word == "retq") returns.push_back(std::stoull(line.substr(0, colon), nullptr, 16));
-  }
+  for (const auto& l : t::Objdump(path, start, stop))
+    if (l.mnemonic == "ret" || l.mnemonic == "retq") returns.push_back(l.address);
   return returns;
 }
 
@@ -90,28 +77,6 @@ TEST(RetFinderTest, GoTlsFunctionsReturnsMatchObjdump) {
   }
 }
 
-// objdump's view of a function's first three instructions: (address, mnemonic, operands) each.
-struct Line {
-  uint64_t address;
-  std::string mnemonic, operands;
-};
-std::vector<Line> ObjdumpHead(const std::string& path, uint64_t start, uint64_t stop) {
-  std::istringstream lines(t::Run("objdump -d --no-show-raw-insn --start-address=" + Hex(start) +
-                                  " --stop-address=" + Hex(stop) + " '" + path + "'"));
-  std::vector<Line> head;
-  std::string line;
-  while (std::getline(lines, line) && head.size() < 4) {
-    const size_t colon = line.find(":\t");
-    if (colon == std::string::npos) continue;
-    std::istringstream rest(line.substr(colon + 2));
-    Line l{std::stoull(line.substr(0, colon), nullptr, 16), "", ""};
-    rest >> l.mnemonic;
-    std::getline(rest >> std::ws, l.operands);
-    head.push_back(l);
-  }
-  return head;
-}
-
 // Past the stack check: objdump shows `cmp 0x10(%r14),...` then `jbe` forward, and the probe address is the
 // instruction after that jbe.
 TEST(RetFinderTest, GoStackCheckEndMatchesObjdump) {
@@ -128,7 +93,8 @@ TEST(RetFinderTest, GoStackCheckEndMatchesObjdump) {
       auto end = FindGoStackCheckEnd(*elf, function->address, function->end);
       ASSERT_TRUE(end.ok()) << end.error();
       ASSERT_TRUE(end->has_value()) << path << " " << name;
-      const auto head = ObjdumpHead(path, function->address, function->end);
+      auto head = t::Objdump(path, function->address, function->end);
+      if (head.size() > 4) head.resize(4);
       size_t jbe = 0;
       while (jbe < head.size() && head[jbe].mnemonic != "jbe") ++jbe;
       ASSERT_TRUE(jbe >= 1 && jbe + 1 < head.size()) << path << " " << name;

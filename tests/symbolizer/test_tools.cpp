@@ -29,6 +29,29 @@ std::string Run(const std::string& command) {
   return output;
 }
 
+std::string Hex(uint64_t value) {
+  std::ostringstream text;
+  text << "0x" << std::hex << value;
+  return text.str();
+}
+
+std::vector<ObjdumpLine> Objdump(const std::string& path, uint64_t start, uint64_t stop) {
+  std::istringstream lines(Run("objdump -d --no-show-raw-insn --start-address=" + Hex(start) +
+                               " --stop-address=" + Hex(stop) + " '" + path + "'"));
+  std::vector<ObjdumpLine> out;
+  for (std::string line; std::getline(lines, line);) {
+    const size_t colon = line.find(":\t");
+    if (colon == std::string::npos) continue;
+    std::istringstream rest(line.substr(colon + 2));
+    ObjdumpLine l;
+    l.address = std::stoull(line.substr(0, colon), nullptr, 16);
+    rest >> l.mnemonic;
+    std::getline(rest >> std::ws, l.operands);
+    out.push_back(l);
+  }
+  return out;
+}
+
 std::string OpensslVersion() {
   std::istringstream words(Run("openssl version"));
   std::string name, version;

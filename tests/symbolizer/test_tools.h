@@ -18,6 +18,15 @@ inline constexpr const char* kLs = "/bin/ls";
 
 // Standard output of a shell command run with LC_ALL=C; fails the test (and returns "") if it exits non-zero.
 std::string Run(const std::string& command);
+// "0x1a2b"
+std::string Hex(uint64_t value);
+// objdump's (binutils, independent of Capstone) disassembly of [start, stop), one entry per instruction.
+struct ObjdumpLine {
+  uint64_t address = 0;
+  std::string mnemonic;
+  std::string operands;  // AT&T syntax: the destination is the last one
+};
+std::vector<ObjdumpLine> Objdump(const std::string& path, uint64_t start, uint64_t stop);
 
 // The second field of `openssl version`: the version of the installed OpenSSL (libssl-dev's).
 std::string OpensslVersion();
