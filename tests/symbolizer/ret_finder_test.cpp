@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -53,7 +54,9 @@ unsigned char ByteAt(const std::string& path, uint64_t offset) {
   return static_cast<unsigned char>(byte);
 }
 
-TEST(RetFinderTest, GoTlsFunctionsReturnsMatchObjdump) {
+// Calls `check` for crypto/tls.(*Conn).Read and Write (from the pclntab) of every Go fixture.
+void ForEachGoTlsFunction(const std::function<void(const std::string& path, const ElfFile& elf,
+                                                   const char* name, const GoFunction& f)>& check) {
   const auto paths = GoFixturePaths();
   if (paths.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
   for (const std::string& path : paths) {
@@ -64,45 +67,45 @@ TEST(RetFinderTest, GoTlsFunctionsReturnsMatchObjdump) {
     for (const char* name : kGoTlsFunctions) {
       auto function = (*table)->Find(name);
       ASSERT_TRUE(function.has_value()) << path << " " << name;
-      auto returns = FindReturns(*elf, function->address, function->end);
-      ASSERT_TRUE(returns.ok()) << returns.error();
-      EXPECT_FALSE(returns->empty()) << path << " " << name;
-      for (uint64_t address : *returns) {
-        auto offset = elf->FileOffset(address);
-        ASSERT_TRUE(offset.has_value());
-        EXPECT_EQ(ByteAt(path, *offset), 0xc3) << path << " " << name << " " << Hex(address);
-      }
-      EXPECT_EQ(*returns, ObjdumpReturns(path, function->address, function->end)) << path << " " << name;
+      check(path, *elf, name, *function);
     }
   }
+}
+
+TEST(RetFinderTest, GoTlsFunctionsReturnsMatchObjdump) {
+  ForEachGoTlsFunction(
+      [](const std::string& path, const ElfFile& elf, const char* name, const GoFunction& f) {
+        const GoFunction* function = &f;
+        auto returns = FindReturns(elf, function->address, function->end);
+        ASSERT_TRUE(returns.ok()) << returns.error();
+        EXPECT_FALSE(returns->empty()) << path << " " << name;
+        for (uint64_t address : *returns) {
+          auto offset = elf.FileOffset(address);
+          ASSERT_TRUE(offset.has_value());
+          EXPECT_EQ(ByteAt(path, *offset), 0xc3) << path << " " << name << " " << Hex(address);
+        }
+        EXPECT_EQ(*returns, ObjdumpReturns(path, function->address, function->end)) << path << " " << name;
+      });
 }
 
 // Past the stack check: objdump shows `cmp 0x10(%r14),...` then `jbe` forward, and the probe address is the
 // instruction after that jbe.
 TEST(RetFinderTest, GoStackCheckEndMatchesObjdump) {
-  const auto paths = GoFixturePaths();
-  if (paths.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
-  for (const std::string& path : paths) {
-    auto elf = t::MustOpen(path);
-    ASSERT_NE(elf, nullptr);
-    auto table = GoPclntab::Read(*elf);
-    ASSERT_TRUE(table.ok()) << table.error();
-    for (const char* name : kGoTlsFunctions) {
-      auto function = (*table)->Find(name);
-      ASSERT_TRUE(function.has_value()) << path << " " << name;
-      auto end = FindGoStackCheckEnd(*elf, function->address, function->end);
-      ASSERT_TRUE(end.ok()) << end.error();
-      ASSERT_TRUE(end->has_value()) << path << " " << name;
-      auto head = t::Objdump(path, function->address, function->end);
-      if (head.size() > 4) head.resize(4);
-      size_t jbe = 0;
-      while (jbe < head.size() && head[jbe].mnemonic != "jbe") ++jbe;
-      ASSERT_TRUE(jbe >= 1 && jbe + 1 < head.size()) << path << " " << name;
-      EXPECT_EQ(head[jbe - 1].mnemonic, "cmp");
-      EXPECT_EQ(head[jbe - 1].operands.rfind("0x10(%r14),", 0), 0u) << head[jbe - 1].operands;
-      EXPECT_EQ(**end, head[jbe + 1].address) << path << " " << name;
-    }
-  }
+  ForEachGoTlsFunction(
+      [](const std::string& path, const ElfFile& elf, const char* name, const GoFunction& f) {
+        const GoFunction* function = &f;
+        auto end = FindGoStackCheckEnd(elf, function->address, function->end);
+        ASSERT_TRUE(end.ok()) << end.error();
+        ASSERT_TRUE(end->has_value()) << path << " " << name;
+        auto head = t::Objdump(path, function->address, function->end);
+        if (head.size() > 4) head.resize(4);
+        size_t jbe = 0;
+        while (jbe < head.size() && head[jbe].mnemonic != "jbe") ++jbe;
+        ASSERT_TRUE(jbe >= 1 && jbe + 1 < head.size()) << path << " " << name;
+        EXPECT_EQ(head[jbe - 1].mnemonic, "cmp");
+        EXPECT_EQ(head[jbe - 1].operands.rfind("0x10(%r14),", 0), 0u) << head[jbe - 1].operands;
+        EXPECT_EQ(**end, head[jbe + 1].address) << path << " " << name;
+      });
   // A C function has no Go stack check.
   auto libssl = t::MustOpen(t::kLibssl);
   ASSERT_NE(libssl, nullptr);
