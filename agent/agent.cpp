@@ -60,6 +60,7 @@ class Agent {
     options.pids = config_.pids;
     options.self_tgid = getpid();
     options.ringbuf_bytes = config_.ringbuf_mib << 20;
+    if (config_.event_batch_ms > 0) options.wakeup_bytes = options.ringbuf_bytes / 8;
     if (!config_.dns_ports.empty()) options.dns_ports = config_.dns_ports;
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
@@ -75,9 +76,12 @@ class Agent {
                  "l7tap: tracing socket syscalls with the %s backend (%zu programs), /metrics on %s\n",
                  BackendName(probes_->backend()), probes_->programs_attached(), config_.listen.c_str());
 
-    int timeout_ms = 200;
+    // Batched: the kernel wakes this loop only when the ring fills up, so it drains the ring on a timer too.
+    const int idle_ms = config_.event_batch_ms > 0 ? int(config_.event_batch_ms) : 200;
+    int timeout_ms = idle_ms;
     while (!g_stop) {
       int n = ring_buffer__poll(rb, timeout_ms);
+      if (n >= 0 && config_.event_batch_ms > 0) n = ring_buffer__consume(rb);
       if (n < 0 && n != -EINTR) {
         ring_buffer__free(rb);
         return Fail(std::string("reading the ring buffer failed (") + std::strerror(-n) + ")");
@@ -89,7 +93,7 @@ class Agent {
         next_dns_expiry_ = now + 100'000'000;  // unanswered queries are counted within 0.1 s of timing out
       }
       int due_ms = tls_->RunDue(now);
-      timeout_ms = due_ms < 0 || due_ms > 200 ? 200 : due_ms;
+      timeout_ms = due_ms < 0 || due_ms > idle_ms ? idle_ms : due_ms;
     }
     ring_buffer__free(rb);
     std::fprintf(stderr, "l7tap: detaching probes and exiting\n");

@@ -154,6 +154,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 
   skel->rodata->self_tgid = o.self_tgid;
   skel->rodata->max_payload = o.max_payload_bytes;
+  skel->rodata->wakeup_bytes = o.wakeup_bytes;
   skel->rodata->filter_pids = !o.pids.empty();
   bpf_map__set_max_entries(skel->maps.events, o.ringbuf_bytes);
   probes->ncpus_ = libbpf_num_possible_cpus();

@@ -33,6 +33,7 @@ struct ProbeOptions {
   std::vector<uint32_t> pids;
   uint32_t self_tgid = 0;
   uint32_t ringbuf_bytes = 8u << 20;
+  uint64_t wakeup_bytes = 0;               // wake the reader once this much waits; 0: on every event
   std::vector<uint16_t> dns_ports = {53};  // UDP/TCP ports whose traffic is DNS
   bool attach = true;                      // false: load only (verifier check), attach nothing
 };

@@ -49,6 +49,9 @@ flags:
                             bodies are counted by length, not copied
   --pid PID                 trace only this process (repeatable; default: every process)
   --ringbuf-mib N           kernel->agent ring buffer size in MiB, power of two (default 8)
+  --event-batch-ms N        the agent reads kernel events every N ms, 0..1000 (default 10), and is
+                            woken early only when an eighth of the ring buffer is full; 0: woken
+                            for every event (events seen sooner, each probe hit costs more)
   --symbol-table FILE       function offsets of stripped binaries, keyed by ELF build-id (lines
                             'BUILD-ID FUNCTION 0xOFFSET', as printed by 'l7tap symbols --table')
   --dns-ports PORT          DNS is UDP and TCP to or from this port (repeatable; default 53); other
@@ -163,6 +166,11 @@ Result<Config> ParseArgs(int argc, char** argv) {
       if (!ParseNumber(*v, c.ringbuf_mib) || c.ringbuf_mib == 0 || c.ringbuf_mib > 1024 ||
           (c.ringbuf_mib & (c.ringbuf_mib - 1)) != 0)
         return Error{"--ringbuf-mib " + std::string(*v) + ": expected a power of two from 1 to 1024"};
+    } else if (arg == "--event-batch-ms") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (!ParseNumber(*v, c.event_batch_ms) || c.event_batch_ms > 1000)
+        return Error{"--event-batch-ms " + std::string(*v) + ": expected milliseconds from 0 to 1000"};
     } else {
       return Error{"unknown flag " + std::string(argv[i]) + " (see --help)"};
     }

@@ -21,6 +21,7 @@ struct Config {
   uint32_t max_payload_bytes = 4096;
   std::vector<uint32_t> pids;
   uint32_t ringbuf_mib = 8;
+  uint32_t event_batch_ms = 10;     // events reach the agent in batches this old at most; 0: one wake-up each
   std::string symbol_table;         // address table for stripped binaries (build-id -> function offsets)
   std::vector<uint16_t> dns_ports;  // DNS over UDP and TCP on these ports; empty: 53
   uint32_t dns_timeout_ms = 5000;   // a query unanswered this long is counted unanswered

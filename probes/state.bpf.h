@@ -13,11 +13,20 @@
 const volatile __u32 self_tgid = 0;
 const volatile __u32 max_payload = L7TAP_DEFAULT_PAYLOAD;
 const volatile bool filter_pids = false;
+/* Wake the agent only once this many bytes wait (0: on every event). A wake-up from a probe costs the traced
+ * thread an inter-processor interrupt (~2 us here, most of a TLS probe's cost); the agent also drains the
+ * ring on a short timer, so batching only delays events, never strands them. */
+const volatile __u64 wakeup_bytes = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 8 << 20);
 } events SEC(".maps");
+
+static __always_inline __u64 wakeup_flag(void) {
+  if (!wakeup_bytes) return 0;
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
 
 #define CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
 #define CONN_UDP 2 /* a UDP socket: only DNS datagrams are sent (CONN_DNS and a header check) */
@@ -249,7 +258,7 @@ static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8
   /* The process's name, not the calling thread's (threads are often named: "isc-net-0000", "worker-3"). */
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   BPF_CORE_READ_STR_INTO(&ev.comm, task, group_leader, comm);
-  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
   return bpf_map_lookup_elem(&conns, &key);
 }
 
@@ -331,7 +340,7 @@ static __always_inline void finish_data(struct scratch* s, struct conn_info* ci,
     count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);
   }
   __u64 size = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
-  if (bpf_ringbuf_output(&events, s, size, 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  if (bpf_ringbuf_output(&events, s, size, wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
 }
 
 /* Copies `total` bytes spread over an iovec array, in order, up to the cap. */

@@ -139,7 +139,7 @@ static __always_inline void on_close(__s32 fd) {
   ev.conn.generation = ci->generation;
   bpf_map_delete_elem(&conns, &key);
   bpf_map_delete_elem(&muted, &key);
-  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -157,7 +157,8 @@ int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
   unsigned int offset = ctx->__data_loc_filename & 0xFFFF;
   if (bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), (void*)ctx + offset) < 0)
     ev->filename[0] = 0;
-  bpf_ringbuf_submit(ev, 0);
+  /* Always at once: the agent attaches TLS probes to a new program before its first request. */
+  bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
   return 0;
 }
 
@@ -168,7 +169,7 @@ int on_process_exit(void* ctx) {
   struct l7tap_exit_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_PROCESS_EXIT, pid_tgid);
   ev.tgid = pid_tgid >> 32;
-  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0)) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
   return 0;
 }
 

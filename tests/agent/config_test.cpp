@@ -20,11 +20,13 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c->max_payload_bytes, 4096u);
   EXPECT_FALSE(c->print);
   EXPECT_TRUE(c->pids.empty());
+  EXPECT_EQ(c->event_batch_ms, 10u);
 }
 
 TEST(ConfigTest, AllFlagsBothSpellings) {
-  auto c = Parse({"--listen", "127.0.0.1:9999", "--print", "--syscall-probes=tracepoint",
-                  "--max-payload-bytes", "8192", "--pid", "12", "--pid=34", "--ringbuf-mib", "16"});
+  auto c =
+      Parse({"--listen", "127.0.0.1:9999", "--print", "--syscall-probes=tracepoint", "--max-payload-bytes",
+             "8192", "--pid", "12", "--pid=34", "--ringbuf-mib", "16", "--event-batch-ms=0"});
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c->listen, "127.0.0.1:9999");
   EXPECT_TRUE(c->print);
@@ -32,6 +34,7 @@ TEST(ConfigTest, AllFlagsBothSpellings) {
   EXPECT_EQ(c->max_payload_bytes, 8192u);
   EXPECT_EQ(c->pids, (std::vector<uint32_t>{12, 34}));
   EXPECT_EQ(c->ringbuf_mib, 16u);
+  EXPECT_EQ(c->event_batch_ms, 0u);
 }
 
 TEST(ConfigTest, BadValuesNameTheFlag) {
@@ -41,6 +44,8 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
                                                          {"--pid", "0"},
                                                          {"--listen", "9464"},
                                                          {"--ringbuf-mib", "3"},
+                                                         {"--event-batch-ms", "1001"},
+                                                         {"--event-batch-ms", "-1"},
                                                          {"--pid"},
                                                          {"--dns-ports", "0"},
                                                          {"--dns-ports", "70000"},
@@ -84,9 +89,10 @@ TEST(ConfigTest, ProbePlacement) {
 
 TEST(ConfigTest, HelpListsEveryFlag) {
   std::string help = HelpText();
-  for (const char* flag : {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid",
-                           "--help", "--ringbuf-mib", "--verbose", "--symbol-table", "--dns-ports",
-                           "--dns-timeout", "--dns-name-label", "--probe-placement", "--tls-probes"})
+  for (const char* flag :
+       {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid", "--help", "--ringbuf-mib",
+        "--verbose", "--symbol-table", "--dns-ports", "--dns-timeout", "--dns-name-label",
+        "--probe-placement", "--tls-probes", "--event-batch-ms"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 
