@@ -45,11 +45,11 @@ class SelfMetricsCollectable : public prometheus::Collectable {
 namespace {
 
 // OpenTelemetry's rule: methods outside the known set become _OTHER, so the label stays bounded.
-std::string MethodLabel(const std::string& m) {
-  static const char* known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
-                                "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-  for (const char* k : known)
-    if (m == k) return m;
+std::string_view MethodLabel(std::string_view m) {
+  static constexpr std::string_view known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                               "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (std::string_view k : known)
+    if (m == k) return k;
   return "_OTHER";
 }
 
@@ -96,37 +96,57 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, Sampl
 
 Metrics::~Metrics() = default;
 
+prometheus::Histogram& Metrics::HistogramFor(prometheus::Family<prometheus::Histogram>& family,
+                                             std::span<const LabelView> labels) {
+  std::string key = family.GetName();
+  for (const auto& [name, value] : labels) {  // length-prefixed: any byte may appear in a value
+    const uint32_t n = uint32_t(name.size() + value.size());
+    key.append(reinterpret_cast<const char*>(&n), sizeof(n)).append(name).append(value);
+  }
+  auto [it, inserted] = histograms_.try_emplace(std::move(key), nullptr);
+  if (inserted) {
+    prometheus::Labels map;
+    for (const auto& [name, value] : labels) map.emplace(name, value);
+    it->second = &family.Add(map, DefaultBuckets());
+  }
+  return *it->second;
+}
+
 void Metrics::Record(const TransactionRecord& r) {
   const auto& t = r.http;
-  bool server = t.role == protocols::Role::kServer;
-  prometheus::Labels labels = {
+  const bool server = t.role == protocols::Role::kServer;
+  const std::string status = std::to_string(t.status), port = std::to_string(r.server_port);
+  const std::string route = protocols::TemplateRoute(t.target);
+  const LabelView labels[] = {
       {"http_request_method", MethodLabel(t.method)},
-      {"http_response_status_code", std::to_string(t.status)},
-      {"http_route", protocols::TemplateRoute(t.target)},
+      {"http_response_status_code", status},
+      {"http_route", route},
       {"service_name", r.service_name},
-      {"server_port", std::to_string(r.server_port)},
+      {"server_port", port},
+      {"server_address", r.server_address},
   };
-  if (!server) labels.emplace("server_address", r.server_address);
-  auto& family = server ? *server_ : *client_;
-  double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
-  family.Add(labels, DefaultBuckets()).Observe(seconds);
+  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+  // Servers have no server_address label (it would be their own address).
+  HistogramFor(server ? *server_ : *client_, std::span(labels).first(server ? 5 : 6)).Observe(seconds);
 }
 
 void Metrics::RecordDns(const DnsRecord& r) {
   const auto& t = r.dns;
-  prometheus::Labels labels = {
-      {"dns_question_type", protocols::DnsTypeName(t.type)},
-      {"dns_response_code", protocols::DnsRcodeName(t.rcode)},
-      {"service_name", r.service_name},
-  };
+  std::string_view name;
   if (dns_name_label_) {
     auto& names = dns_names_[r.pid];
     if (names.size() < kMaxDnsNamesPerProcess) names.insert(t.name);
-    labels.emplace("dns_question_name", names.contains(t.name) ? t.name : "other");
+    name = names.contains(t.name) ? std::string_view(t.name) : "other";
   }
+  const LabelView labels[] = {
+      {"dns_question_type", protocols::DnsTypeName(t.type)},
+      {"dns_response_code", protocols::DnsRcodeName(t.rcode)},
+      {"service_name", r.service_name},
+      {"dns_question_name", name},
+  };
   auto& family = t.role == protocols::Role::kServer ? *dns_server_ : *dns_lookup_;
-  double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
-  family.Add(labels, DefaultBuckets()).Observe(seconds);
+  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+  HistogramFor(family, std::span(labels).first(dns_name_label_ ? 4 : 3)).Observe(seconds);
 }
 
 }  // namespace l7tap::agent

@@ -5,7 +5,10 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/connection_tracker.h"
@@ -49,6 +52,7 @@ class Metrics {
   // A process exited: its name budget goes (a later process may reuse the pid).
   void ForgetProcess(uint32_t pid) { dns_names_.erase(pid); }
   static constexpr size_t kMaxDnsNamesPerProcess = 100;
+  const prometheus::Registry& registry() const { return *registry_; }  // what /metrics serves (tests)
 
  private:
   Metrics() = default;
@@ -58,6 +62,13 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* client_ = nullptr;
   prometheus::Family<prometheus::Histogram>* dns_lookup_ = nullptr;
   prometheus::Family<prometheus::Histogram>* dns_server_ = nullptr;
+  // Label values (joined) -> the family's histogram. prometheus-cpp's Family::Add builds a histogram and a
+  // label map on every call before finding the existing one: most of the agent's cost per transaction.
+  // Histograms are never removed, so the pointers stay valid; label values are bounded, so is this cache.
+  std::unordered_map<std::string, prometheus::Histogram*> histograms_;
+  using LabelView = std::pair<std::string_view, std::string_view>;
+  prometheus::Histogram& HistogramFor(prometheus::Family<prometheus::Histogram>& family,
+                                      std::span<const LabelView> labels);
   bool dns_name_label_ = false;
   std::map<uint32_t, std::set<std::string>> dns_names_;  // per process: names given their own label value
   std::shared_ptr<class SelfMetricsCollectable> self_;
