@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "capture.skel.h"
 
@@ -55,8 +56,9 @@ Result<Ok> EnsureTracefs() {
   return Ok{};
 }
 
-// Detaching a uprobe waits for an RCU grace period (~0.1 s): hundreds of them one by one would hold up exit
-// for tens of seconds. From many threads the waits overlap.
+// Detaching a uprobe or a syscall tracepoint program waits for an RCU grace period (~0.1 s; syscall
+// tracepoints are faultable, and 6.x waits for their tasks-trace RCU too): hundreds of them one by one would
+// hold up exit for tens of seconds. From many threads the waits overlap.
 void DestroyInParallel(const std::vector<bpf_link*>& links) {
   const size_t workers = std::min<size_t>(links.size(), 64);
   std::vector<std::thread> threads;
@@ -201,7 +203,15 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 
 CaptureProbes::~CaptureProbes() {
   CloseInParallel(go_link_fds_);
-  DestroyInParallel(tls_links_);
+  // The skeleton's own links (syscall and process tracepoints), taken out so capture__destroy skips them.
+  std::vector<bpf_link*> links = std::move(tls_links_);
+  const bpf_object_skeleton* s = skel_->skeleton;
+  for (int i = 0; s && i < s->prog_cnt; ++i) {
+    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(s->progs) +
+                                                            size_t(i) * size_t(s->prog_skel_sz));
+    if (prog->link && *prog->link) links.push_back(std::exchange(*prog->link, nullptr));
+  }
+  DestroyInParallel(links);
   capture__destroy(skel_);
 }
 

@@ -5,6 +5,7 @@ overhead.json (overhead.py), probe_cost.md (probe_cost.py) and micro.txt (Google
   report.py RESULTS_DIR"""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,10 +14,10 @@ GOALS = """| goal | measured here |
 |---|---|
 | added p50 latency per HTTPS request with TLS uprobes ≤ 3 µs | {added_https} µs (HTTPS, 0 µs service time, mode both vs untraced; both sides of the request are traced) |
 | overhead ≤ 0.5 % at 1 ms service time | {ratio_1ms} (p50 traced/untraced, HTTPS, mode both) |
-| agent CPU ≤ 5 µs per traced transaction | {agent_us} µs (HTTPS, 8 connections, mode both) |
-| 0 events lost at 20 000 requests/s | {lost} events lost at {rps} req/s (HTTPS, 8 connections at full speed, mode both) |
+| agent CPU ≤ 5 µs per traced transaction | {agent_us} µs (HTTPS at {rate_rps} req/s, mode both); {agent_us_tp} µs at full speed ({rps} req/s, 8 connections) |
+| 0 events lost at 20 000 requests/s | {lost_rate_http} lost at {rate_rps_http} req/s HTTP (syscall probes, fixed rate); {lost} at full speed ({rps} req/s HTTPS, 8 connections, mode both); {lost_rate} at {rate_rps} req/s HTTPS (fixed rate, mode both) |
 | agent RSS ≤ 50 MB | {rss} MiB peak |
-| HTTP/1 parsing ≥ 1 GB/s on one core | see the microbenchmarks below |
+| HTTP/1 parsing ≥ 1 GB/s on one core | {parse} |
 | probe placement: optimized ≥ 5× cheaper than entry | {placement} |
 """
 
@@ -32,6 +33,22 @@ def med(r, key, spec="%.1f"):
     if not r or not r.get(key):
         return "n/a"
     return spec % r[key]["median"]
+
+
+def parse_summary(micro_path):
+    """The HTTP/1 rows of the microbenchmarks, in words."""
+    if not os.path.exists(micro_path):
+        return "not measured"
+    rates = {}
+    for line in open(micro_path):
+        m = re.match(r"BM_(\w+?)_median .*bytes_per_second=([\d.]+)([kMG])/s", line)
+        if m:
+            rates[m.group(1)] = float(m.group(2)) * {"k": 1e-3, "M": 1, "G": 1e3}[m.group(3)]
+    def mb(name):
+        return "%.0f MB/s" % rates[name] if name in rates else "n/a"
+    return ("%s on small keep-alive messages (~320 bytes per request+response, headers only), %s with 16 KiB "
+            "bodies; llhttp alone, no callbacks, on the small messages: %s (the ceiling for header-bound traffic "
+            "on this CPU)" % (mb("Http1SessionKeepAlive"), mb("Http1SessionLargeBodies"), mb("LlhttpAlone")))
 
 
 def plot(report, directory):
@@ -70,6 +87,8 @@ def main():
     entry0 = row(rows, "https", "latency", 0, "both-entry")
     both1ms = row(rows, "https", "latency", 1000, "both")
     bothtp = row(rows, "https", "throughput", 0, "both")
+    bothrate = row(rows, "https", "rate", 0, "both")
+    sysrate = row(rows, "http", "rate", 0, "syscalls")
     placement = "n/a"
     if both0 and entry0 and both0.get("added_us") and entry0.get("added_us"):
         placement = ("%.1f µs added per request with optimized placement vs %.1f µs with entry placement (p50, HTTPS, "
@@ -81,8 +100,11 @@ def main():
     goals = GOALS.format(
         added_https=med(both0, "added_us"),
         ratio_1ms=("%.2f %%" % ((both1ms["p50_ratio"]["median"] - 1) * 100)) if both1ms else "n/a",
-        agent_us=med(bothtp, "agent_us_per_txn"), lost=int(bothtp["lost"]) if bothtp else "n/a",
-        rps=med(bothtp, "rps", "%.0f"), rss="%.0f" % max(r.get("peak_rss_mib", 0) for r in rows),
+        agent_us=med(bothrate, "agent_us_per_txn"), agent_us_tp=med(bothtp, "agent_us_per_txn"),
+        lost=int(bothtp["lost"]) if bothtp else "n/a", rps=med(bothtp, "rps", "%.0f"),
+        lost_rate=int(bothrate["lost"]) if bothrate else "n/a", rate_rps=med(bothrate, "rps", "%.0f"),
+        lost_rate_http=int(sysrate["lost"]) if sysrate else "n/a", rate_rps_http=med(sysrate, "rps", "%.0f"),
+        parse=parse_summary(os.path.join(directory, "micro.txt")), rss="%.0f" % max(r.get("peak_rss_mib", 0) for r in rows),
         placement=placement)
     png = plot(report, directory)
 
@@ -96,7 +118,7 @@ def main():
 
 Measured {time.strftime('%Y-%m-%d', time.gmtime())} by `make bench` ({'QUICK=1, ' if report['reps'] < 5 else ''}{report['reps']} repetitions, modes interleaved A B A B …, {report['seconds']} s per wrk run). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}; syscall probe backend **{report['backend']}** (this kernel has no kprobes, so the tracepoint backend stands in for the kprobe one).
 
-Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through the system libssl) answers `/work/N` after sleeping N µs; wrk (Debian, also on libssl) drives it over loopback: one connection in a closed loop for latency, 8 connections at full speed for throughput. Both wrk and the server are traced, so each request is seen twice (transactions/request = 2) and the added latency is that of two traced processes. The server and wrk share CPU 0 and the agent runs on CPU 1: in a closed loop the service CPU then never idles (on this VM an idle vCPU's wake-up latency is tens of µs and would drown the probes; an agent keeping CPUs awake would even make traced runs look faster), and the agent's own work stays off the measured path while the probes' work, which runs in the traced processes, stays on it. Figures are medians over the repetitions with min–max in parentheses; ratios are traced/untraced within one repetition.
+Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through the system libssl) answers `/work/N` after sleeping N µs; wrk (Debian, also on libssl) drives it over loopback: one connection in a closed loop for latency, 8 connections at full speed for throughput; the fixture client (`http_client --mode rate`, libssl too) sends a fixed rate on 4 connections in an open loop (HTTP 20 000 requests/s; HTTPS 10 000, as at 20 000 the TLS client and server alone nearly fill CPU 0 and the open loop then measures queueing), its latency counted from each request's scheduled time. l7tap runs with its defaults (events reach the agent in 10 ms batches, `--event-batch-ms`). Both wrk and the server are traced, so each request is seen twice (transactions/request = 2) and the added latency is that of two traced processes. The server and wrk share CPU 0 and the agent runs on CPU 1: in a closed loop the service CPU then never idles (on this VM an idle vCPU's wake-up latency is tens of µs and would drown the probes; an agent keeping CPUs awake would even make traced runs look faster), and the agent's own work stays off the measured path while the probes' work, which runs in the traced processes, stays on it. Figures are medians over the repetitions with min–max in parentheses; ratios are traced/untraced within one repetition.
 
 Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off`: HTTPS shows only ciphertext, nothing recorded); **tls-only** (`--syscall-probes off`: the TLS uprobes fire but OpenSSL's socket is named by the syscall probes, so their plaintext is dropped and counted as lost — this row is the uprobes' cost alone); **both** (how l7tap runs); **both-entry** (the same with `--probe-placement=entry`).
 

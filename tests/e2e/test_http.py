@@ -109,6 +109,35 @@ class FixturePairTest(unittest.TestCase):
         self.assertEqual(self.agent.value("l7tap_events_lost_total"), 0)
         self.assertEqual(self.agent.value("l7tap_stream_gaps_total"), 0)
 
+    def test_fixed_rate_open_loop(self):
+        # The benchmark's load: 4 connections, 2 000 requests/s for 2 s, events reaching the agent in batches.
+        out = run([fixture("http_client"), "--port", str(self.port), "--mode", "rate", "--rate", "2000",
+                   "--seconds", "2", "--connections", "4", "--path", "/work/0"])
+        self.assertIn('"requests": 4000,', out)
+        self.assert_both_sides(4000, route="/work/{id}")
+        self.assertEqual(self.agent.value("l7tap_events_lost_total"), 0)
+
+
+class UnbatchedEventsTest(unittest.TestCase):
+    """--event-batch-ms=0: the kernel wakes the agent for every event (the batched default is tested above)."""
+
+    def test_exact_counts(self):
+        port = free_port()
+        agent = Agent("--event-batch-ms=0")
+        server = None
+        try:
+            server = Server([fixture("http_server"), "--port", str(port)], port)
+            self.assertEqual(run([fixture("http_client"), "--port", str(port), "--mode", "keepalive", "--count",
+                                  "30"]).split(), ["ok", "30"])
+            labels = dict(server_port=port, http_request_method="GET", http_response_status_code=200,
+                          http_route="/")
+            self.assertEqual(agent.wait_value(30, SERVER_HIST + "_count", service_name="http_server", **labels), 30)
+            self.assertEqual(agent.wait_value(30, CLIENT_HIST + "_count", service_name="http_client", **labels), 30)
+        finally:
+            if server:
+                server.stop()
+            self.assertEqual(agent.stop()[0], 0)
+
 
 class ThirdPartyTest(unittest.TestCase):
     """python3 -m http.server served to curl."""
