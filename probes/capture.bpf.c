@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The capture object: socket syscalls (two attach backends: syscall tracepoints tp_*, ksyscall kprobes ks_*;
- * user space loads one) TLS library uprobes (OpenSSL) and Go crypto/tls uprobes, sharing one connection table so that TLS traffic is
- * counted once. */
+ * user space loads one) TLS library uprobes (OpenSSL) and Go crypto/tls uprobes, sharing one connection table
+ * so that TLS traffic is counted once. */
 // clang-format off
 #include "vmlinux.h" /* first: the libbpf headers below need its types */
 // clang-format on

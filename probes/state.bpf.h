@@ -25,7 +25,8 @@ struct {
 
 static __always_inline __u64 wakeup_flag(void) {
   if (!wakeup_bytes) return 0;
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                       : BPF_RB_NO_WAKEUP;
 }
 
 #define CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
@@ -108,13 +109,6 @@ struct tls_call {
   __u8 pad;
 };
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64); /* pid_tgid */
-  __type(value, struct tls_call);
-} tls_calls SEC(".maps");
-
 /* Which fd a TLS session object uses, for calls that make no syscall (buffered reads). */
 struct ssl_key {
   __u64 ssl;
@@ -129,13 +123,27 @@ struct {
   __type(value, __s32);
 } ssl_fds SEC(".maps");
 
-/* Syscall arguments between enter and exit, by thread. */
+/* What a thread is in the middle of: a socket syscall (entry seen, exit not yet) and a TLS library call. Kept
+ * in task-local storage, which goes with the thread: a lookup is a pointer walk, where a hash map keyed by
+ * thread cost an update and a delete per call (~250 ns here, on every SSL call and followed syscall). */
+struct thread_state {
+  struct call_args call; /* kind 0: no followed syscall in progress */
+  struct tls_call tls;   /* kind 0: no TLS call in progress */
+};
+
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64);
-  __type(value, struct call_args);
-} calls SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct thread_state);
+} threads SEC(".maps");
+
+/* This thread's state; created on first use when `create`. NULL if it cannot be had (no memory, or the
+ * storage is busy on this CPU). */
+static __always_inline struct thread_state* current_thread(bool create) {
+  return bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+                              create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

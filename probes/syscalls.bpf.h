@@ -22,20 +22,20 @@ static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags
   if ((flags & MSG_PEEK) || !traced(pid_tgid)) return;
   struct conn_info* ci = find_conn(pid_tgid, fd);
   if (!ci) return;
-  struct tls_call* tls = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-  if (tls) note_tls_fd(tls, ci, fd);
+  struct thread_state* t = current_thread(true);
+  if (!t) return;
+  if (t->tls.kind) note_tls_fd(&t->tls, ci, fd);
   if (ci->flags & CONN_TLS) return; /* ciphertext is never sent */
   /* UDP that is not DNS costs this test and nothing more. */
   if ((ci->flags & (CONN_UDP | CONN_DNS)) == CONN_UDP) return;
-  struct call_args args = {.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
-  bpf_map_update_elem(&calls, &pid_tgid, &args, BPF_ANY);
+  t->call = (struct call_args){.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
 }
 
 static __always_inline void enter_conn(__s32 fd, __u8 kind) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
-  struct call_args args = {.fd = fd, .kind = kind};
-  bpf_map_update_elem(&calls, &pid_tgid, &args, BPF_ANY);
+  struct thread_state* t = current_thread(true);
+  if (t) t->call = (struct call_args){.fd = fd, .kind = kind};
 }
 
 static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u64 iovcnt, __u64 total) {
@@ -73,10 +73,10 @@ static __noinline void emit_msg(struct conn_info* ci, const struct call_args* ar
  * then walks the iovec and mmsg loops only in the programs that need them (load time drops severalfold). */
 static __always_inline void exit_call(long ret, const __u8 kind) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct call_args* a = bpf_map_lookup_elem(&calls, &pid_tgid);
-  if (!a) return;
-  struct call_args args = *a;
-  bpf_map_delete_elem(&calls, &pid_tgid);
+  struct thread_state* t = current_thread(false);
+  if (!t || !t->call.kind) return;
+  struct call_args args = t->call;
+  t->call.kind = 0;
   if (args.kind != kind) return;
 
   if (kind == CALL_CONNECT) {

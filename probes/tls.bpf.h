@@ -6,33 +6,35 @@
 static __always_inline void tls_enter(void* ssl, void* buf, void* len_ptr, __u8 dir) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
-  struct tls_call c = {.ssl = (__u64)ssl,
-                       .buf = (__u64)buf,
-                       .len_ptr = (__u64)len_ptr,
-                       .fd = -1,
-                       .kind = TLS_DATA,
-                       .direction = dir};
-  bpf_map_update_elem(&tls_calls, &pid_tgid, &c, BPF_ANY);
+  struct thread_state* t = current_thread(true);
+  if (!t) return;
+  t->tls = (struct tls_call){.ssl = (__u64)ssl,
+                             .buf = (__u64)buf,
+                             .len_ptr = (__u64)len_ptr,
+                             .fd = -1,
+                             .kind = TLS_DATA,
+                             .direction = dir};
 }
 
 /* The fd of this call: named by a nested syscall (then remembered for the session), or remembered from an
  * earlier call of the same session. */
 static __always_inline __s32 tls_fd(const struct tls_call* c, __u32 tgid) {
   struct ssl_key key = {.ssl = c->ssl, .tgid = tgid};
+  __s32* known = bpf_map_lookup_elem(&ssl_fds, &key);
   if (c->fd >= 0) {
-    bpf_map_update_elem(&ssl_fds, &key, &c->fd, BPF_ANY);
+    /* Written only when new or changed: an update replaces the element, a lookup only reads it. */
+    if (!known || *known != c->fd) bpf_map_update_elem(&ssl_fds, &key, &c->fd, BPF_ANY);
     return c->fd;
   }
-  __s32* known = bpf_map_lookup_elem(&ssl_fds, &key);
   return known ? *known : -1;
 }
 
 static __always_inline void tls_exit(long ret) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-  if (!p || p->kind != TLS_DATA) return;
-  struct tls_call c = *p;
-  bpf_map_delete_elem(&tls_calls, &pid_tgid);
+  struct thread_state* t = current_thread(false);
+  if (!t || t->tls.kind != TLS_DATA) return;
+  struct tls_call c = t->tls;
+  t->tls.kind = 0;
 
   __u64 n = 0;
   if (c.len_ptr) {
@@ -64,16 +66,16 @@ static __always_inline void tls_exit(long ret) {
 static __always_inline void handshake_enter(void* ssl) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
-  struct tls_call c = {.ssl = (__u64)ssl, .fd = -1, .kind = TLS_HANDSHAKE};
-  bpf_map_update_elem(&tls_calls, &pid_tgid, &c, BPF_NOEXIST);
+  struct thread_state* t = current_thread(true);
+  if (t && !t->tls.kind) t->tls = (struct tls_call){.ssl = (__u64)ssl, .fd = -1, .kind = TLS_HANDSHAKE};
 }
 
 static __always_inline void handshake_exit(void) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-  if (!p || p->kind != TLS_HANDSHAKE) return;
-  struct tls_call c = *p;
-  bpf_map_delete_elem(&tls_calls, &pid_tgid);
+  struct thread_state* t = current_thread(false);
+  if (!t || t->tls.kind != TLS_HANDSHAKE) return;
+  struct tls_call c = t->tls;
+  t->tls.kind = 0;
   if (c.fd >= 0) tls_fd(&c, pid_tgid >> 32);
 }
 
