@@ -115,21 +115,37 @@ class GoCase(unittest.TestCase):
             raise AssertionError("%s failed (%d): %s" % (" ".join(argv), r.returncode, r.stderr.strip()))
         return r.stdout
 
-    def assert_counts(self, port, expected):
-        """expected: {(method, status): n}. Server and client side each count exactly that at `port`."""
+    def counts_at(self, port, expected):
+        """What the agent holds at `port` for each (histogram, method, status) of `expected`, and in all (key
+        (histogram, None, None)). A server started earlier may have had the same port (the kernel hands out
+        port 0 again), so assertions compare against this."""
+        out = {}
+        for hist in (SERVER_HIST, CLIENT_HIST):
+            out[(hist, None, None)] = self.agent.value(hist + "_count", server_port=port)
+            for method, status in expected:
+                out[(hist, method, status)] = self.agent.value(hist + "_count", server_port=port,
+                                                               http_request_method=method,
+                                                               http_response_status_code=status)
+        return out
+
+    def assert_counts(self, port, expected, base=None):
+        """expected: {(method, status): n}. Server and client side each count exactly that at `port`, beyond
+        `base` (counts_at before the requests; none: nothing was there)."""
+        base = base or {}
         total = sum(expected.values())
         for hist in (SERVER_HIST, CLIENT_HIST):
-            if self.agent.wait_value(total, hist + "_count", server_port=port) != total:
+            want = base.get((hist, None, None), 0) + total
+            if self.agent.wait_value(want, hist + "_count", server_port=port) != want:
                 print("\n".join("%s %s %s" % s for s in self.agent.scrape()
                                 if s[0].startswith("l7tap_") and s[2] and "bucket" not in s[0]))
         for (method, status), n in expected.items():
             for hist in (SERVER_HIST, CLIENT_HIST):
                 got = self.agent.value(hist + "_count", server_port=port, http_request_method=method,
-                                       http_response_status_code=status)
+                                       http_response_status_code=status) - base.get((hist, method, status), 0)
                 self.assertEqual(got, n, "%s %s %d at port %d" % (hist, method, status, port))
         for hist in (SERVER_HIST, CLIENT_HIST):
-            self.assertEqual(self.agent.value(hist + "_count", server_port=port), total,
-                             "%s: extra transactions at port %d" % (hist, port))
+            got = self.agent.value(hist + "_count", server_port=port) - base.get((hist, None, None), 0)
+            self.assertEqual(got, total, "%s: extra transactions at port %d" % (hist, port))
 
 
 class GoBuildsTest(GoCase):
@@ -159,12 +175,14 @@ class GoBuildsTest(GoCase):
             self.client(client_bin, "http://127.0.0.1:%d/" % server.http_port, 0)
             self.wait_attached(before, client_bin)
             for scheme, port in (("https", server.https_port), ("http", server.http_port)):
-                base = "%s://127.0.0.1:%d" % (scheme, port)
-                self.client(client_bin, base + "/", 10)                       # one keep-alive connection
-                self.client(client_bin, base + "/", 5, keepalive=False)      # a connection per request
-                self.client(client_bin, base + "/items/7", 3, method="POST")
-                self.client(client_bin, base + "/notfound", 2, c=2)
-                self.assert_counts(port, {("GET", 200): 15, ("POST", 200): 3, ("GET", 404): 2})
+                url = "%s://127.0.0.1:%d" % (scheme, port)
+                expected = {("GET", 200): 15, ("POST", 200): 3, ("GET", 404): 2}
+                before_requests = self.counts_at(port, expected)
+                self.client(client_bin, url + "/", 10)                       # one keep-alive connection
+                self.client(client_bin, url + "/", 5, keepalive=False)      # a connection per request
+                self.client(client_bin, url + "/items/7", 3, method="POST")
+                self.client(client_bin, url + "/notfound", 2, c=2)
+                self.assert_counts(port, expected, before_requests)
             self.assertTrue(server.alive(), "%s exited" % server_bin)
         finally:
             server.stop()
