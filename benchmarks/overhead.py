@@ -159,6 +159,45 @@ def fixed_rate(client, scheme, port, seconds):
             "errors": ""}
 
 
+def bpf_programs():
+    """{program id: (name, run count, run time ns)} of every BPF program loaded (bpftool)."""
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
+    return {p["id"]: (p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)) for p in json.loads(out)}
+
+
+def where_time_goes(build, port, seconds):
+    """One extra run, mode both, HTTPS, one connection, 0 us service time, with the kernel's BPF run-time
+    statistics on (they cost two clock reads per program run, so the measured runs keep them off): what each
+    program costs per request, and how many probe hits of each kind a request makes."""
+    stats = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(stats) as f:
+        was = f.read().strip()
+    agent = Agent(build, [])
+    try:
+        with open(stats, "w") as f:
+            f.write("1")
+        before, hits0 = bpf_programs(), scrape(agent.port)
+        r = wrk("https://127.0.0.1:%d/work/0" % port, seconds, 1, 1)
+        time.sleep(0.2)
+        after, hits1 = bpf_programs(), scrape(agent.port)
+    finally:
+        with open(stats, "w") as f:
+            f.write(was)
+        agent.stop()
+    n = r["requests"]
+    programs = []
+    for pid, (name, cnt, ns) in after.items():
+        cnt0, ns0 = before.get(pid, (name, 0, 0))[1:]
+        if cnt - cnt0 > 0:
+            programs.append({"name": name, "runs_per_request": (cnt - cnt0) / n,
+                             "ns_per_run": (ns - ns0) / (cnt - cnt0), "ns_per_request": (ns - ns0) / n})
+    programs.sort(key=lambda p: -p["ns_per_request"])
+    hits = {k: (metric(hits1, 'l7tap_probe_hits_total{kind="%s"}' % k) -
+                metric(hits0, 'l7tap_probe_hits_total{kind="%s"}' % k)) / n
+            for k in ("emulated", "single_step", "uretprobe")}
+    return {"requests": n, "p50_us": r["p50_us"], "programs": programs, "hits_per_request": hits}
+
+
 def machine():
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -241,6 +280,7 @@ def main():
                 finally:
                     if agent:
                         agent.stop()
+        breakdown = where_time_goes(a.build, ports["https"], seconds)
     finally:
         for s in servers:
             s.terminate()
@@ -249,7 +289,7 @@ def main():
 
     summary = summarize(results)
     report = {"machine": machine(), "backend": backend or "unknown", "reps": reps, "seconds": seconds,
-              "rows": summary, "raw": results}
+              "rows": summary, "raw": results, "breakdown": breakdown}
     print(markdown(report))
     if a.json:
         with open(a.json, "w") as f:
@@ -324,6 +364,20 @@ def markdown(report):
                     "–" if "lost" not in r else "%d" % r["lost"], fmt(r.get("single_step_per_request"), "%.1f"),
                     "–" if "peak_rss_mib" not in r else "%.0f" % r["peak_rss_mib"]))
             out.append("")
+    b = report.get("breakdown")
+    if b:
+        out.append("### Where the time goes: HTTPS, mode both, one connection, 0 µs service time (BPF run-time "
+                   "statistics on, %d requests)\n" % b["requests"])
+        h = b["hits_per_request"]
+        out.append("Probe hits per request (both sides): %.2f emulated, %.2f single-stepped, %.2f uretprobe "
+                   "returns.\n" % (h["emulated"], h["single_step"], h["uretprobe"]))
+        out.append("| BPF program | runs/request | ns/run | ns/request |")
+        out.append("|---|---:|---:|---:|")
+        for p in b["programs"]:
+            out.append("| %s | %.2f | %.0f | %.0f |" % (p["name"], p["runs_per_request"], p["ns_per_run"],
+                                                      p["ns_per_request"]))
+        out.append("| **all** | | | **%.0f** |" % sum(p["ns_per_request"] for p in b["programs"]))
+        out.append("")
     return "\n".join(out)
 
 

@@ -35,6 +35,34 @@ def med(r, key, spec="%.1f"):
     return spec % r[key]["median"]
 
 
+def budget(report, directory, both0):
+    """The added p50 of mode both (HTTPS, 0 us service time) taken apart: probe traps priced by the per-probe
+    table (trap and handler without a record: the BPF programs' own run time is measured separately) plus the
+    BPF run time per request."""
+    b = report.get("breakdown")
+    path = os.path.join(directory, "probe_cost.json")
+    if not b or not both0 or not both0.get("added_us") or not os.path.exists(path):
+        return ""
+    rows = {r["key"]: r for r in json.load(open(path))["rows"]}
+    if "push" not in rows or "uretprobe" not in rows:
+        return ""
+    trap = rows["push"]["added_ring_buffer_off_median"]
+    ret = rows["uretprobe"]["added_ring_buffer_off_median"] - trap
+    step = rows["mov"]["added_ring_buffer_off_median"] if "mov" in rows else 0
+    h = b["hits_per_request"]
+    bpf = sum(p["ns_per_request"] for p in b["programs"])
+    traps = h["emulated"] * trap + h["uretprobe"] * ret + h["single_step"] * step
+    top = ", ".join("%s %.0f ns" % (p["name"], p["ns_per_request"]) for p in b["programs"][:4])
+    return ("Where the %.1f µs added per HTTPS request (mode both, 0 µs service time) go: %.1f emulated probe hits "
+            "× %.0f ns + %.1f uretprobe returns × %.0f ns%s = %.1f µs of traps (per-probe table, without the "
+            "BPF programs), and %.1f µs of BPF programs (kernel run-time statistics; largest per request: %s): "
+            "%.1f µs together. The traps are the kernel's price per hit on this virtual machine and stay as long "
+            "as both the request's sides are traced with entry and return probes on SSL_read/SSL_write.\n" % (
+                both0["added_us"]["median"], h["emulated"], trap, h["uretprobe"], ret,
+                (" + %.1f single-stepped × %.0f ns" % (h["single_step"], step)) if h["single_step"] else "",
+                traps / 1000, bpf / 1000, top, (traps + bpf) / 1000))
+
+
 def parse_summary(micro_path):
     """The HTTP/1 rows of the microbenchmarks, in words."""
     if not os.path.exists(micro_path):
@@ -125,6 +153,7 @@ Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off
 ## Goals
 
 {goals}
+{budget(report, directory, both0)}
 ![overhead vs service time]({os.path.basename(png)})
 
 ## Overhead by mode

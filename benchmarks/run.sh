@@ -24,6 +24,7 @@ fi
   fi
 } | tee "$out/micro.txt"
 
-python3 "$here/probe_cost.py" "${quick[@]}" --binary "$build/benchmarks/probe_cost_loop" | tee "$out/probe_cost.md"
+python3 "$here/probe_cost.py" "${quick[@]}" --binary "$build/benchmarks/probe_cost_loop" \
+  --json "$out/probe_cost.json" | tee "$out/probe_cost.md"
 python3 "$here/overhead.py" "${quick[@]}" --build "$build" --json "$out/overhead.json" | tee "$out/overhead.md"
 python3 "$here/report.py" "$out"
