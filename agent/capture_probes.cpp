@@ -56,9 +56,8 @@ Result<Ok> EnsureTracefs() {
   return Ok{};
 }
 
-// Detaching a uprobe or a syscall tracepoint program waits for an RCU grace period (~0.1 s; syscall
-// tracepoints are faultable, and 6.x waits for their tasks-trace RCU too): hundreds of them one by one would
-// hold up exit for tens of seconds. From many threads the waits overlap.
+// Detaching a uprobe or a tracepoint program waits for RCU grace periods (0.05-0.1 s each here): hundreds
+// of them one by one would hold up exit for tens of seconds. From many threads the waits overlap.
 void DestroyInParallel(const std::vector<bpf_link*>& links) {
   const size_t workers = std::min<size_t>(links.size(), 64);
   std::vector<std::thread> threads;

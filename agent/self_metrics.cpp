@@ -39,6 +39,8 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             {{"reason", "tls_no_connection"}});
   s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_GO_CONN_UNREADABLE]),
             {{"reason", "go_conn_unreadable"}});
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_NO_THREAD_STATE]),
+            {{"reason", "thread_state_unavailable"}});
   s.Counter("l7tap_tls_fd_mismatch_total", "TLS calls that made syscalls on two different fds",
             double(k[L7TAP_CNT_TLS_FD_MISMATCH]));
   s.Counter("l7tap_payload_truncated_events_total", "Data events whose payload exceeded --max-payload-bytes",

@@ -73,6 +73,7 @@ enum l7tap_counter {
   L7TAP_CNT_HITS_EMULATED = 10,     /* uprobe hits on an instruction the kernel emulates (one trap) */
   L7TAP_CNT_HITS_SINGLE_STEP = 11,  /* uprobe hits on an instruction the kernel single-steps (two traps) */
   L7TAP_CNT_HITS_URETPROBE = 12,    /* uretprobe hits (the return trampoline) */
+  L7TAP_CNT_NO_THREAD_STATE = 13,   /* calls not followed: the thread's task-local state could not be had */
   L7TAP_CNT__MAX = 16,
 };
 

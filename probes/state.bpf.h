@@ -138,13 +138,6 @@ struct {
   __type(value, struct thread_state);
 } threads SEC(".maps");
 
-/* This thread's state; created on first use when `create`. NULL if it cannot be had (no memory, or the
- * storage is busy on this CPU). */
-static __always_inline struct thread_state* current_thread(bool create) {
-  return bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
-                              create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-}
-
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, L7TAP_CNT__MAX);
@@ -169,6 +162,15 @@ struct {
 static __always_inline void count(__u32 which, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &which);
   if (v) *v += n;
+}
+
+/* This thread's state; created on first use when `create` (a failure then is counted: the call it was for
+ * goes unseen). NULL if it cannot be had (no memory, or the storage is busy on this CPU). */
+static __always_inline struct thread_state* current_thread(bool create) {
+  struct thread_state* t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+                                                create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+  if (!t && create) count(L7TAP_CNT_NO_THREAD_STATE, 1);
+  return t;
 }
 
 static __always_inline bool traced(__u64 pid_tgid) {
