@@ -203,8 +203,10 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 CaptureProbes::~CaptureProbes() {
   CloseInParallel(go_link_fds_);
   // The skeleton's own links (syscall and process tracepoints), taken out so capture__destroy skips them.
+  // Kprobes stay one by one: each detach flips kernel static keys, and under qemu TCG (where the kprobe
+  // backend is tested here) concurrent flips livelocked the guest's text patching.
   std::vector<bpf_link*> links = std::move(tls_links_);
-  const bpf_object_skeleton* s = skel_->skeleton;
+  const bpf_object_skeleton* s = backend_ == SyscallBackend::kKprobe ? nullptr : skel_->skeleton;
   for (int i = 0; s && i < s->prog_cnt; ++i) {
     auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(s->progs) +
                                                             size_t(i) * size_t(s->prog_skel_sz));
