@@ -119,23 +119,17 @@ class Agent:
                 self.proc.wait()
 
 
-def parse_duration(text):
-    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
-    value, unit = float(m.group(1)), m.group(2)
-    return value * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
-
-
 def wrk(url, seconds, connections, threads):
     """wrk's closed loop: requests sent, req/s, p50 and p99 latency in microseconds."""
     out = subprocess.run(pinned(0, ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency",
-                                    url]),
+                                    "-s", os.path.join(HERE, "wrk_percentiles.lua"), url]),
                          capture_output=True, text=True, timeout=seconds + 60).stdout
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^l7tap-(p50|p99)-us (\d+)$", out, re.M))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {"requests": requests, "rps": rps, "p50_us": parse_duration(lat["50"]),
-            "p99_us": parse_duration(lat["99"]), "errors": errors.group(0) if errors else ""}
+    return {"requests": requests, "rps": rps, "p50_us": float(lat["p50"]), "p99_us": float(lat["p99"]),
+            "errors": errors.group(0) if errors else ""}
 
 
 # Fixed-rate load on 4 connections: plain HTTP at the rate the goals name ("0 events lost at 20 000 requests/s");
