@@ -58,12 +58,13 @@ Result<Ok> EnsureTracefs() {
 
 // Detaching a uprobe or a tracepoint program waits for RCU grace periods (0.05-0.1 s each here): hundreds
 // of them one by one would hold up exit for tens of seconds. From many threads the waits overlap.
-void DestroyInParallel(const std::vector<bpf_link*>& links) {
-  const size_t workers = std::min<size_t>(links.size(), 64);
+template <typename T, typename Detach>
+void DetachInParallel(const std::vector<T>& items, Detach detach) {
+  const size_t workers = std::min<size_t>(items.size(), 64);
   std::vector<std::thread> threads;
   for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&links, w, workers] {
-      for (size_t i = w; i < links.size(); i += workers) bpf_link__destroy(links[i]);
+    threads.emplace_back([&items, &detach, w, workers] {
+      for (size_t i = w; i < items.size(); i += workers) detach(items[i]);
     });
   }
   for (std::thread& t : threads) t.join();
@@ -97,17 +98,6 @@ Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::v
   const long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
   if (fd < 0) return Error{Errno(errno)};
   return int(fd);
-}
-
-void CloseInParallel(const std::vector<int>& fds) {
-  const size_t workers = std::min<size_t>(fds.size(), 64);
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&fds, w, workers] {
-      for (size_t i = w; i < fds.size(); i += workers) close(fds[i]);
-    });
-  }
-  for (std::thread& t : threads) t.join();
 }
 
 }  // namespace
@@ -201,7 +191,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 }
 
 CaptureProbes::~CaptureProbes() {
-  CloseInParallel(go_link_fds_);
+  DetachInParallel(go_link_fds_, [](int fd) { close(fd); });
   // The skeleton's own links (syscall and process tracepoints), taken out so capture__destroy skips them.
   // Kprobes stay one by one: each detach flips kernel static keys, and under qemu TCG (where the kprobe
   // backend is tested here) concurrent flips livelocked the guest's text patching.
@@ -212,7 +202,7 @@ CaptureProbes::~CaptureProbes() {
                                                             size_t(i) * size_t(s->prog_skel_sz));
     if (prog->link && *prog->link) links.push_back(std::exchange(*prog->link, nullptr));
   }
-  DestroyInParallel(links);
+  DetachInParallel(links, bpf_link__destroy);
   capture__destroy(skel_);
 }
 
