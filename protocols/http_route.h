@@ -1,11 +1,13 @@
 #pragma once
+// The http_route label of a transaction, bounded so that a service cannot make unbounded series.
 #include <string>
 #include <string_view>
 
 namespace l7tap::protocols {
 
-// Bounded route label from a request-target: query and fragment dropped, segments that are numbers,
-// hex ids (>= 8 hex digits) or UUIDs replaced by "{id}", at most 8 segments and 128 chars kept.
+// Heuristic route from a request-target: query and fragment dropped, generated-looking segments replaced by
+// placeholders (route_segment.h: "{id}", "{email}", "{date}", "{time}"), at most 8 segments and 128 chars
+// kept. Absolute-form loses scheme and authority; targets without a path ("*", CONNECT's host:port) are "*".
 std::string TemplateRoute(std::string_view target);
 
 }  // namespace l7tap::protocols
