@@ -42,4 +42,10 @@ std::string TemplatePath(std::string_view path) {
 
 std::string TemplateRoute(std::string_view target) { return TemplatePath(PathOf(target)); }
 
+std::string RouteFor(std::string_view target, const RoutePatterns& patterns) {
+  const std::string_view path = PathOf(target);
+  if (const std::string_view pattern = patterns.Match(path); !pattern.empty()) return std::string(pattern);
+  return TemplatePath(path);
+}
+
 }  // namespace l7tap::protocols

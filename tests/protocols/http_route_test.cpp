@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
 namespace l7tap::protocols {
@@ -139,6 +140,50 @@ TEST(TemplateRoute, KeepsWordsVersionsAndNames) {
         "/users/bob-smith/profile", "/users/j.doe/profile", "/docs/python-3.12.1/index.html"}) {
     EXPECT_EQ(TemplateRoute(path), path);
   }
+}
+
+// Names as user names are: letters only, so that no heuristic can template them.
+std::string Name(int i) {
+  std::string name = "user";
+  for (; i > 0; i /= 26) name += char('a' + i % 26);
+  return name;
+}
+
+TEST(RouteFor, APatternMakesOneRouteOfManyNames) {
+  const Result<RoutePatterns> patterns = RoutePatterns::Parse({"/users/{name}/profile"});
+  ASSERT_TRUE(patterns.ok()) << patterns.error();
+  std::set<std::string> heuristic, routed;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string target = "/users/" + Name(i) + "/profile";
+    heuristic.insert(TemplateRoute(target));
+    routed.insert(RouteFor(target, patterns.value()));
+  }
+  EXPECT_EQ(heuristic.size(), 2000u);
+  EXPECT_EQ(routed, std::set<std::string>{"/users/{name}/profile"});
+}
+
+TEST(RouteFor, MatchesThePathWithoutQueryBeforeTheCaps) {
+  const Result<RoutePatterns> patterns =
+      RoutePatterns::Parse({"/users/{name}/profile", "/a/b/c/d/e/f/g/h/i/{id}", "/static/*"});
+  ASSERT_TRUE(patterns.ok()) << patterns.error();
+  const RoutePatterns& p = patterns.value();
+  EXPECT_EQ(RouteFor("/users/alice/profile?tab=security#top", p), "/users/{name}/profile");
+  EXPECT_EQ(RouteFor("http://example.com/users/bob-smith/profile", p), "/users/{name}/profile");
+  EXPECT_EQ(RouteFor("/a/b/c/d/e/f/g/h/i/42", p), "/a/b/c/d/e/f/g/h/i/{id}");  // 10 segments
+  EXPECT_EQ(RouteFor("/static/css/" + std::string(200, 'x') + ".css", p), "/static/*");
+  // No pattern matches: the heuristic route.
+  EXPECT_EQ(RouteFor("/users/alice/orders/42", p), "/users/alice/orders/{id}");
+  EXPECT_EQ(RouteFor("/a/b/c/d/e/f/g/h/i/j/k", p), "/a/b/c/d/e/f/g/h");
+  EXPECT_EQ(RouteFor("?q=1", p), "/");
+}
+
+TEST(RouteFor, TargetsWithoutPathAndNoPatterns) {
+  const Result<RoutePatterns> all = RoutePatterns::Parse({"/*"});
+  ASSERT_TRUE(all.ok()) << all.error();
+  EXPECT_EQ(RouteFor("*", all.value()), "*");
+  EXPECT_EQ(RouteFor("example.com:443", all.value()), "*");
+  EXPECT_EQ(RouteFor("/anything", all.value()), "/*");
+  EXPECT_EQ(RouteFor("/api/users/42?x=1", RoutePatterns()), "/api/users/{id}");
 }
 
 }  // namespace
