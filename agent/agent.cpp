@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,10 +15,14 @@
 #include "agent/capture_probes.h"
 #include "agent/connection_tracker.h"
 #include "agent/event_decoder.h"
+#include "agent/kernel_sweeper.h"
 #include "agent/metrics.h"
 #include "agent/printer.h"
 #include "agent/self_metrics.h"
+#include "agent/table_stats.h"
 #include "agent/tls_discovery.h"
+#include "protocols/http_route.h"
+#include "protocols/route_patterns.h"
 #include "symbolizer/address_table.h"
 
 namespace l7tap::agent {
@@ -33,39 +38,82 @@ uint64_t MonotonicNs() {
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+constexpr uint64_t kSecond = 1'000'000'000;
+// Housekeeping periods: connections and processes every second, kernel tables every 5 s, series, label
+// values and detached files every 10 s.
+constexpr uint64_t kTrackerSweepNs = kSecond;
+constexpr uint64_t kKernelSweepNs = 5 * kSecond;
+constexpr uint64_t kSlowSweepNs = 10 * kSecond;
+
+// One descriptor per traced file (TlsDiscovery) on top of the usual: the soft limit may be 1024.
+void RaiseFileLimit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+TrackerLimits LimitsOf(const Config& c) {
+  TrackerLimits l;
+  l.max_connections = c.max_connections;
+  l.idle_timeout_ns = uint64_t(c.conn_idle_timeout_s) * kSecond;
+  return l;
+}
+
 class Agent {
  public:
-  explicit Agent(const Config& c)
+  explicit Agent(const Config& c, protocols::RoutePatterns routes)
       : config_(c),
-        tracker_([this](TransactionRecord&& r) { OnTransaction(r); },
-                 [this](const ConnId& id, bool tls) {
-                   probes_->MuteConnection(id.tgid, id.fd, id.generation, tls);
-                 }) {}
+        routes_(std::move(routes)),
+        tracker_(
+            tables_, [this](TransactionRecord&& r) { OnTransaction(r); },
+            [this](const ConnId& id, bool tls) {
+              if (!probes_->MuteConnection(id.tgid, id.fd, id.generation, tls)) muted_refused_++;
+            },
+            LimitsOf(c)) {}
 
   int Run() {
+    RaiseFileLimit();
     if (!config_.symbol_table.empty()) {
       auto table = symbolizer::AddressTable::Load(config_.symbol_table);
       if (!table) return Fail(table.error());
       table_ = std::make_unique<symbolizer::AddressTable>(std::move(*table));
     }
-    auto metrics = Metrics::Start(config_.listen, [this] { return SelfSamples(); });
+    MetricsOptions mo;
+    mo.listen = config_.listen;
+    mo.max_series = config_.max_series;
+    mo.series_ttl_ns = uint64_t(config_.series_ttl_s) * kSecond;
+    mo.max_routes_per_service = config_.max_routes_per_service;
+    mo.max_values_per_service = config_.max_values_per_service;
+    mo.dns_name_label = config_.dns_name_label;
+    mo.route = [this](std::string_view target) { return protocols::RouteFor(target, routes_); };
+    auto metrics = Metrics::Start(
+        mo, [this] { return SelfSamples(); }, tables_);
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
-    metrics_->SetDnsNameLabel(config_.dns_name_label);
     tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
+    tracker_.SetForgotten([this](const ConnId& id) { probes_->ForgetConnection(id.tgid, id.fd); });
 
     ProbeOptions options;
     options.choice = config_.syscall_probes;
     options.max_payload_bytes = config_.max_payload_bytes;
     options.pids = config_.pids;
     options.self_tgid = getpid();
-    options.ringbuf_bytes = config_.ringbuf_mib << 20;
+    options.ringbuf_bytes = config_.ringbuf_kib << 10;
+    options.max_connections = config_.max_connections;
     if (config_.event_batch_ms > 0) options.wakeup_bytes = options.ringbuf_bytes / 8;
     if (!config_.dns_ports.empty()) options.dns_ports = config_.dns_ports;
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
-    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid(), config_.probe_placement);
+    tables_.Add("pid_filter", L7TAP_MAX_PIDS, {}).set_entries(config_.pids.size());
+    sweeper_ =
+        std::make_unique<KernelSweeper>(*probes_, tables_, uint64_t(config_.conn_idle_timeout_s) * kSecond);
+    TlsDiscoveryLimits tl;
+    tl.max_traced_files = config_.max_traced_binaries;
+    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid(), tables_, config_.probe_placement,
+                                          tl);
     if (config_.tls_probes) tls_->ScanNode();
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
@@ -86,12 +134,10 @@ class Agent {
         ring_buffer__free(rb);
         return Fail(std::string("reading the ring buffer failed (") + std::strerror(-n) + ")");
       }
-      counts_.open_connections = tracker_.open_connections();
       const uint64_t now = MonotonicNs();
-      if (now >= next_dns_expiry_) {
-        tracker_.ExpireDns(now, uint64_t(config_.dns_timeout_ms) * 1'000'000);
-        next_dns_expiry_ = now + 100'000'000;  // unanswered queries are counted within 0.1 s of timing out
-      }
+      tracker_.ExpireHoles(now);
+      Housekeeping(now);
+      counts_.open_connections = tracker_.open_connections();
       int due_ms = tls_->RunDue(now);
       timeout_ms = due_ms < 0 || due_ms > idle_ms ? idle_ms : due_ms;
     }
@@ -104,6 +150,27 @@ class Agent {
   static int Fail(const std::string& message) {
     std::fprintf(stderr, "l7tap: %s\n", message.c_str());
     return 1;
+  }
+
+  // The bounded-state policy's timers: expiry of everything that idles, and the kernel tables' sweep.
+  void Housekeeping(uint64_t now) {
+    if (now >= next_dns_expiry_) {
+      tracker_.ExpireDns(now, uint64_t(config_.dns_timeout_ms) * 1'000'000);
+      next_dns_expiry_ = now + 100'000'000;  // unanswered queries are counted within 0.1 s of timing out
+    }
+    if (now >= next_tracker_sweep_) {
+      tracker_.Sweep(now, [](uint32_t tgid) { return kill(pid_t(tgid), 0) == 0 || errno == EPERM; });
+      next_tracker_sweep_ = now + kTrackerSweepNs;
+    }
+    if (now >= next_kernel_sweep_) {
+      sweeper_->Sweep(now);
+      next_kernel_sweep_ = now + kKernelSweepNs;
+    }
+    if (now >= next_slow_sweep_) {
+      metrics_->Expire(now);
+      tls_->Sweep();
+      next_slow_sweep_ = now + kSlowSweepNs;
+    }
   }
 
   static int HandleRecord(void* self, void* data, size_t size) {
@@ -126,7 +193,7 @@ class Agent {
     } else if (auto* x = std::get_if<ProcessExit>(&event)) {
       counts_.exit++;
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
-      metrics_->ForgetProcess(x->tgid);
+      tls_->OnExit(x->tgid);
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
       if (config_.tls_probes) tls_->OnExec(e->tgid, e->filename, e->ts_ns);
@@ -151,31 +218,49 @@ class Agent {
   std::vector<Sample> SelfSamples() const {
     if (!ready_.load(std::memory_order_acquire))
       return agent::SelfSamples(nullptr, counts_, tracker_.stats(), {});
-    return agent::SelfSamples(probes_.get(), counts_, tracker_.stats(), tls_->Samples());
+    std::vector<Sample> more = tls_->Samples();
+    for (Sample& s : tables_.Samples()) more.push_back(std::move(s));
+    for (Sample& s : metrics_->Samples()) more.push_back(std::move(s));
+    more.push_back({"l7tap_mutes_refused_total",
+                    "Connections the agent stopped parsing whose bytes still come: the kernel's muted table "
+                    "was full",
+                    true,
+                    {},
+                    double(muted_refused_.load())});
+    return agent::SelfSamples(probes_.get(), counts_, tracker_.stats(), std::move(more));
   }
 
   Config config_;
+  protocols::RoutePatterns routes_;
+  TableRegistry tables_;  // first: every other member registers its tables here
   ConnectionTracker tracker_;
   TransactionPrinter printer_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<symbolizer::AddressTable> table_;
   std::unique_ptr<CaptureProbes> probes_;
+  std::unique_ptr<KernelSweeper> sweeper_;
   std::unique_ptr<TlsDiscovery> tls_;
   EventCounts counts_;
+  std::atomic<uint64_t> muted_refused_{0};
   std::atomic<bool> ready_{false};
-  uint64_t next_dns_expiry_ = 0;
+  uint64_t next_dns_expiry_ = 0, next_tracker_sweep_ = 0, next_kernel_sweep_ = 0, next_slow_sweep_ = 0;
 };
 
 }  // namespace
 
 int RunAgent(const Config& config) {
   SetLibbpfVerbose(config.verbose);
+  auto routes = protocols::RoutePatterns::Parse(config.routes);
+  if (!routes) {
+    std::fprintf(stderr, "l7tap: --route: %s\n", routes.error().c_str());
+    return 2;
+  }
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  Agent agent(config);
+  Agent agent(config, std::move(*routes));
   return agent.Run();
 }
 

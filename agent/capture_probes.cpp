@@ -139,9 +139,15 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
       break;
   }
 
+  if (o.pids.size() > L7TAP_MAX_PIDS)
+    return Error{std::to_string(o.pids.size()) + " --pid values: at most " + std::to_string(L7TAP_MAX_PIDS) +
+                 " processes can be selected"};
   ::capture* skel = capture__open();
   if (!skel) return Error{"opening the BPF object failed (" + Errno(errno) + ")"};
   std::unique_ptr<CaptureProbes> probes(new CaptureProbes(skel, backend));
+  probes->max_connections_ = o.max_connections;
+  bpf_map__set_max_entries(skel->maps.conns, o.max_connections);
+  bpf_map__set_max_entries(skel->maps.muted, o.max_connections);
 
   skel->rodata->self_tgid = o.self_tgid;
   skel->rodata->max_payload = o.max_payload_bytes;
@@ -159,8 +165,6 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
     std::string_view name = bpf_program__name(prog);
     if (name.starts_with(drop) || (backend == SyscallBackend::kOff && name.starts_with("tp_")))
       bpf_program__set_autoload(prog, false);
-    else if (!name.starts_with("ssl_") && !name.starts_with("go_"))  // uprobes: per file, later
-      probes->programs_attached_++;
   }
 
   probes->go_multi_ = KernelHasUprobeMulti();
@@ -170,13 +174,14 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
 
   if (int err = capture__load(skel); err) return Error{LoadFailure(err)};
 
+  const uint8_t one = 1;
   for (uint16_t port : o.dns_ports) {
-    uint8_t one = 1;
-    bpf_map__update_elem(skel->maps.dns_ports, &port, sizeof(port), &one, sizeof(one), BPF_ANY);
+    if (int err = bpf_map__update_elem(skel->maps.dns_ports, &port, sizeof(port), &one, sizeof(one), BPF_ANY))
+      return Error{"storing DNS port " + std::to_string(port) + " failed (" + Errno(err) + ")"};
   }
   for (uint32_t pid : o.pids) {
-    uint8_t one = 1;
-    bpf_map__update_elem(skel->maps.pid_filter, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY);
+    if (int err = bpf_map__update_elem(skel->maps.pid_filter, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
+      return Error{"storing --pid " + std::to_string(pid) + " failed (" + Errno(err) + ")"};
   }
   if (!o.attach) return probes;
 
@@ -187,15 +192,27 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
                  Errno(err) + "); rerun with --verbose for details" +
                  (backend == SyscallBackend::kKprobe ? ", or use --syscall-probes=tracepoint" : "")};
   }
+  // What is attached, counted by link: a program whose hook was skipped is not attached.
+  const bpf_object_skeleton* sk = skel->skeleton;
+  for (int i = 0; i < sk->prog_cnt; ++i) {
+    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(sk->progs) +
+                                                            size_t(i) * size_t(sk->prog_skel_sz));
+    if (prog->link && *prog->link) probes->programs_attached_++;
+  }
   return probes;
 }
 
 CaptureProbes::~CaptureProbes() {
-  DetachInParallel(go_link_fds_, [](int fd) { close(fd); });
+  std::vector<int> link_fds;
+  std::vector<bpf_link*> links;
+  for (auto& [id, a] : attachments_) {
+    if (a.multi_link_fd >= 0) link_fds.push_back(a.multi_link_fd);
+    links.insert(links.end(), a.links.begin(), a.links.end());
+  }
+  DetachInParallel(link_fds, [](int fd) { close(fd); });
   // The skeleton's own links (syscall and process tracepoints), taken out so capture__destroy skips them.
   // Kprobes stay one by one: each detach flips kernel static keys, and under qemu TCG (where the kprobe
   // backend is tested here) concurrent flips livelocked the guest's text patching.
-  std::vector<bpf_link*> links = std::move(tls_links_);
   const bpf_object_skeleton* s = backend_ == SyscallBackend::kKprobe ? nullptr : skel_->skeleton;
   for (int i = 0; s && i < s->prog_cnt; ++i) {
     auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(s->progs) +
@@ -207,6 +224,10 @@ CaptureProbes::~CaptureProbes() {
 }
 
 int CaptureProbes::ringbuf_fd() const { return bpf_map__fd(skel_->maps.events); }
+int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
+int CaptureProbes::muted_fd() const { return bpf_map__fd(skel_->maps.muted); }
+int CaptureProbes::ssl_fds_fd() const { return bpf_map__fd(skel_->maps.ssl_fds); }
+int CaptureProbes::go_calls_fd() const { return bpf_map__fd(skel_->maps.go_calls); }
 
 KernelCounters CaptureProbes::ReadCounters() const {
   KernelCounters out{};
@@ -221,24 +242,43 @@ KernelCounters CaptureProbes::ReadCounters() const {
 }
 
 void CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
-  uint64_t key = (uint64_t(tgid) << 32) | uint32_t(fd);
+  const uint64_t key = l7tap_conn_key(tgid, fd);
   bpf_map__delete_elem(skel_->maps.conns, &key, sizeof(key), 0);
   bpf_map__delete_elem(skel_->maps.muted, &key, sizeof(key), 0);
 }
 
-void CaptureProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls) {
-  uint64_t key = (uint64_t(tgid) << 32) | uint32_t(fd);
-  struct {
-    uint64_t generation;
-    uint32_t source;
-    uint32_t pad;
-  } value = {generation, tls ? uint32_t(L7TAP_SRC_TLS) : uint32_t(L7TAP_SRC_SYSCALL), 0};
-  bpf_map__update_elem(skel_->maps.muted, &key, sizeof(key), &value, sizeof(value), BPF_ANY);
+bool CaptureProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls) {
+  const uint64_t key = l7tap_conn_key(tgid, fd);
+  const l7tap_mute value = {generation, tls ? uint32_t(L7TAP_SRC_TLS) : uint32_t(L7TAP_SRC_SYSCALL), 0};
+  return bpf_map__update_elem(skel_->maps.muted, &key, sizeof(key), &value, sizeof(value), BPF_ANY) == 0;
 }
 
-Result<size_t> CaptureProbes::AttachTls(const std::string& path,
-                                        const std::map<std::string, uint64_t>& offsets,
-                                        const std::string& name, const std::set<std::string>& single_step) {
+AttachmentId CaptureProbes::Keep(Attachment a) {
+  tls_probes_ += a.probes;
+  const AttachmentId id = next_id_++;
+  attachments_.emplace(id, std::move(a));
+  return id;
+}
+
+void CaptureProbes::Detach(AttachmentId id) {
+  auto it = attachments_.find(id);
+  if (it == attachments_.end()) return;
+  Attachment& a = it->second;
+  DetachInParallel(a.links, bpf_link__destroy);
+  if (a.multi_link_fd >= 0) close(a.multi_link_fd);
+  if (a.go_slot) {
+    // The slot's offsets stay until it is reused: a probe still running on another CPU reads valid ones.
+    free_go_slots_.push_back(*a.go_slot);
+    --go_slots_used_;
+  }
+  tls_probes_ -= a.probes;
+  attachments_.erase(it);
+}
+
+Result<CaptureProbes::Attached> CaptureProbes::AttachTls(const std::string& path,
+                                                         const std::map<std::string, uint64_t>& offsets,
+                                                         const std::string& name,
+                                                         const std::set<std::string>& single_step) {
   struct Pair {
     const char* function;
     bpf_program* entry;
@@ -274,14 +314,13 @@ Result<size_t> CaptureProbes::AttachTls(const std::string& path,
       links.push_back(link);
     }
   }
-  tls_links_.insert(tls_links_.end(), links.begin(), links.end());
-  return links.size();
+  const size_t n = links.size();
+  return Attached{Keep(Attachment{std::move(links), -1, n, std::nullopt}), n, 0};
 }
 
 Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& o) {
-  struct {
-    uint32_t tls_conn_conn, net_conn_fd, sysfd, valid;
-  } value = {uint32_t(o.tls_conn_conn), uint32_t(o.net_conn_fd), uint32_t(o.net_fd_pfd + o.poll_fd_sysfd), 1};
+  const l7tap_go_offsets value = {uint32_t(o.tls_conn_conn), uint32_t(o.net_conn_fd),
+                                  uint32_t(o.net_fd_pfd + o.poll_fd_sysfd), 1};
   if (o.tls_conn_conn > 0xffff || o.net_conn_fd > 0xffff || o.net_fd_pfd + o.poll_fd_sysfd > 0xffff)
     return Error{"Go struct offsets out of range (" + o.source + ")"};
   if (int err = bpf_map__update_elem(skel_->maps.go_offsets, &slot, sizeof(slot), &value, sizeof(value), 0))
@@ -289,15 +328,14 @@ Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffs
   return Ok{};
 }
 
-Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& path,
-                                                            const symbolizer::GoBinary& binary,
-                                                            ProbePlacement placement,
-                                                            const std::string& name) {
+Result<CaptureProbes::Attached> CaptureProbes::AttachGo(const std::string& path,
+                                                        const symbolizer::GoBinary& binary,
+                                                        ProbePlacement placement, const std::string& name) {
   const std::string& who = name.empty() ? path : name;
-  if (go_slots_used_ == L7TAP_MAX_GO_BINARIES)
+  if (free_go_slots_.empty() && go_slots_ever_ == L7TAP_MAX_GO_BINARIES)
     return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +
                  " Go executables, the most l7tap holds offsets for"};
-  const uint32_t slot = go_slots_used_;
+  const uint32_t slot = free_go_slots_.empty() ? go_slots_ever_ : free_go_slots_.back();
   if (auto stored = SetGoOffsets(slot, binary.fd_offsets); !stored) return Error{who + ": " + stored.error()};
 
   // Write: one probe past the stack check. Read: there, and at every RET. Cookies: probes/events.h.
@@ -320,14 +358,16 @@ Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& p
     }
   }
 
+  Attachment a;
+  a.probes = offsets.size();
+  a.go_slot = slot;
   if (go_multi_) {
     auto fd = AttachUprobeMulti(bpf_program__fd(skel_->progs.go_tls), path, offsets, cookies);
     if (!fd)
       return Error{who + ": attaching " + std::to_string(offsets.size()) + " uprobes failed (" + fd.error() +
                    ")"};
-    go_link_fds_.push_back(*fd);
+    a.multi_link_fd = *fd;
   } else {
-    std::vector<bpf_link*> links;
     for (size_t i = 0; i < offsets.size(); ++i) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[i]);
       // pid -1: every process running this file, now and later.
@@ -335,16 +375,20 @@ Result<CaptureProbes::GoAttachment> CaptureProbes::AttachGo(const std::string& p
           bpf_program__attach_uprobe_opts(skel_->progs.go_tls, -1, path.c_str(), offsets[i], &opts);
       if (!link) {
         int err = errno;
-        for (bpf_link* l : links) bpf_link__destroy(l);
+        for (bpf_link* l : a.links) bpf_link__destroy(l);
         return Error{who + ": attaching a uprobe at 0x" + Hex(offsets[i]) + " failed (" + Errno(err) + ")"};
       }
-      links.push_back(link);
+      a.links.push_back(link);
     }
-    tls_links_.insert(tls_links_.end(), links.begin(), links.end());
   }
-  go_slots_used_++;
-  go_probes_ += offsets.size();
-  return GoAttachment{offsets.size(), slot};
+  if (free_go_slots_.empty()) {
+    ++go_slots_ever_;
+  } else {
+    free_go_slots_.pop_back();
+  }
+  ++go_slots_used_;
+  const size_t n = a.probes;
+  return Attached{Keep(std::move(a)), n, slot};
 }
 
 }  // namespace l7tap::agent

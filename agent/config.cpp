@@ -1,5 +1,6 @@
 #include "agent/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <string_view>
@@ -14,6 +15,24 @@ bool ParseNumber(std::string_view s, T& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size();
 }
+
+// Whole numbers with a range, the flags' most common kind.
+struct NumberFlag {
+  std::string_view name;
+  uint32_t Config::*field;
+  uint32_t min, max;
+  std::string_view unit;  // for the message: "seconds", ""
+};
+
+const NumberFlag kNumberFlags[] = {
+    {"--max-connections", &Config::max_connections, 16, 1 << 20, ""},
+    {"--conn-idle-timeout", &Config::conn_idle_timeout_s, 1, 86400 * 7, "seconds"},
+    {"--max-routes-per-service", &Config::max_routes_per_service, 1, 100000, ""},
+    {"--max-values-per-service", &Config::max_values_per_service, 1, 100000, ""},
+    {"--max-series", &Config::max_series, 100, 10'000'000, ""},
+    {"--series-ttl", &Config::series_ttl_s, 1, 86400 * 7, "seconds"},
+    {"--max-traced-binaries", &Config::max_traced_binaries, 1, 100000, ""},
+};
 
 }  // namespace
 
@@ -49,6 +68,7 @@ flags:
                             bodies are counted by length, not copied
   --pid PID                 trace only this process (repeatable; default: every process)
   --ringbuf-mib N           kernel->agent ring buffer size in MiB, power of two (default 8)
+  --ringbuf-kib N           the same in KiB, power of two from 4 (for tests: a tiny ring loses events)
   --event-batch-ms N        the agent reads kernel events every N ms, 0..1000 (default 10), and is
                             woken early only when an eighth of the ring buffer is full; 0: woken
                             for every event (events seen sooner, each probe hit costs more)
@@ -58,9 +78,29 @@ flags:
                             UDP is never copied
   --dns-timeout SECONDS     a DNS query unanswered this long counts as unanswered (default 5)
   --dns-name-label          add the question name as a label of dns_lookup_duration_seconds (at
-                            most 100 names per process; the rest become "other")
+                            most --max-values-per-service names per service; the rest "_other")
   --probe-placement MODE    optimized | entry (default optimized: uprobes on instructions the
                             kernel emulates where disassembly proves it equivalent)
+
+bounds (every table has a capacity; what it refuses or evicts is counted in
+l7tap_table_evictions_total{table,reason}):
+  --max-connections N       connections followed at once, 16..1048576 (default 65536); more are
+                            refused and counted
+  --conn-idle-timeout SECONDS  a connection without traffic this long is dropped (default 600);
+                            its next bytes start it again, from its next message
+  --route PATTERN           http_route template, e.g. /users/{name}/orders or /static/* ({x}: one
+                            path segment, *: the rest; repeatable, first match wins); other paths
+                            have numbers, hex ids, UUIDs, tokens, e-mails and dates templated
+  --max-routes-per-service N  distinct http_route values per service (default 100); later ones
+                            are recorded as "/_other" and logged once
+  --max-values-per-service N  distinct server_address and dns_question_name values per service
+                            (default 100); later ones are "_other"
+  --max-series N            histogram series in all (default 20000); past it a metric's
+                            observations go to its overflow series (labels "_overflow"),
+                            counted in l7tap_series_dropped_total{metric}
+  --series-ttl SECONDS      a series not updated this long leaves /metrics (default 600)
+  --max-traced-binaries N   files (libraries, executables) with TLS uprobes (default 1024);
+                            past it the least recently run one is detached
   --verbose                 log libbpf diagnostics
   --help                    this text
 )";
@@ -82,7 +122,18 @@ Result<Config> ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) return Error{std::string(flag) + " needs a value (see --help)"};
       return std::string_view(argv[++i]);
     };
-    if (arg == "--help" || arg == "-h") {
+    if (auto flag = std::find_if(std::begin(kNumberFlags), std::end(kNumberFlags),
+                                 [&](const NumberFlag& f) { return f.name == arg; });
+        flag != std::end(kNumberFlags)) {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      uint32_t n = 0;
+      if (!ParseNumber(*v, n) || n < flag->min || n > flag->max)
+        return Error{std::string(arg) + " " + std::string(*v) + ": expected " +
+                     (flag->unit.empty() ? "a number" : std::string(flag->unit)) + " from " +
+                     std::to_string(flag->min) + " to " + std::to_string(flag->max)};
+      c.*(flag->field) = n;
+    } else if (arg == "--help" || arg == "-h") {
       c.help = true;
     } else if (arg == "--print") {
       c.print = true;
@@ -160,12 +211,20 @@ Result<Config> ParseArgs(int argc, char** argv) {
         return Error{"--probe-placement " + std::string(*v) + ": expected optimized or entry"};
     } else if (arg == "--dns-name-label") {
       c.dns_name_label = true;
-    } else if (arg == "--ringbuf-mib") {
+    } else if (arg == "--ringbuf-mib" || arg == "--ringbuf-kib") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};
-      if (!ParseNumber(*v, c.ringbuf_mib) || c.ringbuf_mib == 0 || c.ringbuf_mib > 1024 ||
-          (c.ringbuf_mib & (c.ringbuf_mib - 1)) != 0)
-        return Error{"--ringbuf-mib " + std::string(*v) + ": expected a power of two from 1 to 1024"};
+      const bool mib = arg == "--ringbuf-mib";
+      uint32_t n = 0;
+      const uint32_t min = mib ? 1 : 4, max = mib ? 1024 : 1024 << 10;
+      if (!ParseNumber(*v, n) || n < min || n > max || (n & (n - 1)) != 0)
+        return Error{std::string(arg) + " " + std::string(*v) + ": expected a power of two from " +
+                     std::to_string(min) + " to " + std::to_string(max)};
+      c.ringbuf_kib = mib ? n << 10 : n;
+    } else if (arg == "--route") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      c.routes.emplace_back(*v);
     } else if (arg == "--event-batch-ms") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

@@ -20,7 +20,7 @@ struct Config {
   SyscallBackendChoice syscall_probes = SyscallBackendChoice::kAuto;
   uint32_t max_payload_bytes = 4096;
   std::vector<uint32_t> pids;
-  uint32_t ringbuf_mib = 8;
+  uint32_t ringbuf_kib = 8 << 10;   // --ringbuf-mib / --ringbuf-kib
   uint32_t event_batch_ms = 10;     // events reach the agent in batches this old at most; 0: one wake-up each
   std::string symbol_table;         // address table for stripped binaries (build-id -> function offsets)
   std::vector<uint16_t> dns_ports;  // DNS over UDP and TCP on these ports; empty: 53
@@ -28,6 +28,15 @@ struct Config {
   bool dns_name_label = false;      // question names as a label (capped per process, then "other")
   ProbePlacement probe_placement = ProbePlacement::kOptimized;
   bool tls_probes = true;  // attach to TLS libraries and Go binaries
+  // Bounds (the bounded-state policy: every table has a capacity, an expiry where idleness makes sense).
+  uint32_t max_connections = 65536;       // followed at once (kernel and agent)
+  uint32_t conn_idle_timeout_s = 600;     // a connection without events this long is dropped
+  std::vector<std::string> routes;        // --route patterns, first match wins
+  uint32_t max_routes_per_service = 100;  // then http_route="/_other"
+  uint32_t max_values_per_service = 100;  // server_address, dns_question_name: then "_other"
+  uint32_t max_series = 20000;            // histogram series in all
+  uint32_t series_ttl_s = 600;            // a series not updated this long leaves /metrics
+  uint32_t max_traced_binaries = 1024;    // files with TLS uprobes; then the least recently run is detached
   bool help = false;
 };
 

@@ -19,18 +19,17 @@ struct ConnectionTracker::Connection {
   bool tcp = true;
   bool tls = false;  // plaintext comes from a TLS library; syscall bytes are ciphertext
   Role role = Role::kUnknown;
+  bool opened = false;  // its open was seen: the kernel numbered its bytes from 0
+  Http1State counted_state = Http1State::kDetecting;  // what was already added to the totals
   uint16_t local_port = 0;
   uint16_t remote_port = 0;
+  uint64_t last_ns = 0;  // kernel time of its last event (idle expiry)
   std::string remote_addr;
   std::string service;
+  // Made on the first bytes: an idle connection holds none.
   std::unique_ptr<Http1Session> http;
   std::unique_ptr<protocols::DnsSession> dns;  // instead of http: UDP, or TCP on a DNS port
-  protocols::DnsStats counted_dns;
   protocols::StreamReassembler streams[2];
-  // What was already added to the tracker's totals.
-  protocols::Http1Stats counted_http;
-  protocols::ReassemblerStats counted_streams[2];
-  Http1State counted_state = Http1State::kDetecting;
 };
 
 namespace {
@@ -42,25 +41,32 @@ std::string ProcessName(uint32_t tgid) {
   return name.empty() ? "unknown" : name;
 }
 
-void Add(std::atomic<uint64_t>& total, uint64_t now, uint64_t& counted) {
-  if (now > counted) total += now - counted;
-  counted = now;
-}
-
 }  // namespace
 
-ConnectionTracker::ConnectionTracker(Sink sink, Ignored ignored)
-    : sink_(std::move(sink)), ignored_(std::move(ignored)) {}
+ConnectionTracker::ConnectionTracker(TableRegistry& tables, Sink sink, Ignored ignored, TrackerLimits limits)
+    : sink_(std::move(sink)),
+      ignored_(std::move(ignored)),
+      limits_(limits),
+      conns_table_(tables.Add("connections", limits.max_connections,
+                              {Eviction::kFull, Eviction::kIdle, Eviction::kProcessGone})),
+      dns_table_(
+          tables.Add("dns_pending", limits.max_dns_pending, {Eviction::kFull, Eviction::kLeastRecent})) {
+  dns_budget_.capacity = limits.max_dns_pending;
+}
 ConnectionTracker::~ConnectionTracker() = default;
 
 ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool tcp, Role role) {
+  if (conns_.size() >= limits_.max_connections) {
+    conns_table_.Evicted(Eviction::kFull);
+    return nullptr;
+  }
   auto c = std::make_unique<Connection>();
   Connection* raw = c.get();
   raw->id = id;
   raw->tcp = tcp;
   raw->role = role;
-  StartSession(*raw);
   conns_[id.key()] = std::move(c);
+  conns_table_.set_entries(conns_.size());
   stats_.connections_opened++;
   return raw;
 }
@@ -78,9 +84,6 @@ void ConnectionTracker::StartSession(Connection& c) {
     r.http = std::move(t);
     sink_(std::move(r));
   });
-  for (auto& s : c.streams) s = protocols::StreamReassembler();
-  c.counted_http = {};
-  for (auto& s : c.counted_streams) s = {};
   c.counted_state = Http1State::kDetecting;
 }
 
@@ -92,17 +95,15 @@ void ConnectionTracker::SetDns(DnsSink sink, std::vector<uint16_t> ports) {
 void ConnectionTracker::StartDns(Connection& c) {
   Connection* raw = &c;
   c.http.reset();
-  c.dns = std::make_unique<protocols::DnsSession>([this, raw](protocols::DnsTransaction&& t) {
-    if (!dns_sink_) return;
-    DnsRecord r;
-    const bool server = t.role == Role::kServer;
-    r.pid = raw->id.tgid;
-    r.service_name = raw->service;
-    r.server_port = server ? raw->local_port : raw->remote_port;
-    if (!server) r.server_address = raw->remote_addr;
-    r.dns = std::move(t);
-    dns_sink_(std::move(r));
-  });
+  c.dns = std::make_unique<protocols::DnsSession>(
+      [this, raw](protocols::DnsTransaction&& t) {
+        if (!dns_sink_) return;
+        const bool server = t.role == Role::kServer;
+        dns_sink_(DnsRecord{std::move(t), raw->id.tgid, raw->service,
+                            server ? raw->local_port : raw->remote_port,
+                            server ? std::string() : raw->remote_addr});
+      },
+      &dns_budget_);
 }
 
 void ConnectionTracker::ExpireDns(uint64_t now_ns, uint64_t timeout_ns) {
@@ -116,10 +117,16 @@ void ConnectionTracker::ExpireDns(uint64_t now_ns, uint64_t timeout_ns) {
 void ConnectionTracker::OnOpen(const ConnOpen& ev) {
   if (auto it = conns_.find(ev.conn.key()); it != conns_.end()) End(*it->second);  // fd reused, close unseen
   Connection* c = Create(ev.conn, ev.tcp, ev.role);
+  if (!c) return;
   c->local_port = ev.local_port;
   c->remote_port = ev.remote_port;
   c->remote_addr = ev.remote_addr;
   c->service = ev.comm;
+  c->last_ns = ev.ts_ns;
+  // The kernel numbers a connection's bytes from 0 when it registers it: bytes lost before the first ones
+  // delivered are a gap too.
+  c->opened = true;
+  for (auto& s : c->streams) s.StartAt(0);
   auto is_dns_port = [this](uint16_t p) {
     return std::find(dns_ports_.begin(), dns_ports_.end(), p) != dns_ports_.end();
   };
@@ -140,17 +147,21 @@ void ConnectionTracker::OnData(const Data& ev) {
   }
   if (!c) {
     // The open event was lost: follow the connection anyway, without addresses.
-    stats_.connections_without_open++;
     c = Create(ev.conn, true, Role::kUnknown);
+    if (!c) {
+      stats_.events_untracked++;
+      return;
+    }
+    stats_.connections_without_open++;
     c->service = ProcessName(ev.conn.tgid);
   }
+  c->last_ns = std::max(c->last_ns, ev.ts_ns);
   if (c->dns) {
     const auto bytes = std::span(reinterpret_cast<const uint8_t*>(ev.payload.data()), ev.payload.size());
     if (!c->tcp)
       c->dns->OnDatagram(ev.direction, ev.ts_ns, bytes, ev.length);
     else if (!ev.tls)
-      c->streams[static_cast<int>(ev.direction)].Push(ev.position, ev.ts_ns, ev.payload, ev.length,
-                                                      c->dns->consumer(ev.direction));
+      Push(*c, ev);
     AccountDns(*c);
     return;
   }
@@ -159,22 +170,86 @@ void ConnectionTracker::OnData(const Data& ev) {
     // First plaintext from the TLS library: whatever the syscalls showed was the handshake. Start over on
     // the plaintext stream.
     c->tls = true;
-    StartSession(*c);
+    c->http.reset();
+    for (auto& s : c->streams) {
+      s = protocols::StreamReassembler();
+      if (c->opened) s.StartAt(0);  // the plaintext stream is numbered from 0 as well
+    }
+    holding_.erase(c);
   } else if (!ev.tls && c->tls) {
     return;  // ciphertext
   }
+  if (!c->http) StartSession(*c);
   Http1State state = c->http->state();
   if (state == Http1State::kNotHttp || state == Http1State::kUpgraded) return;  // costs nothing from here on
-  auto dir = ev.direction;
-  c->streams[static_cast<int>(dir)].Push(ev.position, ev.ts_ns, ev.payload, ev.length,
-                                         c->http->consumer(dir));
+  Push(*c, ev);
   Account(*c);
+}
+
+void ConnectionTracker::Push(Connection& c, const Data& ev) {
+  auto& stream = c.streams[static_cast<int>(ev.direction)];
+  protocols::StreamConsumer& out = c.dns ? c.dns->consumer(ev.direction) : c.http->consumer(ev.direction);
+  stream.Push({ev.position, ev.ts_ns, ev.payload, ev.length, ev.lost_events, ev.lost_starts, ev.unseen}, out);
+  if (c.streams[0].holding() || c.streams[1].holding()) {
+    holding_.insert(&c);
+  } else {
+    holding_.erase(&c);
+  }
+}
+
+void ConnectionTracker::ExpireHoles(uint64_t now_ns) {
+  if (holding_.empty() || now_ns < limits_.reorder_grace_ns) return;
+  const uint64_t cutoff = now_ns - limits_.reorder_grace_ns;
+  for (auto it = holding_.begin(); it != holding_.end();) {
+    Connection& c = **it;
+    for (int d = 0; d < 2; ++d) {
+      const auto dir = static_cast<Direction>(d);
+      c.streams[d].Expire(cutoff, c.dns ? c.dns->consumer(dir) : c.http->consumer(dir));
+    }
+    if (c.dns) {
+      AccountDns(c);
+    } else {
+      Account(c);
+    }
+    it = c.streams[0].holding() || c.streams[1].holding() ? std::next(it) : holding_.erase(it);
+  }
+}
+
+size_t ConnectionTracker::Sweep(uint64_t now_ns, const std::function<bool(uint32_t tgid)>& alive) {
+  std::vector<Connection*> idle;
+  std::unordered_map<uint32_t, bool> running;  // one check per process
+  std::vector<uint32_t> gone;
+  const uint64_t idle_before = now_ns > limits_.idle_timeout_ns ? now_ns - limits_.idle_timeout_ns : 0;
+  for (auto& [key, c] : conns_) {
+    auto [it, first] = running.try_emplace(c->id.tgid, true);
+    if (first) {
+      it->second = alive(c->id.tgid);
+      if (!it->second) gone.push_back(c->id.tgid);
+    }
+    if (it->second && c->last_ns < idle_before) idle.push_back(c.get());
+  }
+  size_t ended = 0;
+  for (Connection* c : idle) {
+    const ConnId id = c->id;
+    End(*c);
+    if (forgotten_) forgotten_(id);
+    conns_table_.Evicted(Eviction::kIdle);
+    ++ended;
+  }
+  for (uint32_t tgid : gone) {
+    for (int32_t fd : OnProcessExit(tgid)) {
+      if (forgotten_) forgotten_(ConnId{tgid, fd, 0});
+      conns_table_.Evicted(Eviction::kProcessGone);
+      ++ended;
+    }
+  }
+  return ended;
 }
 
 void ConnectionTracker::OnClose(const Close& ev) {
   auto it = conns_.find(ev.conn.key());
   if (it == conns_.end() || it->second->id.generation != ev.conn.generation) return;
-  End(*it->second);
+  End(*it->second, &ev);
 }
 
 std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
@@ -185,46 +260,61 @@ std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
   return fds;
 }
 
-void ConnectionTracker::End(Connection& c) {
+void ConnectionTracker::End(Connection& c, const Close* close) {
   uint64_t key = c.id.key();
+  auto flush = [&](auto& session) {
+    for (int d = 0; d < 2; ++d) {
+      const auto dir = static_cast<Direction>(d);
+      c.streams[d].Flush(session.consumer(dir), close ? close->lost_events[d] : 0,
+                         close ? close->lost_starts[d] : 0);
+    }
+  };
   if (c.dns) {
-    if (c.tcp)
-      for (int d = 0; d < 2; ++d) c.streams[d].Flush(c.dns->consumer(static_cast<Direction>(d)));
+    if (c.tcp) flush(*c.dns);
     c.dns->Close();
     AccountDns(c);
-  } else if (c.tcp) {
-    for (int d = 0; d < 2; ++d) c.streams[d].Flush(c.http->consumer(static_cast<Direction>(d)));
+  } else if (c.http) {
+    flush(*c.http);
     c.http->OnClose();
     Account(c);
   }
+  holding_.erase(&c);
   conns_.erase(key);  // destroys c
+  conns_table_.set_entries(conns_.size());
 }
 
 void ConnectionTracker::AccountDns(Connection& c) {
-  const auto& d = c.dns->stats();
-  auto& was = c.counted_dns;
-  Add(stats_.dns_unanswered, d.unanswered, was.unanswered);
-  Add(stats_.dns_unmatched_responses, d.unmatched_responses, was.unmatched_responses);
-  Add(stats_.dns_malformed, d.malformed, was.malformed);
-  Add(stats_.dns_retransmits, d.retransmits, was.retransmits);
-  Add(stats_.dns_stream_gaps, d.stream_gaps, was.stream_gaps);
-  Add(stats_.dns_truncated_captures, d.truncated_captures, was.truncated_captures);
+  const protocols::DnsStats d = c.dns->TakeStats();
+  stats_.dns_unanswered += d.unanswered;
+  stats_.dns_unmatched_responses += d.unmatched_responses;
+  stats_.dns_malformed += d.malformed;
+  stats_.dns_retransmits += d.retransmits;
+  stats_.dns_stream_gaps += d.stream_gaps;
+  stats_.dns_truncated_captures += d.truncated_captures;
+  dns_table_.set_entries(dns_budget_.used);
+  dns_table_.Evicted(Eviction::kLeastRecent, dns_budget_.evicted - dns_evicted_seen_);
+  dns_table_.Evicted(Eviction::kFull, dns_budget_.refused - dns_refused_seen_);
+  dns_evicted_seen_ = dns_budget_.evicted;
+  dns_refused_seen_ = dns_budget_.refused;
 }
 
 void ConnectionTracker::Account(Connection& c) {
-  const auto& h = c.http->stats();
-  auto& was = c.counted_http;
-  Add(stats_.http_parse_errors, h.parse_errors, was.parse_errors);
-  Add(stats_.http_unmatched_responses, h.unmatched_responses, was.unmatched_responses);
-  Add(stats_.http_unanswered_requests, h.unanswered_requests, was.unanswered_requests);
-  Add(stats_.http_incomplete_messages, h.incomplete_messages, was.incomplete_messages);
-  Add(stats_.http_desyncs, h.desyncs, was.desyncs);
-  for (int d = 0; d < 2; ++d) {
-    const auto& s = c.streams[d].stats();
-    auto& sw = c.counted_streams[d];
-    Add(stats_.stream_gaps, s.gaps, sw.gaps);
-    Add(stats_.stream_gap_bytes, s.gap_bytes, sw.gap_bytes);
-    Add(stats_.stream_overlap_bytes, s.overlap_bytes, sw.overlap_bytes);
+  const protocols::Http1Stats h = c.http->TakeStats();
+  stats_.http_parse_errors += h.parse_errors;
+  stats_.http_unmatched_responses += h.unmatched_responses;
+  stats_.http_unanswered_requests += h.unanswered_requests;
+  stats_.http_incomplete_messages += h.incomplete_messages;
+  stats_.http_desyncs += h.desyncs;
+  stats_.http_requests_cut += h.requests_cut;
+  stats_.http_responses_lost += h.responses_lost;
+  stats_.http_requests_framing_lost += h.requests_framing_lost;
+  stats_.http_requests_queue_full += h.requests_queue_full;
+  stats_.http_chunks_skipped += h.chunks_skipped;
+  for (auto& stream : c.streams) {
+    const protocols::ReassemblerStats s = stream.TakeStats();
+    stats_.stream_gaps += s.gaps;
+    stats_.stream_gap_bytes += s.gap_bytes;
+    stats_.stream_overlap_bytes += s.overlap_bytes;
   }
   Http1State state = c.http->state();
   if (state != c.counted_state) {

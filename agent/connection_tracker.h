@@ -1,15 +1,20 @@
 #pragma once
-// Follows every connection the probes report: byte streams per direction, the HTTP/1 session on them, and
-// the process it belongs to. Turns decoded events into enriched transactions.
+// Follows every connection the probes report: byte streams per direction, the protocol session on them, and
+// the process it belongs to. Turns decoded events into enriched transactions. Bounded: at most
+// max_connections followed, each dropped after idle_timeout without events, and those of processes that
+// ended unseen are found and ended.
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/event_decoder.h"
+#include "agent/table_stats.h"
+#include "protocols/dns_session.h"
 #include "protocols/transaction.h"
 
 namespace l7tap::agent {
@@ -37,7 +42,8 @@ struct TrackerStats {
   std::atomic<uint64_t> connections_not_http{0};
   std::atomic<uint64_t> connections_upgraded{0};
   std::atomic<uint64_t> connections_without_open{
-      0};  // data before any open event (open lost, or pre-existing)
+      0};                                     // data before any open event (open lost, or pre-existing)
+  std::atomic<uint64_t> events_untracked{0};  // data of a connection refused (table full)
   std::atomic<uint64_t> stream_gaps{0};
   std::atomic<uint64_t> stream_gap_bytes{0};
   std::atomic<uint64_t> stream_overlap_bytes{0};
@@ -46,6 +52,11 @@ struct TrackerStats {
   std::atomic<uint64_t> http_unanswered_requests{0};
   std::atomic<uint64_t> http_incomplete_messages{0};
   std::atomic<uint64_t> http_desyncs{0};
+  std::atomic<uint64_t> http_requests_cut{0};
+  std::atomic<uint64_t> http_responses_lost{0};
+  std::atomic<uint64_t> http_requests_framing_lost{0};
+  std::atomic<uint64_t> http_requests_queue_full{0};
+  std::atomic<uint64_t> http_chunks_skipped{0};
   std::atomic<uint64_t> stale_events{0};  // events of a connection generation already replaced
   std::atomic<uint64_t> dns_unanswered{0};
   std::atomic<uint64_t> dns_unmatched_responses{0};
@@ -55,18 +66,30 @@ struct TrackerStats {
   std::atomic<uint64_t> dns_truncated_captures{0};
 };
 
+struct TrackerLimits {
+  size_t max_connections = 65536;
+  uint64_t idle_timeout_ns = 600'000'000'000;  // --conn-idle-timeout
+  // A hole in a stream waits this long for a reordered chunk before it is declared a gap (kernel time).
+  uint64_t reorder_grace_ns = 20'000'000;
+  size_t max_dns_pending = 65536;  // queries waiting for answers, all sockets together
+};
+
 class ConnectionTracker {
  public:
   using Sink = std::function<void(TransactionRecord&&)>;
   // Called once when a connection stops being worth its bytes (not HTTP, or upgraded).
   using Ignored = std::function<void(const ConnId&, bool tls)>;
-  explicit ConnectionTracker(Sink sink, Ignored ignored = nullptr);
+  // Called when a connection is dropped without its close being seen (idle, process gone): the kernel's
+  // record goes too.
+  using Forgotten = std::function<void(const ConnId&)>;
+  ConnectionTracker(TableRegistry& tables, Sink sink, Ignored ignored = nullptr, TrackerLimits limits = {});
   ~ConnectionTracker();
 
   // DNS: transactions go to `sink`; TCP connections to or from `ports` are DNS (UDP is DNS whenever the
   // probes send it: they only send datagrams on DNS ports).
   using DnsSink = std::function<void(DnsRecord&&)>;
   void SetDns(DnsSink sink, std::vector<uint16_t> ports);
+  void SetForgotten(Forgotten forgotten) { forgotten_ = std::move(forgotten); }
   // Gives up on DNS queries pending longer than timeout_ns (counted unanswered).
   void ExpireDns(uint64_t now_ns, uint64_t timeout_ns);
 
@@ -75,6 +98,11 @@ class ConnectionTracker {
   void OnClose(const Close& ev);
   // Ends every connection of the process; returns their fds so the kernel's table can drop them too.
   std::vector<int32_t> OnProcessExit(uint32_t tgid);
+  // Declares the holes that waited past the reorder grace (call after each batch of events).
+  void ExpireHoles(uint64_t now_ns);
+  // Ends connections without events for idle_timeout, and those of processes that are gone (`alive` says
+  // whether a process still runs). Returns how many were ended.
+  size_t Sweep(uint64_t now_ns, const std::function<bool(uint32_t tgid)>& alive);
 
   size_t open_connections() const { return conns_.size(); }
   const TrackerStats& stats() const { return stats_; }
@@ -83,16 +111,24 @@ class ConnectionTracker {
   struct Connection;
   Connection* Create(const ConnId& id, bool tcp, protocols::Role role);
   void StartSession(Connection& c);
-  void End(Connection& c);
+  void Push(Connection& c, const Data& ev);
+  void End(Connection& c, const Close* close = nullptr);
   void Account(Connection& c);
   void AccountDns(Connection& c);
   void StartDns(Connection& c);
 
   Sink sink_;
   Ignored ignored_;
+  Forgotten forgotten_;
   DnsSink dns_sink_;
+  TrackerLimits limits_;
   std::vector<uint16_t> dns_ports_ = {53};
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  std::unordered_set<Connection*> holding_;  // connections with a stream hole waiting for reordered chunks
+  protocols::DnsPendingBudget dns_budget_;
+  TableStats& conns_table_;
+  TableStats& dns_table_;
+  uint64_t dns_evicted_seen_ = 0, dns_refused_seen_ = 0;
   TrackerStats stats_;
 };
 

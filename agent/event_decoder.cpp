@@ -60,13 +60,17 @@ Event DecodeEvent(const void* record, size_t size) {
       auto payload = std::string_view(static_cast<const char*>(record) + sizeof(ev), ev.copied);
       auto dir =
           ev.direction == L7TAP_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
-      return Data{hdr.ts_ns, ToConnId(ev.conn),          ev.position, ev.length,
-                  dir,       ev.source == L7TAP_SRC_TLS, payload};
+      return Data{
+          hdr.ts_ns, ToConnId(ev.conn), ev.position,    ev.length,     dir, ev.source == L7TAP_SRC_TLS,
+          payload,   ev.lost_events,    ev.lost_starts, ev.unseen != 0};
     }
     case L7TAP_EV_CONN_CLOSE: {
       l7tap_close_event ev;
       if (!Read(record, size, ev)) return Malformed{"short close record"};
-      return Close{hdr.ts_ns, ToConnId(ev.conn)};
+      return Close{hdr.ts_ns,
+                   ToConnId(ev.conn),
+                   {ev.lost_events[0], ev.lost_events[1]},
+                   {ev.lost_starts[0], ev.lost_starts[1]}};
     }
     case L7TAP_EV_PROCESS_EXIT: {
       l7tap_exit_event ev;

@@ -16,7 +16,7 @@ struct ConnId {
   uint32_t tgid = 0;
   int32_t fd = 0;
   uint64_t generation = 0;
-  uint64_t key() const { return (uint64_t(tgid) << 32) | uint32_t(fd); }
+  uint64_t key() const { return l7tap_conn_key(tgid, fd); }
 };
 
 struct ConnOpen {
@@ -40,11 +40,16 @@ struct Data {
   protocols::Direction direction;
   bool tls;                  // plaintext from a TLS library (else: syscall buffers)
   std::string_view payload;  // points into the ring buffer: valid during the callback only
+  uint32_t lost_events = 0;  // events of this direction dropped before this one
+  uint32_t lost_starts = 0;  // of those, the ones that began a message
+  bool unseen = false;       // bytes of this direction moved before it without being counted
 };
 
 struct Close {
   uint64_t ts_ns;
   ConnId conn;
+  uint32_t lost_events[2] = {0, 0};  // by direction: dropped after the last event delivered
+  uint32_t lost_starts[2] = {0, 0};
 };
 
 struct ProcessExit {

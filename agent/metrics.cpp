@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <cstdio>
 #include <map>
 
 #include "protocols/dns_message.h"
@@ -53,10 +54,26 @@ std::string_view MethodLabel(std::string_view m) {
   return "_OTHER";
 }
 
+constexpr size_t kFamilies = 4;  // each keeps one series of the budget for its overflow
+
 }  // namespace
 
-Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, SampleSource self_metrics) {
-  std::unique_ptr<Metrics> m(new Metrics());
+Metrics::Metrics(const MetricsOptions& options, TableRegistry& tables)
+    : options_(options),
+      series_table_(tables.Add("metric_series", options.max_series, {Eviction::kFull, Eviction::kIdle})),
+      routes_(tables.Add("http_routes", 0, {Eviction::kFull, Eviction::kIdle}),
+              options.max_routes_per_service, options.max_services, "/_other"),
+      addresses_(tables.Add("server_addresses", 0, {Eviction::kFull, Eviction::kIdle}),
+                 options.max_values_per_service, options.max_services, "_other"),
+      dns_names_(tables.Add("dns_question_names", 0, {Eviction::kFull, Eviction::kIdle}),
+                 options.max_values_per_service, options.max_services, "_other") {
+  if (!options_.route)
+    options_.route = [](std::string_view target) { return protocols::TemplateRoute(target); };
+}
+
+Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, SampleSource self_metrics,
+                                                TableRegistry& tables) {
+  std::unique_ptr<Metrics> m(new Metrics(options, tables));
   m->registry_ = std::make_shared<prometheus::Registry>();
   m->server_ = &prometheus::BuildHistogram()
                     .Name("http_server_request_duration_seconds")
@@ -82,11 +99,12 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, Sampl
                             "Duration of DNS queries answered by servers on this node (query received to "
                             "answer sent)")
                         .Register(*m->registry_);
+  for (const Family* f : {m->server_, m->client_, m->dns_lookup_, m->dns_server_}) m->dropped_[f] = 0;
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
   try {
-    m->exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
+    m->exposer_ = std::make_unique<prometheus::Exposer>(options.listen, /*num_threads=*/1);
   } catch (const std::exception& e) {
-    return Error{"cannot serve /metrics on " + listen + " (" + e.what() +
+    return Error{"cannot serve /metrics on " + options.listen + " (" + e.what() +
                  "): choose a free address with --listen ADDR:PORT"};
   }
   m->exposer_->RegisterCollectable(m->registry_);
@@ -96,57 +114,111 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, Sampl
 
 Metrics::~Metrics() = default;
 
-prometheus::Histogram& Metrics::HistogramFor(prometheus::Family<prometheus::Histogram>& family,
-                                             std::span<const LabelView> labels) {
+prometheus::Histogram& Metrics::HistogramFor(Family& family, std::span<const LabelView> labels,
+                                             uint64_t now_ns) {
   std::string key = family.GetName();
   for (const auto& [name, value] : labels) {  // length-prefixed: any byte may appear in a value
     const uint32_t n = uint32_t(name.size() + value.size());
     key.append(reinterpret_cast<const char*>(&n), sizeof(n)).append(name).append(value);
   }
-  auto [it, inserted] = histograms_.try_emplace(std::move(key), nullptr);
-  if (inserted) {
-    prometheus::Labels map;
-    for (const auto& [name, value] : labels) map.emplace(name, value);
-    it->second = &family.Add(map, DefaultBuckets());
+  if (auto it = series_.find(key); it != series_.end()) {
+    it->second.last_ns = now_ns;
+    return *it->second.histogram;
   }
-  return *it->second;
+  if (series_.size() + kFamilies < options_.max_series) return Add(family, labels, std::move(key), now_ns);
+  // Over budget: the metric's overflow series, every label "_overflow".
+  series_table_.Evicted(Eviction::kFull);
+  dropped_.at(&family)++;
+  std::vector<LabelView> overflow(labels.begin(), labels.end());
+  for (auto& [name, value] : overflow) value = kOverflow;
+  std::string overflow_key = family.GetName() + '\0' + std::string(kOverflow);
+  if (auto it = series_.find(overflow_key); it != series_.end()) {
+    it->second.last_ns = now_ns;
+    return *it->second.histogram;
+  }
+  return Add(family, overflow, std::move(overflow_key), now_ns);
+}
+
+prometheus::Histogram& Metrics::Add(Family& family, std::span<const LabelView> labels, std::string key,
+                                    uint64_t now_ns) {
+  prometheus::Labels map;
+  for (const auto& [name, value] : labels) map.emplace(name, value);
+  prometheus::Histogram* h = &family.Add(map, DefaultBuckets());
+  series_.emplace(std::move(key), Series{h, &family, now_ns});
+  series_table_.set_entries(series_.size());
+  return *h;
+}
+
+void Metrics::Expire(uint64_t now_ns) {
+  if (now_ns < options_.series_ttl_ns) return;
+  const uint64_t before = now_ns - options_.series_ttl_ns;
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (it->second.last_ns >= before) {
+      ++it;
+      continue;
+    }
+    it->second.family->Remove(it->second.histogram);
+    it = series_.erase(it);
+    series_table_.Evicted(Eviction::kIdle);
+  }
+  series_table_.set_entries(series_.size());
+  routes_.Expire(before);
+  addresses_.Expire(before);
+  dns_names_.Expire(before);
+}
+
+std::vector<Sample> Metrics::Samples() const {
+  std::vector<Sample> out;
+  for (const auto& [family, dropped] : dropped_) {
+    out.push_back({"l7tap_series_dropped_total",
+                   "Observations recorded in a metric's overflow series (every label \"_overflow\") because "
+                   "--max-series was reached",
+                   true,
+                   {{"metric", family->GetName()}},
+                   double(dropped.load(std::memory_order_relaxed))});
+  }
+  return out;
 }
 
 void Metrics::Record(const TransactionRecord& r) {
   const auto& t = r.http;
   const bool server = t.role == protocols::Role::kServer;
+  const uint64_t now = t.end_ns;
   const std::string status = std::to_string(t.status), port = std::to_string(r.server_port);
-  const std::string route = protocols::TemplateRoute(t.target);
+  bool over = false;
+  const std::string_view route = routes_.Admit(r.service_name, options_.route(t.target), now, &over);
+  if (over) {
+    std::fprintf(stderr,
+                 "l7tap: %s has more than %zu distinct http_route values; further ones are recorded as "
+                 "\"/_other\" (template them with --route PATTERN, or raise --max-routes-per-service)\n",
+                 r.service_name.c_str(), routes_.per_service());
+  }
   const LabelView labels[] = {
       {"http_request_method", MethodLabel(t.method)},
       {"http_response_status_code", status},
       {"http_route", route},
       {"service_name", r.service_name},
       {"server_port", port},
-      {"server_address", r.server_address},
+      {"server_address",
+       server ? std::string_view() : addresses_.Admit(r.service_name, r.server_address, now)},
   };
   const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
   // Servers have no server_address label (it would be their own address).
-  HistogramFor(server ? *server_ : *client_, std::span(labels).first(server ? 5 : 6)).Observe(seconds);
+  HistogramFor(server ? *server_ : *client_, std::span(labels).first(server ? 5 : 6), now).Observe(seconds);
 }
 
 void Metrics::RecordDns(const DnsRecord& r) {
   const auto& t = r.dns;
-  std::string_view name;
-  if (dns_name_label_) {
-    auto& names = dns_names_[r.pid];
-    if (names.size() < kMaxDnsNamesPerProcess) names.insert(t.name);
-    name = names.contains(t.name) ? std::string_view(t.name) : "other";
-  }
+  const uint64_t now = t.end_ns;
   const LabelView labels[] = {
       {"dns_question_type", protocols::DnsTypeName(t.type)},
       {"dns_response_code", protocols::DnsRcodeName(t.rcode)},
       {"service_name", r.service_name},
-      {"dns_question_name", name},
+      {"dns_question_name", options_.dns_name_label ? dns_names_.Admit(r.service_name, t.name, now) : ""},
   };
   auto& family = t.role == protocols::Role::kServer ? *dns_server_ : *dns_lookup_;
   const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
-  HistogramFor(family, std::span(labels).first(dns_name_label_ ? 4 : 3)).Observe(seconds);
+  HistogramFor(family, std::span(labels).first(options_.dns_name_label ? 4 : 3), now).Observe(seconds);
 }
 
 }  // namespace l7tap::agent

@@ -1,10 +1,12 @@
 #pragma once
-// The Prometheus side: transaction histograms, self-metrics, and the /metrics HTTP endpoint.
+// The Prometheus side: transaction histograms, self-metrics, and the /metrics HTTP endpoint. Bounded: label
+// values per service are capped (http_route, server_address, dns_question_name), the number of series is
+// capped (past it, a metric's observations go to its overflow series), and series not updated for the TTL
+// leave /metrics.
+#include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,6 +14,9 @@
 #include <vector>
 
 #include "agent/connection_tracker.h"
+#include "agent/label_budget.h"
+#include "agent/sample.h"
+#include "agent/table_stats.h"
 #include "common/result.h"
 
 namespace prometheus {
@@ -24,53 +29,70 @@ class Histogram;
 
 namespace l7tap::agent {
 
-// One self-metric sample, produced at scrape time.
-struct Sample {
-  std::string name;
-  std::string help;
-  bool counter = true;  // else gauge
-  std::vector<std::pair<std::string, std::string>> labels;
-  double value = 0;
-};
-using SampleSource = std::function<std::vector<Sample>()>;
-
 // Latency buckets in seconds: sub-millisecond up to 10 s.
 const std::vector<double>& DefaultBuckets();
 
+struct MetricsOptions {
+  std::string listen = "0.0.0.0:9464";
+  size_t max_series = 20000;                 // histogram series, all metrics together
+  uint64_t series_ttl_ns = 600'000'000'000;  // a series not updated this long is removed
+  size_t max_routes_per_service = 100;       // then http_route="/_other"
+  size_t max_values_per_service = 100;       // server_address, dns_question_name: then "_other"
+  size_t max_services = 4096;                // services whose label values are tracked
+  bool dns_name_label = false;               // dns_question_name as a label
+  std::function<std::string(std::string_view target)> route;  // target -> http_route (default TemplateRoute)
+};
+
 class Metrics {
  public:
-  // Starts serving /metrics on `listen` (ADDR:PORT).
-  static Result<std::unique_ptr<Metrics>> Start(const std::string& listen, SampleSource self_metrics);
+  // Starts serving /metrics on `options.listen` (ADDR:PORT).
+  static Result<std::unique_ptr<Metrics>> Start(const MetricsOptions& options, SampleSource self_metrics,
+                                                TableRegistry& tables);
   ~Metrics();
 
   void Record(const TransactionRecord& r);
   // Client lookups go to dns_lookup_duration_seconds, answers given by a traced server to
-  // dns_server_request_duration_seconds. With name_label, the question name is a label too, at most
-  // kMaxDnsNamesPerProcess distinct names per process (then "other").
+  // dns_server_request_duration_seconds. With dns_name_label, the question name is a label too.
   void RecordDns(const DnsRecord& r);
-  void SetDnsNameLabel(bool on) { dns_name_label_ = on; }
-  // A process exited: its name budget goes (a later process may reuse the pid).
-  void ForgetProcess(uint32_t pid) { dns_names_.erase(pid); }
-  static constexpr size_t kMaxDnsNamesPerProcess = 100;
+  // Removes series and label values unused since now - TTL.
+  void Expire(uint64_t now_ns);
+  // l7tap_series_dropped_total{metric}.
+  std::vector<Sample> Samples() const;
   const prometheus::Registry& registry() const { return *registry_; }  // what /metrics serves (tests)
+  size_t series() const { return series_.size(); }
+
+  static constexpr std::string_view kOverflow = "_overflow";
 
  private:
-  Metrics() = default;
+  using Family = prometheus::Family<prometheus::Histogram>;
+  using LabelView = std::pair<std::string_view, std::string_view>;
+  struct Series {
+    prometheus::Histogram* histogram;
+    Family* family;
+    uint64_t last_ns;
+  };
+  explicit Metrics(const MetricsOptions& options, TableRegistry& tables);
+  prometheus::Histogram& HistogramFor(Family& family, std::span<const LabelView> labels, uint64_t now_ns);
+  prometheus::Histogram& Add(Family& family, std::span<const LabelView> labels, std::string key,
+                             uint64_t now_ns);
+
+  MetricsOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  prometheus::Family<prometheus::Histogram>* server_ = nullptr;
-  prometheus::Family<prometheus::Histogram>* client_ = nullptr;
-  prometheus::Family<prometheus::Histogram>* dns_lookup_ = nullptr;
-  prometheus::Family<prometheus::Histogram>* dns_server_ = nullptr;
+  Family* server_ = nullptr;
+  Family* client_ = nullptr;
+  Family* dns_lookup_ = nullptr;
+  Family* dns_server_ = nullptr;
   // Label values (joined) -> the family's histogram. prometheus-cpp's Family::Add builds a histogram and a
   // label map on every call before finding the existing one: most of the agent's cost per transaction.
-  // Histograms are never removed, so the pointers stay valid; label values are bounded, so is this cache.
-  std::unordered_map<std::string, prometheus::Histogram*> histograms_;
-  using LabelView = std::pair<std::string_view, std::string_view>;
-  prometheus::Histogram& HistogramFor(prometheus::Family<prometheus::Histogram>& family,
-                                      std::span<const LabelView> labels);
-  bool dns_name_label_ = false;
-  std::map<uint32_t, std::set<std::string>> dns_names_;  // per process: names given their own label value
+  std::unordered_map<std::string, Series> series_;
+  TableStats& series_table_;
+  LabelBudget routes_;
+  LabelBudget addresses_;
+  LabelBudget dns_names_;
+  // Per family: observations folded into its overflow series. Filled at construction only (the metrics
+  // thread reads it).
+  std::unordered_map<const Family*, std::atomic<uint64_t>> dropped_;
   std::shared_ptr<class SelfMetricsCollectable> self_;
 };
 

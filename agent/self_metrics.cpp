@@ -22,14 +22,16 @@ class Samples {
 }  // namespace
 
 std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& e, const TrackerStats& t,
-                                std::vector<Sample> tls) {
+                                std::vector<Sample> more) {
   Samples s;
   s.Gauge("l7tap_ready", "1 once the probes are attached and events flow", probes ? 1 : 0);
   if (!probes) return std::move(s.out);
   s.Gauge("l7tap_syscall_backend_info", "Which syscall probe backend is in use", 1,
           {{"backend", BackendName(probes->backend())}});
-  s.Gauge("l7tap_probes_attached", "Syscall and process BPF programs attached",
+  s.Gauge("l7tap_probes_attached", "Syscall and process BPF programs attached to their hooks (links)",
           double(probes->programs_attached()));
+  s.Gauge("l7tap_tls_probes_attached", "TLS library and Go uprobes attached now",
+          double(probes->tls_probes_attached()));
 
   KernelCounters k = probes->ReadCounters();
   const char* lost = "Events lost before reaching the agent, by reason";
@@ -41,6 +43,22 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             {{"reason", "go_conn_unreadable"}});
   s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_NO_THREAD_STATE]),
             {{"reason", "thread_state_unavailable"}});
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_SYSCALL_RETURN_MISSED]),
+            {{"reason", "kretprobe_missed"}});
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_TLS_RETURN_MISSED]),
+            {{"reason", "uretprobe_missed"}});
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_GO_RETURN_MISSED]),
+            {{"reason", "go_return_missed"}});
+  s.Counter("l7tap_events_lost_total", lost, double(k[L7TAP_CNT_GO_CALLS_FULL]),
+            {{"reason", "go_calls_full"}});
+  s.Counter("l7tap_events_lost_total", lost, double(t.events_untracked),
+            {{"reason", "connection_table_full"}});
+  const char* starts = "Messages whose first bytes were in events lost before reaching the agent, by kind";
+  s.Counter("l7tap_messages_lost_total", starts, double(k[L7TAP_CNT_LOST_REQUEST_STARTS]),
+            {{"kind", "http_request"}});
+  s.Counter("l7tap_messages_lost_total", starts, double(k[L7TAP_CNT_LOST_RESPONSE_STARTS]),
+            {{"kind", "http_response"}});
+  s.Counter("l7tap_messages_lost_total", starts, double(k[L7TAP_CNT_LOST_DNS_MESSAGES]), {{"kind", "dns"}});
   s.Counter("l7tap_tls_fd_mismatch_total", "TLS calls that made syscalls on two different fds",
             double(k[L7TAP_CNT_TLS_FD_MISMATCH]));
   s.Counter("l7tap_payload_truncated_events_total", "Data events whose payload exceeded --max-payload-bytes",
@@ -106,15 +124,31 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             double(t.http_parse_errors));
   s.Counter("l7tap_http_desyncs_total", "Stream holes that broke HTTP/1 framing (parsing resumed later)",
             double(t.http_desyncs));
-  const char* unmatched = "HTTP messages that did not become a transaction, by reason";
+  const char* unmatched = "HTTP messages that did not become a transaction and are no request, by reason";
   s.Counter("l7tap_http_unmatched_total", unmatched, double(t.http_unmatched_responses),
             {{"reason", "response_without_request"}});
-  s.Counter("l7tap_http_unmatched_total", unmatched, double(t.http_unanswered_requests),
-            {{"reason", "request_unanswered"}});
   s.Counter("l7tap_http_unmatched_total", unmatched, double(t.http_incomplete_messages),
             {{"reason", "message_incomplete"}});
+  // Every request sent is a transaction or one of these (exactly, where every message begins a syscall's
+  // buffer: README, "Loss accounting").
+  const char* lost_requests = "HTTP requests that did not become a transaction, by reason";
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(k[L7TAP_CNT_LOST_REQUEST_STARTS]),
+            {{"reason", "request_lost"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http_requests_cut),
+            {{"reason", "request_cut"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http_responses_lost),
+            {{"reason", "response_lost"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http_unanswered_requests),
+            {{"reason", "unanswered"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http_requests_framing_lost),
+            {{"reason", "framing_lost"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http_requests_queue_full),
+            {{"reason", "queue_full"}});
+  s.Counter("l7tap_http_chunks_skipped_total",
+            "Chunks of connections opened before the capture skipped until one began an HTTP message",
+            double(t.http_chunks_skipped));
 
-  for (Sample& sample : tls) s.out.push_back(std::move(sample));
+  for (Sample& sample : more) s.out.push_back(std::move(sample));
   return std::move(s.out);
 }
 

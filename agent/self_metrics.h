@@ -7,7 +7,7 @@
 
 #include "agent/capture_probes.h"
 #include "agent/connection_tracker.h"
-#include "agent/metrics.h"
+#include "agent/sample.h"
 
 namespace l7tap::agent {
 
@@ -19,7 +19,8 @@ struct EventCounts {
 };
 
 // `probes` is null until the probes are attached; then only l7tap_ready 0 is reported.
+// `more`: samples other parts keep (TLS discovery, tables, series budget).
 std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& events,
-                                const TrackerStats& tracker, std::vector<Sample> tls);
+                                const TrackerStats& tracker, std::vector<Sample> more);
 
 }  // namespace l7tap::agent

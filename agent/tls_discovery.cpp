@@ -2,10 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,6 +34,7 @@ constexpr const char* kSystemLibraryDirs[] = {"/usr/lib/x86_64-linux-gnu",
 // After exec, the dynamic loader maps libraries within milliseconds; later dlopen()s are caught by the
 // last rescan.
 constexpr uint64_t kRescanDelaysNs[] = {20'000'000, 250'000'000, 2'000'000'000};
+constexpr std::string_view kDeleted = " (deleted)";
 
 // OpenSSL's (and BoringSSL's) library; not NSS's libssl3.so, a different TLS library.
 bool IsLibsslName(std::string_view name) { return name == "libssl.so" || name.starts_with("libssl.so."); }
@@ -38,18 +43,20 @@ bool IsLibsslName(std::string_view name) { return name == "libssl.so" || name.st
 // meanwhile, the open file stays reachable through /proc/self/fd.
 class OpenFile {
  public:
-  explicit OpenFile(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  explicit OpenFile(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)), errno_(errno) {}
   ~OpenFile() {
     if (fd_ >= 0) close(fd_);
   }
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
   bool ok() const { return fd_ >= 0; }
+  int error() const { return errno_; }
   int fd() const { return fd_; }
   std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
 
  private:
   int fd_;
+  int errno_;
 };
 
 // For log lines: the file's own name rather than a /proc link.
@@ -61,17 +68,36 @@ std::string Describe(const std::string& path) {
 
 std::string Root(uint32_t tgid) { return "/proc/" + std::to_string(tgid) + "/root"; }
 
+const char* EvictionText(Eviction why) {
+  return why == Eviction::kFileGone ? "deleted or replaced, and no process known to run it is left"
+                                    : "the least recently run of --max-traced-binaries files";
+}
+
 }  // namespace
 
 TlsDiscovery::TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid,
-                           ProbePlacement placement)
-    : probes_(probes), table_(table), self_tgid_(self_tgid), placement_(placement) {}
+                           TableRegistry& tables, ProbePlacement placement, TlsDiscoveryLimits limits)
+    : probes_(probes),
+      table_(table),
+      self_tgid_(self_tgid),
+      placement_(placement),
+      limits_(limits),
+      traced_table_(tables.Add("tls_traced_files", limits.max_traced_files,
+                               {Eviction::kLeastRecent, Eviction::kFileGone})),
+      inspected_table_(tables.Add("inspected_files", limits.max_inspected_files, {Eviction::kLeastRecent})),
+      rescans_table_(tables.Add("pending_rescans", limits.max_pending_rescans, {Eviction::kFull})) {}
+
+TlsDiscovery::~TlsDiscovery() {
+  for (auto& [key, t] : traced_)
+    if (t.path_fd >= 0) close(t.path_fd);
+}
 
 void TlsDiscovery::ScanNode() {
   for (const char* dir : kSystemLibraryDirs) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      if (IsLibsslName(entry.path().filename().string())) Consider(entry.path().string(), Kind::kLibrary);
+      if (IsLibsslName(entry.path().filename().string()))
+        Consider(entry.path().string(), Kind::kLibrary, 0, 0);
     }
   }
   DIR* proc = opendir("/proc");
@@ -79,64 +105,117 @@ void TlsDiscovery::ScanNode() {
   while (dirent* d = readdir(proc)) {
     char* end = nullptr;
     unsigned long tgid = std::strtoul(d->d_name, &end, 10);
-    if (end != d->d_name && *end == '\0') ScanProcess(uint32_t(tgid), /*executable=*/true);
+    if (end != d->d_name && *end == '\0') ScanProcess(uint32_t(tgid), /*executable=*/true, 0);
   }
   closedir(proc);
 }
 
 void TlsDiscovery::OnExec(uint32_t tgid, const std::string& filename, uint64_t now_ns) {
   if (tgid == self_tgid_) return;
-  ScanProcess(tgid, /*executable=*/true);
+  ScanProcess(tgid, /*executable=*/true, now_ns);
   // A short-lived process may be gone already: its binary is still worth attaching for its next run.
   struct stat st {};
-  if (filename.starts_with("/") && stat(("/proc/" + std::to_string(tgid) + "/exe").c_str(), &st) != 0)
-    Consider(filename, Kind::kExecutable);
-  for (uint64_t delay : kRescanDelaysNs) due_.emplace(now_ns + delay, tgid);
+  if (stat(("/proc/" + std::to_string(tgid) + "/exe").c_str(), &st) != 0) {
+    if (!filename.starts_with("/") || !Consider(filename, Kind::kExecutable, 0, now_ns))
+      Skip(filename, "vanished", "", /*log=*/false);  // gone before its file could be opened
+  }
+  for (uint64_t delay : kRescanDelaysNs) {
+    if (due_.size() >= limits_.max_pending_rescans) {
+      rescans_table_.Evicted(Eviction::kFull);
+      break;
+    }
+    due_.emplace(now_ns + delay, tgid);
+  }
+  rescans_table_.set_entries(due_.size());
+}
+
+void TlsDiscovery::OnExit(uint32_t tgid) {
+  auto it = used_by_.find(tgid);
+  if (it == used_by_.end()) return;
+  for (const FileKey& key : it->second)
+    if (auto t = traced_.find(key); t != traced_.end()) t->second.users.erase(tgid);
+  used_by_.erase(it);
 }
 
 int TlsDiscovery::RunDue(uint64_t now_ns) {
   while (!due_.empty() && due_.begin()->first <= now_ns) {
     uint32_t tgid = due_.begin()->second;
     due_.erase(due_.begin());
-    ScanProcess(tgid, /*executable=*/false);
+    ScanProcess(tgid, /*executable=*/false, now_ns);
   }
+  rescans_table_.set_entries(due_.size());
   if (due_.empty()) return -1;
   return int((due_.begin()->first - now_ns) / 1'000'000) + 1;
 }
 
-void TlsDiscovery::ScanProcess(uint32_t tgid, bool executable) {
+void TlsDiscovery::ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns) {
   if (tgid == self_tgid_) return;
   std::string proc = "/proc/" + std::to_string(tgid);
-  if (executable) Consider(proc + "/exe", Kind::kExecutable);
+  if (executable) Consider(proc + "/exe", Kind::kExecutable, tgid, now_ns);
   std::ifstream maps(proc + "/maps");
   std::string line;
+  std::set<std::string> done;
   while (std::getline(maps, line)) {
     auto slash = line.find('/');
-    if (slash == std::string::npos || line.ends_with(" (deleted)")) continue;
+    if (slash == std::string::npos) continue;
     std::string path = line.substr(slash);
-    if (IsLibsslName(std::filesystem::path(path).filename().string()))
-      Consider(Root(tgid) + path, Kind::kLibrary);
+    const bool deleted = path.ends_with(kDeleted);
+    if (deleted) path.resize(path.size() - kDeleted.size());
+    if (!IsLibsslName(std::filesystem::path(path).filename().string()) || !done.insert(path).second) continue;
+    if (deleted) {
+      // Replaced on disk (an upgrade) while this process still runs the old one: reachable only through the
+      // mapping itself.
+      const std::string range = line.substr(0, line.find(' '));
+      Consider(proc + "/map_files/" + range, Kind::kLibrary, tgid, now_ns, path + std::string(kDeleted));
+    } else {
+      Consider(Root(tgid) + path, Kind::kLibrary, tgid, now_ns);
+    }
   }
 }
 
-void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
+bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t user, uint64_t now_ns,
+                            const std::string& shown_name) {
   OpenFile file_handle(given_path);
+  if (!file_handle.ok()) {
+    if (file_handle.error() == EACCES || file_handle.error() == EPERM)
+      Skip(shown_name.empty() ? given_path : shown_name, "unreadable",
+           std::string("cannot open: ") + std::strerror(file_handle.error()) +
+               "; run l7tap as root (it needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE to read other users' "
+               "files)");
+    return false;  // gone (the process exited), or counted
+  }
   struct stat st {};
-  if (!file_handle.ok() || fstat(file_handle.fd(), &st) != 0 || !S_ISREG(st.st_mode))
-    return;                                                 // gone, or no file
-  if (!seen_.emplace(st.st_dev, st.st_ino).second) return;  // each file once, whoever maps it
+  if (fstat(file_handle.fd(), &st) != 0 || !S_ISREG(st.st_mode)) return true;  // no file
+  const FileKey key{st.st_dev, st.st_ino};
+  // Each file once, whoever maps it.
+  if (auto t = traced_.find(key); t != traced_.end()) {
+    t->second.last_run_ns = std::max(t->second.last_run_ns, now_ns);
+    if (user) {
+      t->second.users.insert(user);
+      used_by_[user].insert(key);
+    }
+    return true;
+  }
+  if (auto i = inspected_.find(key); i != inspected_.end()) {
+    i->second = std::max(i->second, now_ns);
+    return true;
+  }
   // An executable is shown by its own name rather than /proc/PID/exe; a library keeps the path it was found
   // at (through /proc/PID/root for containers), beside which its libcrypto is looked up.
-  const std::string name = kind == Kind::kExecutable ? Describe(given_path) : given_path;
+  const std::string name = !shown_name.empty()         ? shown_name
+                           : kind == Kind::kExecutable ? Describe(given_path)
+                                                       : given_path;
   const std::string path = file_handle.path();
 
   auto elf = symbolizer::ElfFile::Open(path, name);
   if (!elf) {
-    if (kind == Kind::kLibrary) Skip(name, "unreadable", elf.error());
-    return;
+    Skip(name, "unreadable", elf.error(), /*log=*/kind == Kind::kLibrary);
+    Inspected(key, now_ns);
+    return true;
   }
   const symbolizer::ElfFile& file = **elf;
-  if (kind == Kind::kExecutable && ConsiderGo(file, path, name)) return;
+  if (kind == Kind::kExecutable && ConsiderGo(file, file_handle.fd(), path, name, key, user, now_ns))
+    return true;
   if (kind == Kind::kExecutable) {
     // Most executables have no TLS library inside: leave them silently unless they carry OpenSSL.
     bool has_symbols = file.FunctionAddress("SSL_read").has_value() || file.FunctionAddress("SSL_write");
@@ -148,12 +227,14 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
                  " is not in --symbol-table; derive an entry with 'l7tap symbols --table' from an unstripped "
                  "build");
       }
-      return;
+      Inspected(key, now_ns);
+      return true;
     }
   }
   if (!file.is_x86_64()) {
     Skip(name, "not_x86_64", "not an x86_64 binary");
-    return;
+    Inspected(key, now_ns);
+    return true;
   }
   // A shared libssl's version text lives in the libcrypto beside it.
   std::unique_ptr<symbolizer::ElfFile> libcrypto;
@@ -161,36 +242,36 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
     if (auto c = symbolizer::ElfFile::Open(*beside)) libcrypto = std::move(*c);
   }
   auto lib = symbolizer::InspectTlsLibrary(file, table_, libcrypto.get());
-  if (!lib) {
-    Skip(name, "no_symbols", lib.error());
-    return;
-  }
-  auto plan = symbolizer::PlaceTlsProbes(file, lib->offsets, placement_ == ProbePlacement::kOptimized);
+  auto plan = lib ? symbolizer::PlaceTlsProbes(file, lib->offsets, placement_ == ProbePlacement::kOptimized)
+                  : Result<symbolizer::TlsPlacement>(Error{lib.error()});
   if (!plan) {
     Skip(name, "no_symbols", plan.error());
-    return;
+    Inspected(key, now_ns);
+    return true;
   }
   auto attached = probes_.AttachTls(path, plan->offsets, name, plan->single_step);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
-    return;
+    Inspected(key, now_ns);
+    return true;
   }
-  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s %s, functions from %s)\n", *attached,
-               name.c_str(), lib->flavour.c_str(),
+  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s %s, functions from %s)\n",
+               attached->probes, name.c_str(), lib->flavour.c_str(),
                lib->version.empty() ? "version unknown" : lib->version.c_str(), lib->source.c_str());
-  std::lock_guard lock(mu_);
-  attached_[{lib->flavour, lib->version.empty() ? "unknown" : lib->version}]++;
-  probes_attached_ += *attached;
+  Keep(key, file_handle.fd(), *attached, name, lib->flavour, lib->version.empty() ? "unknown" : lib->version,
+       user, now_ns);
+  return true;
 }
 
-bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string& path,
-                              const std::string& name) {
+bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std::string& path,
+                              const std::string& name, const FileKey& key, uint32_t user, uint64_t now_ns) {
   auto build = symbolizer::ReadGoBuildInfo(file);
   if (!build || !build->is_go) return false;
   if (!file.is_x86_64()) {
     Skip(name, "not_x86_64",
          "Go binary for another architecture (e_machine " + std::to_string(file.machine()) +
              "); only x86-64 Go binaries are traced");
+    Inspected(key, now_ns);
     return true;
   }
   if (symbolizer::IsGoTooOld(*build)) {
@@ -198,12 +279,14 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string
          build->version +
              " is older than go1.17: its HTTPS is not traced (the probes read Go's register ABI); "
              "its plain HTTP still is");
+    Inspected(key, now_ns);
     return true;
   }
   // Attach first with the table's offsets (fast), then check them against the binary's DWARF, if any.
   auto go = symbolizer::InspectGoBinary(file, symbolizer::GoOffsetsOrder::kTableFirst);
   if (!go) {
     Skip(name, "no_symbols", go.error());
+    Inspected(key, now_ns);
     return true;
   }
   // No crypto/tls linked in: plain HTTP comes from the syscall probes; the binary may still carry OpenSSL
@@ -212,6 +295,7 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string
   auto attached = probes_.AttachGo(path, *go, placement_, name);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
+    Inspected(key, now_ns);
     return true;
   }
   std::string offsets_source = go->fd_offsets.source;
@@ -225,7 +309,9 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string
       if (d->tls_conn_conn != t.tls_conn_conn || d->net_conn_fd != t.net_conn_fd ||
           d->net_fd_pfd != t.net_fd_pfd || d->poll_fd_sysfd != t.poll_fd_sysfd) {
         if (auto set = probes_.SetGoOffsets(attached->slot, **dwarf); !set) {
+          probes_.Detach(attached->id);
           Skip(name, "attach_failed", set.error());
+          Inspected(key, now_ns);
           return true;
         }
         std::fprintf(stderr, "l7tap: TLS: %s: its DWARF differs from the %s struct offsets; using DWARF\n",
@@ -239,15 +325,77 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string
       "l7tap: TLS: attached %zu uprobes to %s (Go %s crypto/tls, functions from %s, fd offsets from %s)\n",
       attached->probes, name.c_str(), build->version.c_str(), go->functions.front().source.c_str(),
       offsets_source.c_str());
-  std::lock_guard lock(mu_);
-  attached_[{"Go crypto/tls", build->version}]++;
-  probes_attached_ += attached->probes;
+  Keep(key, fd, *attached, name, "Go crypto/tls", build->version, user, now_ns);
   return true;
 }
 
-void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std::string why) {
+void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached attached, const std::string& name,
+                        const std::string& library, const std::string& version, uint32_t user,
+                        uint64_t now_ns) {
+  if (traced_.size() >= limits_.max_traced_files) {
+    auto oldest = std::min_element(traced_.begin(), traced_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_run_ns < b.second.last_run_ns;
+    });
+    Detach(oldest, Eviction::kLeastRecent);
+  }
+  Traced t{attached.id, name, library, version, now_ns, {}, -1};
+  // An O_PATH descriptor of the very file (not of /proc/self/fd: of what it points to).
+  t.path_fd = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_PATH | O_CLOEXEC);
+  if (user) {
+    t.users.insert(user);
+    used_by_[user].insert(key);
+  }
+  traced_.emplace(key, std::move(t));
+  traced_table_.set_entries(traced_.size());
+  std::lock_guard lock(mu_);
+  attached_[{library, version}]++;
+}
+
+void TlsDiscovery::Inspected(const FileKey& key, uint64_t now_ns) {
+  if (inspected_.size() >= limits_.max_inspected_files) {
+    auto oldest = std::min_element(inspected_.begin(), inspected_.end(),
+                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+    inspected_.erase(oldest);  // looked at again if it runs again
+    inspected_table_.Evicted(Eviction::kLeastRecent);
+  }
+  inspected_.emplace(key, now_ns);
+  inspected_table_.set_entries(inspected_.size());
+}
+
+void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) {
+  Traced& t = it->second;
+  probes_.Detach(t.id);
+  if (t.path_fd >= 0) close(t.path_fd);
+  for (uint32_t user : t.users)
+    if (auto u = used_by_.find(user); u != used_by_.end()) u->second.erase(it->first);
+  std::fprintf(stderr, "l7tap: TLS: detached the uprobes of %s: %s\n", t.name.c_str(), EvictionText(why));
+  traced_table_.Evicted(why);
+  {
+    std::lock_guard lock(mu_);
+    auto a = attached_.find({t.label, t.version});
+    if (a != attached_.end() && --a->second == 0) attached_.erase(a);
+  }
+  traced_.erase(it);
+  traced_table_.set_entries(traced_.size());
+}
+
+void TlsDiscovery::Sweep() {
+  for (auto it = traced_.begin(); it != traced_.end();) {
+    Traced& t = it->second;
+    // Processes that ended without an exit event seen.
+    for (auto u = t.users.begin(); u != t.users.end();)
+      u = kill(pid_t(*u), 0) == 0 || errno == EPERM ? std::next(u) : t.users.erase(u);
+    struct stat st {};
+    const bool deleted = t.path_fd >= 0 && fstat(t.path_fd, &st) == 0 && st.st_nlink == 0;
+    auto next = std::next(it);
+    if (deleted && t.users.empty()) Detach(it, Eviction::kFileGone);
+    it = next;
+  }
+}
+
+void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std::string why, bool log) {
   if (why.starts_with(name + ": ")) why.erase(0, name.size() + 2);  // the line names the file once
-  std::fprintf(stderr, "l7tap: TLS: skipping %s: %s\n", name.c_str(), why.c_str());
+  if (log) std::fprintf(stderr, "l7tap: TLS: skipping %s: %s\n", name.c_str(), why.c_str());
   std::lock_guard lock(mu_);
   errors_[reason]++;
 }
@@ -261,8 +409,8 @@ std::vector<Sample> TlsDiscovery::Samples() const {
                  false,
                  {{"library", key.first}, {"version", key.second}},
                  double(files)});
-  for (const char* reason :
-       {"no_symbols", "stripped_no_table", "not_x86_64", "go_too_old", "unreadable", "attach_failed"}) {
+  for (const char* reason : {"no_symbols", "stripped_no_table", "not_x86_64", "go_too_old", "unreadable",
+                             "vanished", "attach_failed"}) {
     auto it = errors_.find(reason);
     s.push_back({"l7tap_attach_errors_total",
                  "Files l7tap could not attach to (skipped, not fatal), by reason",
@@ -270,8 +418,6 @@ std::vector<Sample> TlsDiscovery::Samples() const {
                  {{"reason", reason}},
                  double(it == errors_.end() ? 0 : it->second)});
   }
-  s.push_back(
-      {"l7tap_tls_probes_attached", "TLS library uprobes attached", false, {}, double(probes_attached_)});
   return s;
 }
 

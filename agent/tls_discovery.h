@@ -14,7 +14,8 @@
 #include <vector>
 
 #include "agent/capture_probes.h"
-#include "agent/metrics.h"
+#include "agent/sample.h"
+#include "agent/table_stats.h"
 
 namespace l7tap::symbolizer {
 class AddressTable;
@@ -23,10 +24,20 @@ class ElfFile;
 
 namespace l7tap::agent {
 
+struct TlsDiscoveryLimits {
+  size_t max_traced_files = 1024;      // files with uprobes; then the least recently run one is detached
+  size_t max_inspected_files = 16384;  // files looked at and found without TLS, remembered to skip them
+  size_t max_pending_rescans = 4096;   // rescans of processes after exec (their libraries map later)
+};
+
 class TlsDiscovery {
  public:
   TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid,
-               ProbePlacement placement = ProbePlacement::kOptimized);
+               TableRegistry& tables, ProbePlacement placement = ProbePlacement::kOptimized,
+               TlsDiscoveryLimits limits = {});
+  ~TlsDiscovery();
+  TlsDiscovery(const TlsDiscovery&) = delete;
+  TlsDiscovery& operator=(const TlsDiscovery&) = delete;
 
   // At start: the system library directories and every running process.
   void ScanNode();
@@ -34,30 +45,56 @@ class TlsDiscovery {
   // exec returns).
   // `filename` (as given to execve) is used when the process is already gone.
   void OnExec(uint32_t tgid, const std::string& filename, uint64_t now_ns);
+  // A process ended: the files it used may be detached once deleted.
+  void OnExit(uint32_t tgid);
   // Runs the rescans that are due; returns the delay until the next one in ms (-1: none pending).
   int RunDue(uint64_t now_ns);
+  // Detaches files that were deleted or replaced and that no process known to use them still runs.
+  void Sweep();
 
   std::vector<Sample> Samples() const;
 
  private:
   enum class Kind { kLibrary, kExecutable };
-  void ScanProcess(uint32_t tgid, bool executable);
-  void Consider(const std::string& path, Kind kind);
+  using FileKey = std::pair<dev_t, ino_t>;
+  struct Traced {
+    AttachmentId id;
+    std::string name;   // where it was found, to see whether it is still there
+    std::string label;  // (library, version) for l7tap_tls_libraries_attached
+    std::string version;
+    uint64_t last_run_ns;
+    std::set<uint32_t> users;  // processes seen running or mapping it
+    int path_fd = -1;          // O_PATH: tells when the file is deleted, whatever mount namespace it is in
+  };
+  void ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns);
+  // False when the file could not be opened (gone, or no permission: counted).
+  bool Consider(const std::string& path, Kind kind, uint32_t user, uint64_t now_ns,
+                const std::string& shown_name = {});
   // Go executables: attaches the crypto/tls probes or counts why not. False: not a Go binary.
-  bool ConsiderGo(const symbolizer::ElfFile& file, const std::string& path, const std::string& name);
-  void Skip(const std::string& name, const std::string& reason, std::string why);
+  bool ConsiderGo(const symbolizer::ElfFile& file, int fd, const std::string& path, const std::string& name,
+                  const FileKey& key, uint32_t user, uint64_t now_ns);
+  void Keep(const FileKey& key, int fd, CaptureProbes::Attached attached, const std::string& name,
+            const std::string& library, const std::string& version, uint32_t user, uint64_t now_ns);
+  void Inspected(const FileKey& key, uint64_t now_ns);
+  void Detach(std::map<FileKey, Traced>::iterator it, Eviction why);
+  void Skip(const std::string& name, const std::string& reason, std::string why, bool log = true);
 
   CaptureProbes& probes_;
   const symbolizer::AddressTable* table_;
   uint32_t self_tgid_;
   ProbePlacement placement_;
-  std::set<std::pair<dev_t, ino_t>> seen_;
-  std::multimap<uint64_t, uint32_t> due_;  // when (monotonic ns) -> process to rescan
+  TlsDiscoveryLimits limits_;
+  std::map<FileKey, Traced> traced_;
+  std::map<FileKey, uint64_t> inspected_;          // file -> last seen (no TLS in it)
+  std::map<uint32_t, std::set<FileKey>> used_by_;  // process -> traced files it uses
+  std::multimap<uint64_t, uint32_t> due_;          // when (monotonic ns) -> process to rescan
+  TableStats& traced_table_;
+  TableStats& inspected_table_;
+  TableStats& rescans_table_;
 
   mutable std::mutex mu_;  // guards what Samples() reads from the metrics thread
   std::map<std::pair<std::string, std::string>, int> attached_;  // (library, version) -> files
   std::map<std::string, uint64_t> errors_;                       // reason -> files skipped
-  size_t probes_attached_ = 0;
 };
 
 }  // namespace l7tap::agent

@@ -70,7 +70,8 @@ BENCHMARK(BM_LlhttpAlone);
 // Decoded events through the connection tracker (reassembly, parsing, enrichment) per transaction.
 void BM_TrackerPerTransaction(benchmark::State& state) {
   uint64_t transactions = 0;
-  l7tap::agent::ConnectionTracker tracker([&](auto&&) { ++transactions; });
+  l7tap::agent::TableRegistry tables;
+  l7tap::agent::ConnectionTracker tracker(tables, [&](auto&&) { ++transactions; });
   l7tap::agent::ConnId id{100, 7, 1};
   tracker.OnOpen({0, id, false, true, Role::kServer, 8080, 50000, "127.0.0.1", "127.0.0.1", "server"});
   uint64_t pos[2] = {0, 0}, ts = 0;

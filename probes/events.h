@@ -1,5 +1,6 @@
-/* The kernel <-> user-space contract of l7tap's syscall probes. C only, fixed-width fields, explicit
- * padding. Enums are append-only with explicit values; bump L7TAP_CONTRACT_VERSION on any layout change. */
+/* The whole kernel <-> user-space contract of l7tap's probes: every event, and every map key and value that
+ * both sides read or write. C only, fixed-width fields, explicit padding. Enums are append-only with explicit
+ * values; bump L7TAP_CONTRACT_VERSION on any layout change. */
 #ifndef L7TAP_PROBES_EVENTS_H
 #define L7TAP_PROBES_EVENTS_H
 
@@ -7,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 2
+#define L7TAP_CONTRACT_VERSION 3
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
@@ -25,8 +26,16 @@
 #define L7TAP_GO_PROBE_READ_RETURN 2 /* a RET of (*Conn).Read */
 /* Ports (--dns-ports) whose UDP datagrams and TCP streams are DNS. */
 #define L7TAP_MAX_DNS_PORTS 16
-/* Go executables with crypto/tls probes, each with its own struct offsets. */
+/* Go executables with crypto/tls probes, each with its own struct offsets (slots are reused once a binary's
+ * probes are detached). */
 #define L7TAP_MAX_GO_BINARIES 4096
+
+/* Capacities of the kernel tables. Every one is a plain hash map: a full table refuses an insert (counted),
+ * it never evicts a live entry behind user space's back; the agent's sweeper removes stale entries. */
+#define L7TAP_DEFAULT_MAX_CONNS 65536 /* conns and muted; --max-connections sets it */
+#define L7TAP_MAX_SSL_SESSIONS 65536  /* ssl_fds */
+#define L7TAP_MAX_GO_CALLS 16384      /* go_calls: (*tls.Conn).Read calls in progress */
+#define L7TAP_MAX_PIDS 1024           /* pid_filter: --pid values */
 
 enum l7tap_event_kind {
   L7TAP_EV_CONN_OPEN = 1,    /* a TCP/UDP socket connection first seen (connect, accept, or first I/O) */
@@ -74,7 +83,84 @@ enum l7tap_counter {
   L7TAP_CNT_HITS_SINGLE_STEP = 11,  /* uprobe hits on an instruction the kernel single-steps (two traps) */
   L7TAP_CNT_HITS_URETPROBE = 12,    /* uretprobe hits (the return trampoline) */
   L7TAP_CNT_NO_THREAD_STATE = 13,   /* calls not followed: the thread's task-local state could not be had */
-  L7TAP_CNT__MAX = 16,
+  L7TAP_CNT_SSL_TABLE_FULL = 14,        /* ssl_fds insert refused */
+  L7TAP_CNT_GO_CALLS_FULL = 15,         /* go_calls insert refused: that Read's plaintext is lost */
+  L7TAP_CNT_SYSCALL_RETURN_MISSED = 16, /* a followed syscall's exit never ran (kretprobe missed) */
+  L7TAP_CNT_TLS_RETURN_MISSED = 17,     /* a TLS data call's return never ran (uretprobe missed) */
+  L7TAP_CNT_GO_RETURN_MISSED = 18,      /* a Go (*Conn).Read's RET probe never ran (goroutine unwound) */
+  L7TAP_CNT_LOST_REQUEST_STARTS = 19,   /* dropped data events whose bytes began an HTTP/1 request */
+  L7TAP_CNT_LOST_RESPONSE_STARTS = 20,  /* dropped data events whose bytes began an HTTP/1 response */
+  L7TAP_CNT_LOST_DNS_MESSAGES = 21,     /* dropped DNS datagrams */
+  L7TAP_CNT__MAX = 32,
+};
+
+/* Connection table key (conns, muted): the process in the high half, the fd in the low half. */
+static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid << 32) | (__u32)fd; }
+
+/* struct l7tap_conn_info.flags */
+#define L7TAP_CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
+#define L7TAP_CONN_UDP 2 /* a UDP socket: only DNS datagrams are sent (L7TAP_CONN_DNS and a header check) */
+#define L7TAP_CONN_DNS 4 /* local or remote port is a DNS port (--dns-ports) */
+
+/* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
+struct l7tap_conn_info {
+  __u64 generation;      /* distinct for every connection that ever had this key */
+  __u64 position[2];     /* syscall byte stream */
+  __u64 tls_position[2]; /* plaintext byte stream of a TLS connection */
+  __u64 last_ns;         /* bpf_ktime_get_ns() of its last event: the sweeper's idle test */
+  /* Data events dropped (ring buffer full) since the last one delivered, and how many of them began a
+   * message (an HTTP/1 request or status line, a DNS datagram): the next event delivered in that direction
+   * (or the close event) carries them and the kernel subtracts what it reported. */
+  __u32 lost_events[2];
+  __u32 lost_starts[2];
+  /* Bytes moved in that direction that were never seen, so the positions do not count them (a missed
+   * return probe, no thread state): the next event delivered says so. */
+  __u8 unseen[2];
+  __u8 pad[2];
+  __u32 flags; /* L7TAP_CONN_* */
+};
+
+/* muted value: user space gave up on one source of a connection generation (not its protocol, upgraded):
+ * those bytes are no longer copied or sent. Key: l7tap_conn_key. */
+struct l7tap_mute {
+  __u64 generation;
+  __u32 source; /* enum l7tap_source */
+  __u32 pad;
+};
+
+/* ssl_fds: which socket a TLS session object uses, for calls that make no syscall (buffered reads). */
+struct l7tap_ssl_key {
+  __u64 ssl;
+  __u32 tgid;
+  __u32 pad;
+};
+
+struct l7tap_ssl_conn {
+  __u64 generation; /* of the connection on fd when it was learnt: stale once that connection is gone */
+  __s32 fd;
+  __u32 pad;
+};
+
+/* go_calls: a (*tls.Conn).Read in progress, by goroutine (the g pointer: goroutines move between threads). */
+struct l7tap_go_call_key {
+  __u64 g;
+  __u32 tgid;
+  __u32 pad;
+};
+
+struct l7tap_go_call {
+  __u64 conn; /* *tls.Conn */
+  __u64 buf;
+  __u64 ts_ns; /* entry: the sweeper drops calls of vanished processes and ones idle past the timeout */
+};
+
+/* go_offsets, per Go binary (slot = attach cookie): offsets of tls.Conn.conn, of net.conn.fd, of
+ * netFD.pfd + FD.Sysfd. */
+struct l7tap_go_offsets {
+  __u32 tls_conn_conn;
+  __u32 net_conn_fd;
+  __u32 sysfd;
+  __u32 valid;
 };
 
 struct l7tap_conn_id {
@@ -111,13 +197,18 @@ struct l7tap_data_event {
   __u32 copied;   /* payload bytes that follow this header */
   __u8 direction; /* enum l7tap_direction */
   __u8 source;    /* enum l7tap_source; positions count each source's stream separately */
-  __u8 pad[6];
+  __u8 unseen;    /* bytes this direction moved before this event were never seen nor counted in position */
+  __u8 pad[5];
+  __u32 lost_events; /* events of this direction dropped before this one (see l7tap_conn_info) */
+  __u32 lost_starts; /* of those, the ones that began a message */
   /* `copied` payload bytes follow the struct in the same record. */
 };
 
 struct l7tap_close_event {
   struct l7tap_event_header hdr;
   struct l7tap_conn_id conn;
+  __u32 lost_events[2]; /* by direction: dropped after the last event delivered */
+  __u32 lost_starts[2];
 };
 
 #define L7TAP_PATH_LEN 256

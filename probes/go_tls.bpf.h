@@ -10,43 +10,25 @@
  * cookie names the binary's slot in go_offsets, which user space may correct after attaching. */
 #pragma once
 
-struct go_call_key {
-  __u64 g;
-  __u32 tgid;
-  __u32 pad;
-};
-
-struct go_call {
-  __u64 conn; /* *tls.Conn */
-  __u64 buf;
-};
-
-/* LRU: a goroutine that never returns (panics, exits) must not hold a slot forever. */
+/* A goroutine that never returns (panics, exits) holds its entry until the sweeper removes it (process gone,
+ * or idle past the connection timeout); a full table refuses a new call (counted). */
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
-  __type(key, struct go_call_key);
-  __type(value, struct go_call);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, L7TAP_MAX_GO_CALLS);
+  __type(key, struct l7tap_go_call_key);
+  __type(value, struct l7tap_go_call);
 } go_calls SEC(".maps");
-
-/* Per Go binary (slot = attach cookie): offsets of tls.Conn.conn, of net.conn.fd, of netFD.pfd + FD.Sysfd. */
-struct go_offsets {
-  __u32 tls_conn_conn;
-  __u32 net_conn_fd;
-  __u32 sysfd;
-  __u32 valid;
-};
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, L7TAP_MAX_GO_BINARIES);
   __type(key, __u32);
-  __type(value, struct go_offsets);
+  __type(value, struct l7tap_go_offsets);
 } go_offsets SEC(".maps");
 
 /* *tls.Conn -> conn interface's data word (*net.TCPConn) -> *netFD -> pfd.Sysfd. -1 when any read faults. */
 static __always_inline __s32 go_conn_fd(__u64 conn, __u32 slot) {
-  struct go_offsets* o = bpf_map_lookup_elem(&go_offsets, &slot);
+  struct l7tap_go_offsets* o = bpf_map_lookup_elem(&go_offsets, &slot);
   if (!o || !o->valid) return -1;
   __u64 tcp_conn = 0, net_fd = 0;
   __s64 sysfd = -1;
@@ -66,13 +48,13 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
     count(L7TAP_CNT_GO_CONN_UNREADABLE, 1);
     return;
   }
-  struct conn_info* ci = find_conn(pid_tgid, fd);
+  struct l7tap_conn_info* ci = find_conn(pid_tgid, fd);
   if (!ci) {
     count(L7TAP_CNT_TLS_NO_CONN, 1);
     return;
   }
-  ci->flags |= CONN_TLS;
-  if (is_muted(conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
+  ci->flags |= L7TAP_CONN_TLS;
+  if (is_muted(l7tap_conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
   struct scratch* s = begin_data(pid_tgid, fd, ci, L7TAP_SRC_TLS);
   if (!s) return;
   long got = copy_user(s, 0, (const void*)buf, n);
@@ -89,17 +71,28 @@ int go_tls(struct pt_regs* ctx) {
   __u32 slot = (__u32)cookie, probe = (__u32)(cookie >> L7TAP_COOKIE_GO_PROBE_SHIFT) & 0xff;
   count_hit(ctx);
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct go_call_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
+  struct l7tap_go_call_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
   if (probe == L7TAP_GO_PROBE_WRITE) {
     if (traced(pid_tgid)) go_tls_emit(pid_tgid, slot, ctx->ax, ctx->bx, ctx->cx, L7TAP_DIR_EGRESS);
   } else if (probe == L7TAP_GO_PROBE_READ_ENTER) {
     if (!traced(pid_tgid)) return 0;
-    struct go_call c = {.conn = ctx->ax, .buf = ctx->bx};
-    bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY);
+    struct l7tap_go_call* stale = bpf_map_lookup_elem(&go_calls, &key);
+    if (stale) {
+      /* This goroutine's last Read never reached a RET probe (it unwound): its bytes went unseen. */
+      count(L7TAP_CNT_GO_RETURN_MISSED, 1);
+      __s32 fd = go_conn_fd(stale->conn, slot);
+      if (fd >= 0) mark_unseen(key.tgid, fd, L7TAP_DIR_INGRESS);
+    }
+    struct l7tap_go_call c = {.conn = ctx->ax, .buf = ctx->bx, .ts_ns = bpf_ktime_get_ns()};
+    if (bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY)) {
+      count(L7TAP_CNT_GO_CALLS_FULL, 1);
+      __s32 fd = go_conn_fd(c.conn, slot);
+      if (fd >= 0) mark_unseen(key.tgid, fd, L7TAP_DIR_INGRESS);
+    }
   } else {
-    struct go_call* p = bpf_map_lookup_elem(&go_calls, &key);
+    struct l7tap_go_call* p = bpf_map_lookup_elem(&go_calls, &key);
     if (!p) return 0;
-    struct go_call c = *p;
+    struct l7tap_go_call c = *p;
     bpf_map_delete_elem(&go_calls, &key);
     go_tls_emit(pid_tgid, slot, c.conn, c.buf, ctx->ax, L7TAP_DIR_INGRESS);
   }

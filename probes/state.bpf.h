@@ -29,18 +29,6 @@ static __always_inline __u64 wakeup_flag(void) {
                                                                        : BPF_RB_NO_WAKEUP;
 }
 
-#define CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
-#define CONN_UDP 2 /* a UDP socket: only DNS datagrams are sent (CONN_DNS and a header check) */
-#define CONN_DNS 4 /* local or remote port is a DNS port (--dns-ports) */
-
-struct conn_info {
-  __u64 generation;
-  __u64 position[2];     /* syscall byte stream, indexed by enum l7tap_direction */
-  __u64 tls_position[2]; /* plaintext byte stream of a TLS connection */
-  __u32 flags;
-  __u32 pad;
-};
-
 /* DNS ports (--dns-ports, default 53), host byte order. UDP on other ports is never copied. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -49,37 +37,33 @@ struct {
   __type(value, __u8);
 } dns_ports SEC(".maps");
 
-/* Key: tgid << 32 | fd. LRU so connections of processes that vanish unseen cannot fill it. */
+/* Followed sockets, key l7tap_conn_key. A plain hash map (user space sets its size): when full, a new
+ * connection is refused and counted, never an old one evicted to come back mid-stream as new. Entries go at
+ * close; the agent's sweeper removes those of vanished processes and idle ones. */
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, L7TAP_DEFAULT_MAX_CONNS);
   __type(key, __u64);
-  __type(value, struct conn_info);
+  __type(value, struct l7tap_conn_info);
 } conns SEC(".maps");
 
-/* Connections user space gave up on (not HTTP, or upgraded to another protocol) for one source of bytes:
- * those bytes are no longer copied or sent, so they cost one lookup per call. Key as in conns. */
-struct mute {
-  __u64 generation;
-  __u32 source; /* enum l7tap_source */
-  __u32 pad;
-};
-
+/* Connections user space gave up on for one source of bytes: those bytes are no longer copied or sent, so
+ * they cost one lookup per call. Written by user space only; same key and size as conns. */
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, L7TAP_DEFAULT_MAX_CONNS);
   __type(key, __u64);
-  __type(value, struct mute);
+  __type(value, struct l7tap_mute);
 } muted SEC(".maps");
 
-static __always_inline bool is_muted(__u64 key, const struct conn_info* ci, __u32 source) {
-  struct mute* m = bpf_map_lookup_elem(&muted, &key);
+static __always_inline bool is_muted(__u64 key, const struct l7tap_conn_info* ci, __u32 source) {
+  struct l7tap_mute* m = bpf_map_lookup_elem(&muted, &key);
   return m && m->generation == ci->generation && m->source == source;
 }
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1024);
+  __uint(max_entries, L7TAP_MAX_PIDS);
   __type(key, __u32);
   __type(value, __u8);
 } pid_filter SEC(".maps");
@@ -109,18 +93,13 @@ struct tls_call {
   __u8 pad;
 };
 
-/* Which fd a TLS session object uses, for calls that make no syscall (buffered reads). */
-struct ssl_key {
-  __u64 ssl;
-  __u32 tgid;
-  __u32 pad;
-};
-
+/* Which fd a TLS session object uses, for calls that make no syscall (buffered reads). The sweeper removes
+ * sessions whose connection is gone. */
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
-  __type(key, struct ssl_key);
-  __type(value, __s32);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, L7TAP_MAX_SSL_SESSIONS);
+  __type(key, struct l7tap_ssl_key);
+  __type(value, struct l7tap_ssl_conn);
 } ssl_fds SEC(".maps");
 
 /* What a thread is in the middle of: a socket syscall (entry seen, exit not yet) and a TLS library call. Kept
@@ -193,8 +172,6 @@ static __always_inline void count_return_hit(void) {
   if (traced(bpf_get_current_pid_tgid())) count(L7TAP_CNT_HITS_URETPROBE, 1);
 }
 
-static __always_inline __u64 conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid << 32) | (__u32)fd; }
-
 static __always_inline void fill_header(struct l7tap_event_header* h, __u16 kind, __u64 pid_tgid) {
   h->kind = kind;
   h->version = L7TAP_CONTRACT_VERSION;
@@ -218,7 +195,7 @@ static __always_inline struct sock* fd_to_sock(__s32 fd) {
 
 /* Starts following (tgid, fd) if it is a TCP or UDP socket over IPv4/IPv6; a new generation replaces
  * whatever was recorded for that fd before. */
-static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8 role) {
+static __noinline struct l7tap_conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8 role) {
   struct sock* sk = fd_to_sock(fd);
   if (!sk) return NULL;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -234,14 +211,15 @@ static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8
     return NULL;
 
   __u32 tgid = pid_tgid >> 32;
-  __u64 key = conn_key(tgid, fd);
-  struct conn_info info = {.generation = bpf_ktime_get_ns()};
+  __u64 key = l7tap_conn_key(tgid, fd);
+  struct l7tap_conn_info info = {.generation = bpf_ktime_get_ns()};
+  info.last_ns = info.generation;
   __u16 local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
   __u16 remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  if (l4 == L7TAP_L4_UDP) info.flags |= CONN_UDP;
+  if (l4 == L7TAP_L4_UDP) info.flags |= L7TAP_CONN_UDP;
   if (bpf_map_lookup_elem(&dns_ports, &local_port) ||
       (remote_port && bpf_map_lookup_elem(&dns_ports, &remote_port)))
-    info.flags |= CONN_DNS;
+    info.flags |= L7TAP_CONN_DNS;
   bpf_map_delete_elem(&muted, &key);
   if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
     count(L7TAP_CNT_CONN_TABLE_FULL, 1);
@@ -272,9 +250,9 @@ static __noinline struct conn_info* register_conn(__u64 pid_tgid, __s32 fd, __u8
   return bpf_map_lookup_elem(&conns, &key);
 }
 
-static __always_inline struct conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
-  __u64 key = conn_key(pid_tgid >> 32, fd);
-  struct conn_info* info = bpf_map_lookup_elem(&conns, &key);
+static __always_inline struct l7tap_conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
+  __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
+  struct l7tap_conn_info* info = bpf_map_lookup_elem(&conns, &key);
   return info ? info : register_conn(pid_tgid, fd, L7TAP_ROLE_UNKNOWN);
 }
 
@@ -298,7 +276,7 @@ static __always_inline long copy_user(struct scratch* s, __u32 off, const void* 
   return n;
 }
 
-static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, struct conn_info* ci,
+static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, struct l7tap_conn_info* ci,
                                                   __u8 source) {
   __u32 cpu = bpf_get_smp_processor_id();
   struct scratch* s = bpf_map_lookup_elem(&scratch_map, &cpu);
@@ -328,13 +306,37 @@ static __always_inline bool dns_header_ok(const struct scratch* s) {
   return qdcount >= 1 && qdcount <= 4 && opcode <= 5;
 }
 
-static __always_inline void finish_data(struct scratch* s, struct conn_info* ci, __u8 dir, __u64 length,
+/* What a dropped event's bytes began, for loss accounting: an HTTP/1 request line (a method token of 3 to 20
+ * characters and a space) or status line ("HTTP/1."), or a DNS datagram. Messages that begin inside a chunk
+ * (pipelined requests) are not seen. */
+#define MAX_METHOD 20
+static __always_inline __u32 lost_start_counter(const struct scratch* s, bool datagram) {
+  if (datagram) return L7TAP_CNT_LOST_DNS_MESSAGES;
+  __u32 n = s->ev.copied;
+  if (n >= 7 && s->data[0] == 'H' && s->data[1] == 'T' && s->data[2] == 'T' && s->data[3] == 'P' &&
+      s->data[4] == '/' && s->data[5] == '1' && s->data[6] == '.')
+    return L7TAP_CNT_LOST_RESPONSE_STARTS;
+  for (int i = 0; i <= MAX_METHOD; i++) {
+    if (i >= n) return 0;
+    __u8 c = s->data[i];
+    if (c == ' ') return i >= 3 ? L7TAP_CNT_LOST_REQUEST_STARTS : 0;
+    if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_')) return 0;
+  }
+  return 0;
+}
+
+/* Sends a data event, reporting with it what this direction lost since the last one delivered; when it is
+ * dropped itself, it is added to that loss instead. */
+static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_info* ci, __u8 dir, __u64 length,
                                         bool over_cap_counts) {
+  dir &= 1;
   s->ev.direction = dir;
   s->ev.length = length;
-  __u64* position = s->ev.source == L7TAP_SRC_TLS ? &ci->tls_position[dir & 1] : &ci->position[dir & 1];
+  __u64* position = s->ev.source == L7TAP_SRC_TLS ? &ci->tls_position[dir] : &ci->position[dir];
   s->ev.position = __sync_fetch_and_add(position, length);
-  if (ci->flags & CONN_UDP) {
+  ci->last_ns = s->ev.hdr.ts_ns;
+  const bool datagram = ci->flags & L7TAP_CONN_UDP;
+  if (datagram) {
     /* One datagram: DNS only (the port said so at entry; the header must agree). */
     if (!dns_header_ok(s)) {
       count(L7TAP_CNT_UDP_NOT_DNS, 1);
@@ -342,15 +344,40 @@ static __always_inline void finish_data(struct scratch* s, struct conn_info* ci,
     }
   } else if (s->ev.source == L7TAP_SRC_SYSCALL && s->ev.position == 0 && starts_tls_record(s)) {
     /* Encrypted: never parsed; the TLS uprobes (if the library is traced) send the plaintext. */
-    ci->flags |= CONN_TLS;
+    ci->flags |= L7TAP_CONN_TLS;
     return;
   }
   if (over_cap_counts && s->ev.copied < length) {
     count(L7TAP_CNT_TRUNCATED_EVENTS, 1);
     count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);
   }
+  const __u32 lost = ci->lost_events[dir], starts = ci->lost_starts[dir];
+  const __u8 unseen = ci->unseen[dir];
+  s->ev.lost_events = lost;
+  s->ev.lost_starts = starts;
+  s->ev.unseen = unseen;
   __u64 size = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
-  if (bpf_ringbuf_output(&events, s, size, wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
+  if (bpf_ringbuf_output(&events, s, size, wakeup_flag())) {
+    count(L7TAP_CNT_RINGBUF_FULL, 1);
+    __sync_fetch_and_add(&ci->lost_events[dir], 1);
+    const __u32 counter = lost_start_counter(s, datagram);
+    if (counter) {
+      __sync_fetch_and_add(&ci->lost_starts[dir], 1);
+      count(counter, 1);
+    }
+    return;
+  }
+  /* Reported: what was lost meanwhile (another CPU) stays for the next event. */
+  if (lost) __sync_fetch_and_add(&ci->lost_events[dir], -lost);
+  if (starts) __sync_fetch_and_add(&ci->lost_starts[dir], -starts);
+  if (unseen) ci->unseen[dir] = 0;
+}
+
+/* Bytes of (tgid, fd) in direction dir moved unseen: positions miss them, so the next event says so. */
+static __always_inline void mark_unseen(__u32 tgid, __s32 fd, __u8 dir) {
+  __u64 key = l7tap_conn_key(tgid, fd);
+  struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
+  if (ci) ci->unseen[dir & 1] = 1;
 }
 
 /* Copies `total` bytes spread over an iovec array, in order, up to the cap. */

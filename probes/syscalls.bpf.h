@@ -4,30 +4,44 @@
 /* ---- enter: remember the arguments of calls on followed sockets ---- */
 
 /* Inside a TLS library call: this fd is that call's connection, and it is encrypted. */
-static __always_inline void note_tls_fd(struct tls_call* tls, struct conn_info* ci, __s32 fd) {
+static __always_inline void note_tls_fd(struct tls_call* tls, struct l7tap_conn_info* ci, __s32 fd) {
   if (tls->fd < 0) {
     tls->fd = fd;
   } else if (tls->fd != fd && !tls->mismatch_counted) {
     tls->mismatch_counted = 1;
     count(L7TAP_CNT_TLS_FD_MISMATCH, 1);
   }
-  ci->flags |= CONN_TLS;
+  ci->flags |= L7TAP_CONN_TLS;
 }
 
 #define MSG_PEEK 2
+
+/* A followed call still recorded when the thread enters the next one: its exit never ran (a kretprobe the
+ * kernel missed). Its bytes were never seen, and its connection is told so. */
+static __always_inline void note_missed_exit(struct thread_state* t, __u32 tgid) {
+  if (!t->call.kind) return;
+  count(L7TAP_CNT_SYSCALL_RETURN_MISSED, 1);
+  if (t->call.kind != CALL_CONNECT && t->call.kind != CALL_ACCEPT) mark_unseen(tgid, t->call.fd, t->call.direction);
+  t->call.kind = 0;
+}
 
 static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags, __u8 kind, __u8 dir) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   /* Peeked bytes stay in the socket and are read again: they are not part of the stream yet. */
   if ((flags & MSG_PEEK) || !traced(pid_tgid)) return;
-  struct conn_info* ci = find_conn(pid_tgid, fd);
+  struct l7tap_conn_info* ci = find_conn(pid_tgid, fd);
   if (!ci) return;
+  const bool followed = !(ci->flags & L7TAP_CONN_TLS) &&
+                        (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) != L7TAP_CONN_UDP;
   struct thread_state* t = current_thread(true);
-  if (!t) return;
+  if (!t) {
+    if (followed) ci->unseen[dir & 1] = 1;
+    return;
+  }
+  note_missed_exit(t, pid_tgid >> 32);
   if (t->tls.kind) note_tls_fd(&t->tls, ci, fd);
-  if (ci->flags & CONN_TLS) return; /* ciphertext is never sent */
-  /* UDP that is not DNS costs this test and nothing more. */
-  if ((ci->flags & (CONN_UDP | CONN_DNS)) == CONN_UDP) return;
+  /* Ciphertext is never sent; UDP that is not DNS costs the tests above and nothing more. */
+  if (!followed || (ci->flags & L7TAP_CONN_TLS)) return;
   t->call = (struct call_args){.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
 }
 
@@ -35,7 +49,9 @@ static __always_inline void enter_conn(__s32 fd, __u8 kind) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
   struct thread_state* t = current_thread(true);
-  if (t) t->call = (struct call_args){.fd = fd, .kind = kind};
+  if (!t) return;
+  note_missed_exit(t, pid_tgid >> 32);
+  t->call = (struct call_args){.fd = fd, .kind = kind};
 }
 
 static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u64 iovcnt, __u64 total) {
@@ -56,7 +72,7 @@ static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u6
   s->ev.copied = off;
 }
 
-static __noinline void emit_msg(struct conn_info* ci, const struct call_args* args,
+static __noinline void emit_msg(struct l7tap_conn_info* ci, const struct call_args* args,
                                 const struct user_msghdr* msg, __u64 length) {
   struct scratch* s = begin_data(bpf_get_current_pid_tgid(), args->fd, ci, L7TAP_SRC_SYSCALL);
   if (!s) return;
@@ -88,8 +104,8 @@ static __always_inline void exit_call(long ret, const __u8 kind) {
     return;
   }
   if (ret <= 0) return;
-  __u64 key = conn_key(pid_tgid >> 32, args.fd);
-  struct conn_info* ci = bpf_map_lookup_elem(&conns, &key);
+  __u64 key = l7tap_conn_key(pid_tgid >> 32, args.fd);
+  struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
   if (is_muted(key, ci, L7TAP_SRC_SYSCALL)) return;
 
@@ -129,14 +145,19 @@ static __always_inline void exit_call(long ret, const __u8 kind) {
 static __always_inline void on_close(__s32 fd) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
-  __u64 key = conn_key(pid_tgid >> 32, fd);
-  struct conn_info* ci = bpf_map_lookup_elem(&conns, &key);
+  __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
+  struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
   struct l7tap_close_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_CONN_CLOSE, pid_tgid);
   ev.conn.tgid = pid_tgid >> 32;
   ev.conn.fd = fd;
   ev.conn.generation = ci->generation;
+  /* Losses after the last event delivered (their starts were counted in the global counters already). */
+  for (int d = 0; d < 2; d++) {
+    ev.lost_events[d] = ci->lost_events[d];
+    ev.lost_starts[d] = ci->lost_starts[d];
+  }
   bpf_map_delete_elem(&conns, &key);
   bpf_map_delete_elem(&muted, &key);
   if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);

@@ -8,6 +8,11 @@ static __always_inline void tls_enter(void* ssl, void* buf, void* len_ptr, __u8 
   if (!traced(pid_tgid)) return;
   struct thread_state* t = current_thread(true);
   if (!t) return;
+  if (t->tls.kind == TLS_DATA) {
+    /* The previous call's return never ran (a uretprobe the kernel missed, or a longjmp out of it). */
+    count(L7TAP_CNT_TLS_RETURN_MISSED, 1);
+    if (t->tls.fd >= 0) mark_unseen(pid_tgid >> 32, t->tls.fd, t->tls.direction);
+  }
   t->tls = (struct tls_call){.ssl = (__u64)ssl,
                              .buf = (__u64)buf,
                              .len_ptr = (__u64)len_ptr,
@@ -16,17 +21,24 @@ static __always_inline void tls_enter(void* ssl, void* buf, void* len_ptr, __u8 
                              .direction = dir};
 }
 
-/* The fd of this call: named by a nested syscall (then remembered for the session), or remembered from an
- * earlier call of the same session. */
+/* The fd of this call: named by a nested syscall, or remembered from an earlier call of the same session. */
 static __always_inline __s32 tls_fd(const struct tls_call* c, __u32 tgid) {
-  struct ssl_key key = {.ssl = c->ssl, .tgid = tgid};
-  __s32* known = bpf_map_lookup_elem(&ssl_fds, &key);
-  if (c->fd >= 0) {
-    /* Written only when new or changed: an update replaces the element, a lookup only reads it. */
-    if (!known || *known != c->fd) bpf_map_update_elem(&ssl_fds, &key, &c->fd, BPF_ANY);
-    return c->fd;
-  }
-  return known ? *known : -1;
+  if (c->fd >= 0) return c->fd;
+  struct l7tap_ssl_key key = {.ssl = c->ssl, .tgid = tgid};
+  struct l7tap_ssl_conn* known = bpf_map_lookup_elem(&ssl_fds, &key);
+  return known ? known->fd : -1;
+}
+
+/* Remembers the session's connection when a nested syscall named it; written only when new or changed (an
+ * update replaces the element, a lookup only reads it). */
+static __always_inline void remember_ssl_conn(const struct tls_call* c, __u32 tgid,
+                                              const struct l7tap_conn_info* ci) {
+  if (c->fd < 0) return;
+  struct l7tap_ssl_key key = {.ssl = c->ssl, .tgid = tgid};
+  struct l7tap_ssl_conn* known = bpf_map_lookup_elem(&ssl_fds, &key);
+  if (known && known->fd == c->fd && known->generation == ci->generation) return;
+  struct l7tap_ssl_conn value = {.generation = ci->generation, .fd = c->fd};
+  if (bpf_map_update_elem(&ssl_fds, &key, &value, BPF_ANY)) count(L7TAP_CNT_SSL_TABLE_FULL, 1);
 }
 
 static __always_inline void tls_exit(long ret) {
@@ -46,13 +58,14 @@ static __always_inline void tls_exit(long ret) {
   if (n == 0) return;
 
   __s32 fd = tls_fd(&c, pid_tgid >> 32);
-  struct conn_info* ci = fd >= 0 ? find_conn(pid_tgid, fd) : NULL;
+  struct l7tap_conn_info* ci = fd >= 0 ? find_conn(pid_tgid, fd) : NULL;
   if (!ci) {
     count(L7TAP_CNT_TLS_NO_CONN, 1);
     return;
   }
-  ci->flags |= CONN_TLS;
-  if (is_muted(conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
+  remember_ssl_conn(&c, pid_tgid >> 32, ci);
+  ci->flags |= L7TAP_CONN_TLS;
+  if (is_muted(l7tap_conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
   struct scratch* s = begin_data(pid_tgid, fd, ci, L7TAP_SRC_TLS);
   if (!s) return;
   long got = copy_user(s, 0, (const void*)c.buf, n);
@@ -76,7 +89,9 @@ static __always_inline void handshake_exit(void) {
   if (!t || t->tls.kind != TLS_HANDSHAKE) return;
   struct tls_call c = t->tls;
   t->tls.kind = 0;
-  if (c.fd >= 0) tls_fd(&c, pid_tgid >> 32);
+  if (c.fd < 0) return;
+  struct l7tap_conn_info* ci = find_conn(pid_tgid, c.fd);
+  if (ci) remember_ssl_conn(&c, pid_tgid >> 32, ci);
 }
 
 SEC("uprobe")

@@ -15,8 +15,14 @@ std::span<const uint8_t> AsBytes(std::string_view s) {
 
 }  // namespace
 
-DnsSession::DnsSession(Sink sink)
-    : sink_(std::move(sink)), consumers_{{*this, Direction::kEgress}, {*this, Direction::kIngress}} {}
+DnsSession::DnsSession(Sink sink, DnsPendingBudget* budget)
+    : sink_(std::move(sink)),
+      budget_(budget),
+      consumers_{{*this, Direction::kEgress}, {*this, Direction::kIngress}} {}
+
+DnsSession::~DnsSession() {
+  if (budget_) budget_->used -= order_.size();
+}
 
 void DnsSession::OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length) {
   if (bytes.size() > length) bytes = bytes.first(length);
@@ -79,6 +85,16 @@ void DnsSession::OnQuery(uint64_t ts_ns, Key key) {
     return;
   }
   if (order_.size() >= kMaxPending) Drop(order_.begin());
+  if (budget_ && budget_->used >= budget_->capacity) {
+    if (order_.empty()) {
+      ++budget_->refused;
+      ++stats_.unanswered;
+      return;
+    }
+    ++budget_->evicted;
+    Drop(order_.begin());
+  }
+  if (budget_) ++budget_->used;
   order_.push_back(Pending{key, ts_ns});
   by_key_.emplace(std::move(key), std::prev(order_.end()));
 }
@@ -102,6 +118,7 @@ void DnsSession::OnResponse(Transport transport, uint64_t ts_ns, const DnsMessag
   t.truncated = m.truncated;
   order_.erase(found->second);
   by_key_.erase(found);
+  if (budget_) --budget_->used;
   sink_(std::move(t));
 }
 
@@ -109,12 +126,13 @@ void DnsSession::Drop(std::list<Pending>::iterator it) {
   ++stats_.unanswered;
   by_key_.erase(it->key);
   order_.erase(it);
+  if (budget_) --budget_->used;
 }
 
 void DnsSession::Consumer::OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) {
   session_.OnStream(dir_, ts_ns, AsBytes(bytes), uncopied_tail);
 }
 
-void DnsSession::Consumer::OnGap(uint64_t /*missing*/) { session_.OnStreamGap(dir_); }
+void DnsSession::Consumer::OnGap(const StreamGap& /*gap*/) { session_.OnStreamGap(dir_); }
 
 }  // namespace l7tap::protocols

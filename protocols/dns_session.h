@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "protocols/dns_message.h"
 #include "protocols/dns_tcp_framer.h"
@@ -18,12 +19,22 @@
 namespace l7tap::protocols {
 
 struct DnsStats {
-  uint64_t unanswered = 0;           // queries never answered: expired, evicted (over kMaxPending), closed
+  uint64_t unanswered =
+      0;  // queries never answered: expired, evicted (over kMaxPending or the budget), closed
   uint64_t unmatched_responses = 0;  // responses with no pending query of the same id and question
   uint64_t malformed = 0;            // complete datagrams or TCP messages that ParseDnsMessage refused
   uint64_t retransmits = 0;          // a query sent again (same id and question) while still pending
   uint64_t stream_gaps = 0;          // TCP bytes lost (OnStreamGap, or uncopied bytes hiding a length prefix)
   uint64_t truncated_captures = 0;   // messages cut by the capture too early to read their question
+};
+
+// Pending queries of every session together (one per node): a cap on the memory they hold. Sessions share it
+// from one thread.
+struct DnsPendingBudget {
+  size_t capacity = 65536;
+  size_t used = 0;
+  uint64_t evicted = 0;  // a session's oldest query given up to make room (counted unanswered there too)
+  uint64_t refused = 0;  // a query not followed: the budget was full and its session held none to give up
 };
 
 class DnsSession {
@@ -34,7 +45,9 @@ class DnsSession {
   // Queries waiting for their response; beyond this the oldest is given up (counted unanswered).
   static constexpr size_t kMaxPending = 1024;
 
-  explicit DnsSession(Sink sink);
+  // `budget` (optional, outlives the session): the node-wide cap on pending queries.
+  explicit DnsSession(Sink sink, DnsPendingBudget* budget = nullptr);
+  ~DnsSession();
   DnsSession(const DnsSession&) = delete;
   DnsSession& operator=(const DnsSession&) = delete;
 
@@ -54,6 +67,7 @@ class DnsSession {
   void Close();
 
   const DnsStats& stats() const { return stats_; }
+  DnsStats TakeStats() { return std::exchange(stats_, {}); }
   size_t pending() const { return order_.size(); }
 
   // Adapters so a StreamReassembler per direction can feed OnStream/OnStreamGap.
@@ -77,7 +91,7 @@ class DnsSession {
    public:
     Consumer(DnsSession& session, Direction dir) : session_(session), dir_(dir) {}
     void OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) override;
-    void OnGap(uint64_t missing) override;
+    void OnGap(const StreamGap& gap) override;
 
    private:
     DnsSession& session_;
@@ -92,6 +106,7 @@ class DnsSession {
   static int Index(Direction dir) { return dir == Direction::kEgress ? 0 : 1; }
 
   Sink sink_;
+  DnsPendingBudget* budget_;
   std::list<Pending> order_;  // pending queries, oldest first
   std::map<Key, std::list<Pending>::iterator> by_key_;
   DnsTcpFramer framers_[2];

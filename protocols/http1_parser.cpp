@@ -78,6 +78,10 @@ bool Http1Parser::CanSkip(uint64_t n) const {
   return false;
 }
 
+uint64_t Http1Parser::LengthBodyRemaining() const {
+  return !failed_ && !upgrade_paused_ && body_ == Body::kLength ? parser_.content_length : 0;
+}
+
 Http1Event Http1Parser::Skip(uint64_t n) {
   if (!CanSkip(n)) {
     failed_ = true;

@@ -47,6 +47,8 @@ class Http1Parser {
   // True when the next `n` bytes are all body of the current message (known remaining length >= n, or a body
   // read until close), so their content does not matter.
   bool CanSkip(uint64_t n) const;
+  // Body bytes still expected by a Content-Length message (0 for any other framing, or between messages).
+  uint64_t LengthBodyRemaining() const;
   // End of stream: completes a read-until-close body (kMessageComplete); kDone if between messages;
   // kError if a message was cut.
   Http1Event Finish();

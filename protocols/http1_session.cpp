@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,9 @@ constexpr size_t kMinMethod = 3;   // GET, PUT, ACL
 constexpr size_t kMaxMethod = 20;  // longer tokens are not methods anyone sends
 constexpr size_t kMaxHeldBytes = 64 * 1024;
 constexpr size_t kMaxQueued = 64;  // outstanding requests; more means responses are not being seen
+// A connection opened before the capture may be seen first in the middle of a message: up to this many
+// chunks per direction are skipped while waiting for one that begins a message.
+constexpr size_t kMaxSkippedChunks = 16;
 
 bool IsMethodChar(char c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
 
@@ -39,12 +43,14 @@ struct Chunk {
   uint64_t uncopied;
 };
 
-// A request whose headers were parsed, waiting for its final response.
+// A request whose headers were parsed, waiting for its final response; or, `lost`, one whose bytes the
+// kernel counted as dropped, holding its place so that its response is not paired with a later request.
 struct Pending {
   uint64_t id;
   uint64_t start_ns;
   std::string method;
   std::string target;
+  bool lost = false;
 };
 
 // A response that completed before any request was outstanding. With every request byte seen in order, it
@@ -60,9 +66,10 @@ struct EarlyResponse {
 struct Side {
   explicit Side(Http1Parser::Kind kind) : parser(kind) {}
   Http1Parser parser;
-  uint64_t ts_ns = 0;        // chunk being parsed (after a close: the last one)
-  uint64_t begin_ts_ns = 0;  // chunk that carried the current message's first byte
-  bool resync = false;       // after a gap: bytes are dropped until a chunk begins with a message start
+  uint64_t ts_ns = 0;         // chunk being parsed (after a close: the last one)
+  uint64_t begin_ts_ns = 0;   // chunk that carried the current message's first byte
+  bool headers_done = false;  // requests: the current message was queued
+  bool resync = false;        // after a gap: bytes are dropped until a chunk begins with a message start
   // Requests only: parsing stops after an Upgrade/CONNECT request until its response says whether the
   // protocol changes; bytes that arrive meanwhile wait here.
   bool paused = false;
@@ -73,17 +80,21 @@ struct Side {
 
 }  // namespace
 
-// Gaps that a parser cannot skip (they hit headers or chunk framing) desynchronise one direction: its
-// parser is reset and bytes are dropped until a chunk begins with a message start. Stitching then stays
-// correct rather than complete:
-//  - response side: whole responses may have been lost, so every queued request is dropped (counted
-//    unanswered); requests parsed afterwards pair with the responses that follow them;
-//  - request side: queued requests keep waiting (their responses are unaffected), but whole requests may
-//    have been lost, and their responses must not pair with later requests. From then on a response only
-//    pairs with a request that began no later than the response did (timestamps are syscall exits, so an
-//    answer never precedes its request); otherwise it is counted unmatched. Limitation: with pipelining,
-//    a lost request's answer can begin after a later request began and then pairs with it.
-// At most kMaxQueued requests wait; beyond that the oldest is dropped (counted unanswered).
+// Gaps that a parser cannot skip (they hit headers or chunk framing, or a message began inside them)
+// desynchronise one direction: its parser is reset and bytes are dropped until a chunk begins with a message
+// start. How pairing survives depends on what is known about the hole:
+//  - counted (the kernel reported the events dropped in it, and how many of them began a message): exact for
+//    every connection whose messages begin a syscall's buffer. Each lost request start queues a lost
+//    placeholder, so the response that answers it is not paired with a later request (it is counted
+//    unmatched); each lost response start takes one request off the queue front (counted responses_lost),
+//    as does a response whose start was seen and whose rest was lost.
+//  - not counted (reordering beyond the grace, a copy fault, bytes that moved unseen): correct rather than
+//    complete. Response side: on a connection never seen pipelining, the next response pairs with the latest
+//    queued request that began before it, the earlier ones counted responses_lost; once pipelining was seen,
+//    every queued request is dropped (requests_framing_lost). Request side: queued requests keep waiting, and
+//    from then on a response only pairs with a request that began no later than it did (timestamps are
+//    syscall exits, so an answer never precedes its request); otherwise it is counted unmatched.
+// At most kMaxQueued requests wait; beyond that the oldest is dropped (requests_queue_full).
 class Http1Session::Impl {
  public:
   Impl(Http1Session& session, Sink sink)
@@ -101,18 +112,30 @@ class Http1Session::Impl {
     }
   }
 
-  void OnGap(Direction dir, uint64_t missing) {
-    if (closed_ || missing == 0) return;
+  void OnGap(Direction dir, const StreamGap& gap) {
+    if (closed_ || (gap.missing == 0 && gap.length_known && gap.lost_starts == 0)) return;
     if (s_.state_ == Http1State::kDetecting) {
       detecting_[Index(dir)].clear();  // the next bytes decide afresh
+      if (gap.counted) detect_lost_starts_[Index(dir)] += gap.lost_starts;
       return;
     }
     if (s_.state_ != Http1State::kHttp) return;
     Side& side = SideFor(dir);
-    if (side.resync) return;
-    if (side.paused || !side.parser.CanSkip(missing)) return Desync(side);
-    // The body's last bytes may be in the gap: the message then ends at the last chunk seen.
-    Handle(side, side.parser.Skip(missing));
+    const bool parsing = !side.resync && !side.paused && gap.length_known;
+    // Inside a body, with no message begun in the hole, the bytes are skipped. The body's last bytes may be
+    // in the gap: the message then ends at the last chunk seen.
+    if (parsing && gap.lost_starts == 0 && side.parser.CanSkip(gap.missing))
+      return Handle(side, side.parser.Skip(gap.missing));
+    // A Content-Length body that ends inside the hole ends the message there; the rest of the hole is lost.
+    StreamGap rest = gap;
+    if (const uint64_t body = parsing ? side.parser.LengthBodyRemaining() : 0;
+        body > 0 && body < gap.missing) {
+      Handle(side, side.parser.Skip(body));
+      if (s_.state_ != Http1State::kHttp) return;
+      rest.missing -= body;
+    }
+    if (&side == &requests_) return RequestGap(rest);
+    ResponseGap(rest);
   }
 
   void OnClose() {
@@ -126,7 +149,7 @@ class Http1Session::Impl {
       ++s_.stats_.incomplete_messages;
     }
     if (requests_.parser.in_message()) ++s_.stats_.incomplete_messages;
-    s_.stats_.unanswered_requests += queue_.size();
+    for (const Pending& p : queue_) s_.stats_.unanswered_requests += p.lost ? 0 : 1;
     queue_.clear();
     s_.stats_.unmatched_responses += early_.size();
     early_.clear();
@@ -141,7 +164,7 @@ class Http1Session::Impl {
     void OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) override {
       session_.OnData(dir_, ts_ns, bytes, uncopied_tail);
     }
-    void OnGap(uint64_t missing) override { session_.OnGap(dir_, missing); }
+    void OnGap(const StreamGap& gap) override { session_.OnGap(dir_, gap); }
 
    private:
     Http1Session& session_;
@@ -157,7 +180,8 @@ class Http1Session::Impl {
   }
 
   // First bytes of the connection: HTTP/1 or not, and which side is which when the role is unknown.
-  // Bytes too short to tell wait (a request line may arrive one byte at a time).
+  // Bytes too short to tell wait (a request line may arrive one byte at a time). A connection whose start
+  // was not seen (role unknown) may begin mid-message: such chunks are skipped until one begins a message.
   void Detect(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied) {
     std::vector<Chunk>& waiting = detecting_[Index(dir)];
     std::string prefix;
@@ -168,7 +192,14 @@ class Http1Session::Impl {
       waiting.push_back({ts_ns, std::string(bytes), 0});
       return;
     }
-    if (carries != Carries::kRequests && carries != Carries::kResponses) return NotHttp();
+    if (carries != Carries::kRequests && carries != Carries::kResponses) {
+      size_t& skipped = skipped_[Index(dir)];
+      if (s_.role_ != Role::kUnknown || skipped == kMaxSkippedChunks) return NotHttp();
+      ++skipped;
+      ++s_.stats_.chunks_skipped;
+      waiting.clear();
+      return;
+    }
     const bool writes_requests = (dir == Direction::kEgress) == (carries == Carries::kRequests);
     const Role implied = writes_requests ? Role::kClient : Role::kServer;
     // A role known before any byte (connect/accept seen) means the capture began with the connection.
@@ -176,6 +207,14 @@ class Http1Session::Impl {
     if (s_.role_ == Role::kUnknown) s_.role_ = implied;
     if (s_.role_ != implied) return NotHttp();  // e.g. a server that reads status lines
     s_.state_ = Http1State::kHttp;
+
+    // Requests lost before this point hold their places ahead of everything parsed from here (net of the
+    // responses lost with them, which answered them).
+    const Direction request_dir = s_.role_ == Role::kServer ? Direction::kIngress : Direction::kEgress;
+    const uint32_t lost_requests = detect_lost_starts_[Index(request_dir)];
+    const uint32_t lost_responses = detect_lost_starts_[1 - Index(request_dir)];
+    for (uint32_t i = lost_responses; i < lost_requests; ++i) Enqueue(LostRequest());
+    detect_lost_starts_ = {};
 
     const Direction other = dir == Direction::kEgress ? Direction::kIngress : Direction::kEgress;
     std::vector<Chunk> replay = std::move(detecting_[Index(other)]);
@@ -205,7 +244,11 @@ class Http1Session::Impl {
       if (s_.state_ != Http1State::kHttp) return;
     }
     if (uncopied == 0) return;
-    if (!side.parser.CanSkip(uncopied)) return Desync(side);
+    if (!side.parser.CanSkip(uncopied)) {
+      // Uncopied bytes that are not body: nothing is known of what they held.
+      if (&side == &requests_) return RequestGap(StreamGap{uncopied});
+      return ResponseGap(StreamGap{uncopied});
+    }
     Handle(side, side.parser.Skip(uncopied));
   }
 
@@ -216,14 +259,12 @@ class Http1Session::Impl {
         break;
       case Http1Event::kMessageBegin:
         side.begin_ts_ns = side.ts_ns;
+        side.headers_done = false;
         break;
       case Http1Event::kHeadersComplete:  // reported for requests only
-        if (queue_.size() == kMaxQueued) {
-          queue_.pop_front();
-          ++s_.stats_.unanswered_requests;
-        }
+        side.headers_done = true;
         side.current_id = ++last_id_;
-        queue_.push_back({last_id_, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()});
+        Enqueue({last_id_, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()});
         if (!early_.empty()) PairEarly();
         break;
       case Http1Event::kMessageComplete:
@@ -240,6 +281,42 @@ class Http1Session::Impl {
     }
   }
 
+  Pending LostRequest() { return Pending{++last_id_, 0, {}, {}, /*lost=*/true}; }
+
+  void Enqueue(Pending p) {
+    if (p.lost && !early_.empty()) {
+      // A response that came ahead of its request answered this one, whose bytes were lost.
+      early_.erase(early_.begin());
+      ++s_.stats_.unmatched_responses;
+      return;
+    }
+    if (p.lost && orphans_ > 0) {  // already answered, by a response counted unmatched
+      --orphans_;
+      return;
+    }
+    if (!p.lost) orphans_ = 0;
+    if (unclaimed_answers_ > 0) {  // its answer was lost before this request was known
+      --unclaimed_answers_;
+      s_.stats_.responses_lost += p.lost ? 0 : 1;
+      return;
+    }
+    if (queue_.size() == kMaxQueued) {
+      if (!queue_.front().lost) ++s_.stats_.requests_queue_full;
+      queue_.erase(queue_.begin());
+    }
+    queue_.push_back(std::move(p));
+  }
+
+  // Takes `n` requests off the queue front whose answers were lost (lost placeholders: the kernel counted
+  // them already). Answers beyond the queue belong to requests not known yet (their own loss reported later,
+  // or their event reordered behind the answer): the next ones queued.
+  void DropAnswered(size_t n) {
+    const size_t queued = std::min(n, queue_.size());
+    for (size_t i = 0; i < queued; ++i) s_.stats_.responses_lost += queue_[i].lost ? 0 : 1;
+    queue_.erase(queue_.begin(), queue_.begin() + long(queued));
+    unclaimed_answers_ += uint32_t(n - queued);
+  }
+
   // The response parser must know what it answers: HEAD responses have no body, a 2xx to CONNECT is a tunnel.
   Http1Parser::Answering AnsweringFront() const {
     if (queue_.empty()) return Http1Parser::Answering::kOther;
@@ -253,19 +330,33 @@ class Http1Session::Impl {
   void OnResponse(bool switched) {
     const int status = responses_.parser.status_code();
     if (status < 200 && !switched) return;  // 1xx interim responses (100 Continue) answer nothing yet
+    const uint64_t begin = responses_.begin_ts_ns;
+    if (heal_responses_) {
+      // After a hole of unknown content on a connection that does not pipeline: this answers the latest
+      // request sent before it began; the ones before that were answered in the hole.
+      heal_responses_ = false;
+      auto latest = std::find_if(queue_.rbegin(), queue_.rend(),
+                                 [begin](const Pending& p) { return !p.lost && p.start_ns <= begin; });
+      if (latest != queue_.rend()) DropAnswered(size_t(std::distance(latest, queue_.rend())) - 1);
+    }
     const bool pairs =
-        !queue_.empty() && (!requests_lost_ || queue_.front().start_ns <= responses_.begin_ts_ns);
+        !queue_.empty() && (queue_.front().lost || !requests_lost_ || queue_.front().start_ns <= begin);
     // Reordered, not from before the capture: a request was seen already, or the capture began with the
-    // connection.
-    // Clients only: their writer and reader are often separate threads (a server answers what it has read).
+    // connection. Clients only: their writer and reader are often separate threads (a server answers what it
+    // has read).
     const bool reordered = s_.role_ == Role::kClient && (last_id_ > 0 || from_start_) && !requests_lost_;
     if (!pairs && queue_.empty() && !switched && reordered && early_.size() < kMaxQueued) {
-      early_.push_back({status, responses_.begin_ts_ns, responses_.ts_ns});
-    } else if (!pairs) {
-      ++s_.stats_.unmatched_responses;
+      early_.push_back({status, begin, responses_.ts_ns});
+    } else if (!pairs || queue_.front().lost) {
+      ++s_.stats_.unmatched_responses;  // no request, or the answer to one whose bytes were lost
+      if (pairs) queue_.erase(queue_.begin());
+      // Every request seen was answered: this answers one not seen, whose loss may be reported later.
+      if (queue_.empty() && !pairs) ++orphans_;
     } else {
+      // A second request sent before this answer began: the client pipelines.
+      if (queue_.size() > 1 && !queue_[1].lost && queue_[1].start_ns < begin) pipelining_seen_ = true;
       Pending request = std::move(queue_.front());
-      queue_.pop_front();
+      queue_.erase(queue_.begin());
       if (sink_) {
         sink_(HttpTransaction{s_.role_, request.start_ns, responses_.ts_ns, std::move(request.method),
                               std::move(request.target), status});
@@ -281,9 +372,9 @@ class Http1Session::Impl {
   // The request just queued gets the response that arrived ahead of it.
   void PairEarly() {
     const EarlyResponse response = early_.front();
-    early_.pop_front();
+    early_.erase(early_.begin());
     Pending request = std::move(queue_.front());
-    queue_.pop_front();
+    queue_.erase(queue_.begin());
     // Its start was stamped late (that is why it came second): the answer's first byte bounds it.
     const uint64_t start = std::min(request.start_ns, response.begin_ns);
     if (sink_) {
@@ -314,27 +405,48 @@ class Http1Session::Impl {
   void Hold(Side& side, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied) {
     if (bytes.empty() && uncopied == 0) return;
     side.held_bytes += bytes.size();
-    if (side.held_bytes > kMaxHeldBytes) return Desync(side);
+    if (side.held_bytes > kMaxHeldBytes) return RequestGap(StreamGap{});
     side.held.push_back({ts_ns, std::string(bytes), uncopied});
   }
 
-  void Desync(Side& side) {
+  // The request direction lost framing: queued requests keep waiting for their answers.
+  void RequestGap(const StreamGap& gap) {
     ++s_.stats_.desyncs;
-    ResetSide(side);
-    if (&side == &requests_) {
+    if (!requests_.resync && requests_.parser.in_message() && !requests_.headers_done)
+      ++s_.stats_.requests_cut;  // its start was seen; it never reaches the queue
+    ResetSide(requests_);
+    if (gap.counted) {
+      for (uint32_t i = 0; i < gap.lost_starts; ++i) Enqueue(LostRequest());
+    } else {
+      // Responses that came ahead of their requests may answer lost ones: they can no longer be paired.
       requests_lost_ = true;
-      return;
+      s_.stats_.unmatched_responses += early_.size();
+      early_.clear();
     }
-    s_.stats_.unanswered_requests += queue_.size();
-    queue_.clear();
+  }
+
+  // The response direction lost framing: the requests whose answers were in the hole leave the queue.
+  void ResponseGap(const StreamGap& gap) {
+    ++s_.stats_.desyncs;
+    const bool cut = !responses_.resync && responses_.parser.in_message();  // a response began, its rest lost
+    ResetSide(responses_);
     // An Upgrade request waiting for its (now lost) answer: what follows it may not be HTTP.
     if (requests_.paused) ResetSide(requests_);
+    if (gap.counted) return DropAnswered((cut ? 1 : 0) + gap.lost_starts);
+    if (pipelining_seen_) {
+      for (const Pending& p : queue_) s_.stats_.requests_framing_lost += p.lost ? 0 : 1;
+      queue_.clear();
+      return;
+    }
+    if (cut) DropAnswered(1);
+    heal_responses_ = true;
   }
 
   static void ResetSide(Side& side) {
     side.parser.Reset();
     side.resync = true;
     side.paused = false;
+    side.headers_done = false;
     side.held.clear();
     side.held_bytes = 0;
   }
@@ -356,13 +468,20 @@ class Http1Session::Impl {
   Sink sink_;
   Side requests_{Http1Parser::Kind::kRequest};
   Side responses_{Http1Parser::Kind::kResponse};
-  std::deque<Pending> queue_;        // requests in order, oldest first
-  std::deque<EarlyResponse> early_;  // responses that came ahead of their request (see EarlyResponse)
+  // Vectors, not deques: a deque allocates on construction, and most connections hold one request or none.
+  std::vector<Pending> queue_;        // requests in order, oldest first
+  std::vector<EarlyResponse> early_;  // responses that came ahead of their request (see EarlyResponse)
   uint64_t last_id_ = 0;
-  bool requests_lost_ = false;  // a request-side gap may have swallowed whole requests
-  bool from_start_ = false;     // the role was known before the first byte: nothing precedes the capture
+  uint32_t orphans_ = 0;            // responses that found no request since the last one queued
+  uint32_t unclaimed_answers_ = 0;  // responses lost while no request was queued for them
+  bool requests_lost_ = false;      // an uncounted request-side gap may have swallowed whole requests
+  bool heal_responses_ = false;     // an uncounted response-side gap: the next response re-anchors the queue
+  bool pipelining_seen_ = false;
+  bool from_start_ = false;  // the role was known before the first byte: nothing precedes the capture
   bool closed_ = false;
-  std::array<std::vector<Chunk>, 2> detecting_;  // by direction: first bytes too short to classify
+  std::array<std::vector<Chunk>, 2> detecting_;   // by direction: first bytes too short to classify
+  std::array<uint32_t, 2> detect_lost_starts_{};  // by direction: messages lost before detection
+  std::array<size_t, 2> skipped_{};  // by direction: chunks skipped before the first message start
   Adapter egress_;
   Adapter ingress_;
 };
@@ -376,7 +495,7 @@ void Http1Session::OnData(Direction dir, uint64_t ts_ns, std::string_view bytes,
   impl_->OnData(dir, ts_ns, bytes, uncopied_tail);
 }
 
-void Http1Session::OnGap(Direction dir, uint64_t missing) { impl_->OnGap(dir, missing); }
+void Http1Session::OnGap(Direction dir, const StreamGap& gap) { impl_->OnGap(dir, gap); }
 
 void Http1Session::OnClose() { impl_->OnClose(); }
 

@@ -2,10 +2,10 @@
 // HTTP/1.x over one connection: parses both directions with llhttp and stitches each response to its
 // request in order (keep-alive, pipelining, HEAD, 1xx, 101 Upgrade, read-until-close bodies).
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "protocols/stream_reassembler.h"
 #include "protocols/transaction.h"
@@ -14,10 +14,16 @@ namespace l7tap::protocols {
 
 struct Http1Stats {
   uint64_t parse_errors = 0;         // llhttp rejected bytes (connection then becomes not-HTTP)
-  uint64_t unmatched_responses = 0;  // a response with no outstanding request
-  uint64_t unanswered_requests = 0;  // requests never answered: open at close, or dropped (see OnGap)
+  uint64_t unmatched_responses = 0;  // a response with no request to answer: none outstanding, or lost
+  uint64_t unanswered_requests = 0;  // requests still waiting for an answer when the connection ended
   uint64_t incomplete_messages = 0;  // a message cut by close
   uint64_t desyncs = 0;              // gaps that hit message framing; parsing resumed at a message start
+  // Requests seen (their first bytes at least) that became no transaction because bytes were lost:
+  uint64_t requests_cut = 0;           // the rest of the request was lost
+  uint64_t responses_lost = 0;         // its response was lost (whole, or all but its first bytes)
+  uint64_t requests_framing_lost = 0;  // dropped after a hole of unknown content that broke the pairing
+  uint64_t requests_queue_full = 0;    // more than kMaxQueued requests outstanding: the oldest given up
+  uint64_t chunks_skipped = 0;         // a connection opened before the capture: bytes before a message start
 };
 
 enum class Http1State : uint8_t {
@@ -43,16 +49,20 @@ class Http1Session {
   // skipped when they fall inside a body of known length (or one read until close), otherwise a gap.
   void OnData(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail);
   // Lost bytes. Inside a body they are skipped; elsewhere the direction resynchronises at the next chunk
-  // that begins a message (counted in desyncs). A response-side gap drops the queued requests (their
-  // answers may be lost); after a request-side gap a response only pairs with a request that began no
-  // later than it did. Correct pairs over complete ones; details in http1_session.cpp.
-  void OnGap(Direction dir, uint64_t missing);
+  // that begins a message (counted in desyncs). When the kernel counted the messages that began in the
+  // hole (gap.counted), pairing stays exact: lost requests hold their place in the queue, lost responses
+  // take theirs out. Without a count the pairing is guarded by timestamps; details in http1_session.cpp.
+  void OnGap(Direction dir, const StreamGap& gap);
+  // A hole of `missing` bytes with nothing known about its content.
+  void OnGap(Direction dir, uint64_t missing) { OnGap(dir, StreamGap{missing}); }
   // Connection closed: ends read-until-close responses, counts what was left open.
   void OnClose();
 
   Http1State state() const { return state_; }
   Role role() const { return role_; }
   const Http1Stats& stats() const { return stats_; }
+  // The counts since the last call, zeroing them (for a caller that keeps totals).
+  Http1Stats TakeStats() { return std::exchange(stats_, {}); }
 
   // Adapters so a StreamReassembler per direction can feed this session.
   StreamConsumer& consumer(Direction dir);

@@ -35,7 +35,7 @@ TEST(CaptureProbesTest, KprobeBackendPassesTheVerifier) {
   auto probes = CaptureProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kKprobe);
-  EXPECT_EQ((*probes)->programs_attached(), 31u);
+  EXPECT_EQ((*probes)->programs_attached(), 0u);  // loaded, attached nowhere: links are what is counted
 }
 
 TEST(CaptureProbesTest, ForcedKprobeFailsClearlyWithoutKprobes) {
@@ -75,13 +75,15 @@ TEST(CaptureProbesTest, AttachesTlsUprobesToSystemLibssl) {
   ASSERT_EQ(lib->offsets.size(), 5u);
   auto attached = (*probes)->AttachTls(path, lib->offsets);
   ASSERT_TRUE(attached.ok()) << attached.error();
-  EXPECT_EQ(*attached, 10u);
+  EXPECT_EQ(attached->probes, 10u);
   EXPECT_EQ((*probes)->tls_probes_attached(), 10u);
 
   auto bad = (*probes)->AttachTls("/nonexistent/libssl.so.3", lib->offsets);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().find("/nonexistent/libssl.so.3"), std::string::npos);
   EXPECT_EQ((*probes)->tls_probes_attached(), 10u);  // nothing half-attached
+  (*probes)->Detach(attached->id);
+  EXPECT_EQ((*probes)->tls_probes_attached(), 0u);
 }
 
 // The Go fixtures' servers (fixtures/go), one per toolchain and build mode.
@@ -115,6 +117,7 @@ TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
     auto before = symbolizer::InspectGoBinary(**elf);
     ASSERT_TRUE(before.ok()) << before.error();
     ASSERT_EQ(before->functions.size(), 2u);
+    const size_t probes_before = (*probes)->tls_probes_attached(), slots_before = (*probes)->go_slots_used();
     auto attached = (*probes)->AttachGo(path, *before, ProbePlacement::kOptimized);
     ASSERT_TRUE(attached.ok()) << attached.error();
     const auto& read = before->functions[0];
@@ -129,7 +132,19 @@ TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
     ASSERT_NE(map, MAP_FAILED);
     EXPECT_EQ(static_cast<const uint8_t*>(map)[read.return_offsets[0]], 0xcc);
     munmap(map, size_t(st.st_size));
+
+    // Detached: the code is the file's own again, and the binary's offsets slot is free for the next one.
+    (*probes)->Detach(attached->id);
+    EXPECT_EQ((*probes)->tls_probes_attached(), probes_before);
+    EXPECT_EQ((*probes)->go_slots_used(), slots_before);
+    map = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    ASSERT_NE(map, MAP_FAILED);
+    EXPECT_EQ(static_cast<const uint8_t*>(map)[read.return_offsets[0]], 0xc3);  // RET
+    munmap(map, size_t(st.st_size));
     close(fd);
+    auto reattached = (*probes)->AttachGo(path, *before, ProbePlacement::kOptimized);
+    ASSERT_TRUE(reattached.ok()) << reattached.error();
+    EXPECT_EQ(reattached->slot, attached->slot);
 
     auto again = symbolizer::ElfFile::Open(path);
     ASSERT_TRUE(again.ok()) << again.error();

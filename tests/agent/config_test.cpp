@@ -33,8 +33,33 @@ TEST(ConfigTest, AllFlagsBothSpellings) {
   EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kTracepoint);
   EXPECT_EQ(c->max_payload_bytes, 8192u);
   EXPECT_EQ(c->pids, (std::vector<uint32_t>{12, 34}));
-  EXPECT_EQ(c->ringbuf_mib, 16u);
+  EXPECT_EQ(c->ringbuf_kib, 16u << 10);
   EXPECT_EQ(c->event_batch_ms, 0u);
+}
+
+TEST(ConfigTest, Bounds) {
+  auto c = Parse({"--ringbuf-kib", "4", "--max-connections=20000", "--conn-idle-timeout", "30", "--route",
+                  "/users/{name}", "--route=/static/*", "--max-routes-per-service", "7",
+                  "--max-values-per-service=9", "--max-series", "500", "--series-ttl=60",
+                  "--max-traced-binaries", "3"});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->ringbuf_kib, 4u);
+  EXPECT_EQ(c->max_connections, 20000u);
+  EXPECT_EQ(c->conn_idle_timeout_s, 30u);
+  EXPECT_EQ(c->routes, (std::vector<std::string>{"/users/{name}", "/static/*"}));
+  EXPECT_EQ(c->max_routes_per_service, 7u);
+  EXPECT_EQ(c->max_values_per_service, 9u);
+  EXPECT_EQ(c->max_series, 500u);
+  EXPECT_EQ(c->series_ttl_s, 60u);
+  EXPECT_EQ(c->max_traced_binaries, 3u);
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->ringbuf_kib, 8u << 10);
+  EXPECT_EQ(defaults->max_connections, 65536u);
+  EXPECT_EQ(defaults->conn_idle_timeout_s, 600u);
+  EXPECT_EQ(defaults->max_routes_per_service, 100u);
+  EXPECT_EQ(defaults->max_series, 20000u);
+  EXPECT_EQ(defaults->series_ttl_s, 600u);
 }
 
 TEST(ConfigTest, BadValuesNameTheFlag) {
@@ -51,7 +76,15 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
                                                          {"--dns-ports", "70000"},
                                                          {"--dns-timeout", "0"},
                                                          {"--dns-timeout", "5s"},
-                                                         {"--probe-placement", "cheap"}}) {
+                                                         {"--probe-placement", "cheap"},
+                                                         {"--ringbuf-kib", "2"},
+                                                         {"--ringbuf-kib", "12"},
+                                                         {"--max-connections", "1"},
+                                                         {"--conn-idle-timeout", "0"},
+                                                         {"--max-series", "10"},
+                                                         {"--series-ttl", "x"},
+                                                         {"--max-routes-per-service", "0"},
+                                                         {"--route"}}) {
     auto c = Parse(args);
     ASSERT_FALSE(c.ok()) << args[0];
     EXPECT_NE(c.error().find(args[0]), std::string::npos) << c.error();

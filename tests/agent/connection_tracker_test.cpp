@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace l7tap::agent {
@@ -13,24 +15,25 @@ using protocols::Role;
 
 class TrackerTest : public ::testing::Test {
  protected:
-  ConnectionTracker tracker{[this](TransactionRecord&& r) { seen.push_back(std::move(r)); },
+  TableRegistry tables;
+  ConnectionTracker tracker{tables, [this](TransactionRecord&& r) { seen.push_back(std::move(r)); },
                             [this](const ConnId& id, bool) { ignored.push_back(id); }};
   std::vector<TransactionRecord> seen;
   std::vector<ConnId> ignored;
-  uint64_t pos[2] = {0, 0};
+  // Stream positions per connection generation, source (syscall, TLS) and direction, as the kernel keeps
+  // them.
+  std::map<std::tuple<uint64_t, uint64_t, bool, int>, uint64_t> positions;
 
   void Open(ConnId id, Role role, bool tcp = true) {
     ConnOpen o{1, id, false, tcp, role, 8080, 43210, "127.0.0.1", "127.0.0.9", "server"};
     if (role == Role::kClient) std::swap(o.local_port, o.remote_port);
     tracker.OnOpen(o);
-    pos[0] = pos[1] = 0;
   }
   void Send(ConnId id, Direction dir, uint64_t ts, std::string_view bytes, bool tls = false) {
-    uint64_t& p = (tls ? tls_pos : pos)[static_cast<int>(dir)];
+    uint64_t& p = positions[{id.key(), id.generation, tls, static_cast<int>(dir)}];
     tracker.OnData(Data{ts, id, p, uint32_t(bytes.size()), dir, tls, bytes});
     p += bytes.size();
   }
-  uint64_t tls_pos[2] = {0, 0};
 };
 
 constexpr std::string_view kRequest = "GET /items/42?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";

@@ -8,6 +8,8 @@
 #include <map>
 
 #include "agent/connection_tracker.h"
+#include "protocols/http_route.h"
+#include "protocols/route_patterns.h"
 
 namespace l7tap::agent {
 namespace {
@@ -40,8 +42,16 @@ TransactionRecord Http(protocols::Role role, std::string target, std::string ser
   return r;
 }
 
+MetricsOptions Options() {
+  MetricsOptions o;
+  o.listen = "127.0.0.1:0";
+  return o;
+}
+
 TEST(MetricsTest, OneSeriesPerLabelSet) {
-  auto m = Metrics::Start("127.0.0.1:0", [] { return std::vector<Sample>{}; });
+  TableRegistry tables;
+  auto m = Metrics::Start(
+      Options(), [] { return std::vector<Sample>{}; }, tables);
   ASSERT_TRUE(m.ok()) << m.error();
   for (int i = 0; i < 3; ++i) (*m)->Record(Http(protocols::Role::kServer, "/a", "svc", ""));
   (*m)->Record(Http(protocols::Role::kServer, "/b", "svc", ""));
@@ -66,6 +76,132 @@ TEST(MetricsTest, OneSeriesPerLabelSet) {
   Counts got = Collect(**m);
   EXPECT_EQ(got["http_server_request_duration_seconds"], expected.at("http_server_request_duration_seconds"));
   EXPECT_EQ(got["http_client_request_duration_seconds"], expected.at("http_client_request_duration_seconds"));
+}
+
+TransactionRecord At(TransactionRecord r, uint64_t end_ns) {
+  r.http.end_ns = end_ns;
+  return r;
+}
+
+uint64_t Total(const Counts& c, const std::string& family) {
+  uint64_t n = 0;
+  if (auto it = c.find(family); it != c.end())
+    for (const auto& [labels, count] : it->second) n += count;
+  return n;
+}
+
+// 2000 user names under one path: the heuristics keep names (they could be words), the per-service cap
+// bounds them, and a --route pattern makes them one route.
+TEST(MetricsTest, RoutesPerServiceAreCappedThenOther) {
+  TableRegistry tables;
+  MetricsOptions o = Options();
+  o.max_routes_per_service = 100;
+  auto m = Metrics::Start(
+      o, [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  for (int i = 0; i < 2000; ++i)
+    (*m)->Record(Http(protocols::Role::kServer,
+                      "/users/user" + std::string(1, char('a' + i % 26)) +
+                          std::string(1, char('a' + i / 26 % 26)) + std::string(1, char('a' + i / 676)) +
+                          "/profile",
+                      "svc", ""));
+  (*m)->Record(Http(protocols::Role::kServer, "/users/x/profile", "other-svc", ""));  // its own budget
+  const Counts got = Collect(**m);
+  const auto& server = got.at("http_server_request_duration_seconds");
+  EXPECT_EQ(server.size(), 102u);  // 100 routes, "/_other", and other-svc's route
+  const std::string common = "http_request_method=GET,http_response_status_code=200,";
+  EXPECT_EQ(server.at(common + "http_route=/_other,server_port=8080,service_name=svc,"), 1900u);
+  EXPECT_EQ(Total(got, "http_server_request_duration_seconds"), 2001u);
+  const TableStats* routes = tables.Find("http_routes");
+  ASSERT_NE(routes, nullptr);
+  EXPECT_EQ(routes->entries(), 101u);
+  EXPECT_EQ(routes->evicted(Eviction::kFull), 1900u);
+
+  TableRegistry tables2;
+  MetricsOptions with_pattern = o;
+  auto patterns = protocols::RoutePatterns::Parse({"/users/{name}/profile"});
+  ASSERT_TRUE(patterns.ok()) << patterns.error();
+  with_pattern.route = [&](std::string_view target) { return protocols::RouteFor(target, *patterns); };
+  auto m2 = Metrics::Start(
+      with_pattern, [] { return std::vector<Sample>{}; }, tables2);
+  ASSERT_TRUE(m2.ok()) << m2.error();
+  for (int i = 0; i < 2000; ++i)
+    (*m2)->Record(
+        Http(protocols::Role::kServer, "/users/name" + std::to_string(i % 7) + "x/profile", "svc", ""));
+  const Counts got2 = Collect(**m2);
+  ASSERT_EQ(got2.at("http_server_request_duration_seconds").size(), 1u);
+  EXPECT_EQ(got2.at("http_server_request_duration_seconds").begin()->first,
+            common + "http_route=/users/{name}/profile,server_port=8080,service_name=svc,");
+}
+
+// Past --max-series, observations go to the metric's overflow series, counted; nothing is lost.
+TEST(MetricsTest, SeriesPastTheBudgetGoToTheOverflowSeries) {
+  TableRegistry tables;
+  MetricsOptions o = Options();
+  o.max_series = 100;
+  o.max_routes_per_service = 100000;
+  auto m = Metrics::Start(
+      o, [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  for (int i = 0; i < 500; ++i)
+    (*m)->Record(Http(protocols::Role::kServer, "/r", "svc" + std::to_string(i), ""));
+  const Counts got = Collect(**m);
+  const auto& server = got.at("http_server_request_duration_seconds");
+  EXPECT_EQ(server.size(), 97u);  // 96 (the budget less one overflow series per metric) and the overflow one
+  EXPECT_EQ(
+      server.at("http_request_method=_overflow,http_response_status_code=_overflow,http_route=_overflow,"
+                "server_port=_overflow,service_name=_overflow,"),
+      404u);
+  EXPECT_EQ(Total(got, "http_server_request_duration_seconds"), 500u);
+  EXPECT_EQ((*m)->series(), 97u);
+  double dropped = 0;
+  for (const Sample& s : (*m)->Samples())
+    if (s.labels.at(0).second == "http_server_request_duration_seconds") dropped = s.value;
+  EXPECT_EQ(dropped, 404);
+}
+
+// Series not updated for the TTL leave /metrics; label values make room again.
+TEST(MetricsTest, IdleSeriesExpire) {
+  TableRegistry tables;
+  MetricsOptions o = Options();
+  o.series_ttl_ns = 1000;
+  o.max_routes_per_service = 2;
+  auto m = Metrics::Start(
+      o, [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  (*m)->Record(At(Http(protocols::Role::kServer, "/old", "svc", ""), 10'000));
+  (*m)->Record(At(Http(protocols::Role::kServer, "/new", "svc", ""), 20'000));
+  (*m)->Record(At(Http(protocols::Role::kServer, "/third", "svc", ""), 20'000));  // over 2 routes: /_other
+  (*m)->Expire(20'500);
+  const Counts got = Collect(**m);
+  const std::string common = "http_request_method=GET,http_response_status_code=200,";
+  EXPECT_EQ(
+      got.at("http_server_request_duration_seconds"),
+      (std::map<std::string, uint64_t>{{common + "http_route=/_other,server_port=8080,service_name=svc,", 1},
+                                       {common + "http_route=/new,server_port=8080,service_name=svc,", 1}}));
+  EXPECT_EQ(tables.Find("metric_series")->evicted(Eviction::kIdle), 1u);
+  (*m)->Record(At(Http(protocols::Role::kServer, "/third", "svc", ""), 21'000));  // /old's route slot is free
+  EXPECT_EQ(Collect(**m)
+                .at("http_server_request_duration_seconds")
+                .count(common + "http_route=/third,server_port=8080,service_name=svc,"),
+            1u);
+}
+
+TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
+  TableRegistry tables;
+  MetricsOptions o = Options();
+  o.max_values_per_service = 3;
+  auto m = Metrics::Start(
+      o, [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  for (int i = 0; i < 10; ++i)
+    (*m)->Record(Http(protocols::Role::kClient, "/a", "svc", "10.0.0." + std::to_string(i)));
+  const Counts got = Collect(**m);
+  const std::string common = "http_request_method=GET,http_response_status_code=200,http_route=/a,";
+  EXPECT_EQ(got.at("http_client_request_duration_seconds").size(), 4u);
+  EXPECT_EQ(got.at("http_client_request_duration_seconds")
+                .at(common + "server_address=_other,server_port=8080,service_name=svc,"),
+            7u);
 }
 
 }  // namespace

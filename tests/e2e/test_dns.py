@@ -215,9 +215,10 @@ class DnsTest(unittest.TestCase):
 
 
 class DnsNameLabelTest(unittest.TestCase):
-    """--dns-name-label: question names become a label, at most 100 per process, the rest "other"."""
+    """--dns-name-label: question names become a label, at most 100 per service (--max-values-per-service),
+    the rest "_other"."""
 
-    def test_names_capped_per_process(self):
+    def test_names_capped_per_service(self):
         port = free_udp_tcp_port()
         agent = Agent("--dns-ports", str(port), "--dns-name-label")
         server = Dnsmasq(port)
@@ -230,8 +231,8 @@ class DnsNameLabelTest(unittest.TestCase):
             labelled = {l["dns_question_name"]: v for n, l, v in agent.scrape()
                         if n == LOOKUP and l.get("service_name") == service}
             self.assertEqual(sum(labelled.values()), len(names))
-            self.assertEqual(labelled.get("other"), 5)
-            self.assertEqual(sorted(k for k in labelled if k != "other"), sorted(names[:100]))
+            self.assertEqual(labelled.get("_other"), 5)
+            self.assertEqual(sorted(k for k in labelled if k != "_other"), sorted(names[:100]))
         finally:
             server.stop()
             code, _, err = agent.stop()

@@ -61,13 +61,19 @@ void ExpectTxn(const HttpTransaction& t, Role role, uint64_t start, uint64_t end
   EXPECT_EQ(t.status, status);
 }
 
+// Every counter, exactly: the five common ones as arguments, the loss reasons in `lost`.
 void ExpectStats(const Http1Stats& s, uint64_t parse_errors, uint64_t unmatched, uint64_t unanswered,
-                 uint64_t incomplete, uint64_t desyncs) {
+                 uint64_t incomplete, uint64_t desyncs, const Http1Stats& lost = {}) {
   EXPECT_EQ(s.parse_errors, parse_errors);
   EXPECT_EQ(s.unmatched_responses, unmatched);
   EXPECT_EQ(s.unanswered_requests, unanswered);
   EXPECT_EQ(s.incomplete_messages, incomplete);
   EXPECT_EQ(s.desyncs, desyncs);
+  EXPECT_EQ(s.requests_cut, lost.requests_cut);
+  EXPECT_EQ(s.responses_lost, lost.responses_lost);
+  EXPECT_EQ(s.requests_framing_lost, lost.requests_framing_lost);
+  EXPECT_EQ(s.requests_queue_full, lost.requests_queue_full);
+  EXPECT_EQ(s.chunks_skipped, lost.chunks_skipped);
 }
 
 TEST(Http1Session, KeepAliveThreeExchanges) {
@@ -357,18 +363,44 @@ TEST(Http1Session, GarbageIsNotHttp) {
       std::string(100, 'A'),
   };
   for (const std::string& g : garbage) {
-    SCOPED_TRACE(g);
-    Conn c(Role::kUnknown);
-    c.session.OnData(kOut, 100, g, 0);
-    EXPECT_EQ(c.session.state(), Http1State::kNotHttp);
-    c.session.OnData(kOut, 110, CurlGet("/"), 0);
-    c.session.OnData(kIn, 120, Nginx("200 OK", ""), 0);
-    c.session.OnGap(kIn, 10);
-    c.session.OnClose();
-    EXPECT_TRUE(c.txns.empty());
-    EXPECT_EQ(c.session.role(), Role::kUnknown);
-    ExpectStats(c.session.stats(), 0, 0, 0, 0, 0);
+    for (Role role : {Role::kClient, Role::kServer}) {  // the connection's start was seen
+      SCOPED_TRACE(g);
+      Conn c(role);
+      c.session.OnData(kOut, 100, g, 0);
+      EXPECT_EQ(c.session.state(), Http1State::kNotHttp);
+      c.session.OnData(kOut, 110, CurlGet("/"), 0);
+      c.session.OnData(kIn, 120, Nginx("200 OK", ""), 0);
+      c.session.OnGap(kIn, 10);
+      c.session.OnClose();
+      EXPECT_TRUE(c.txns.empty());
+      EXPECT_EQ(c.session.role(), role);
+      ExpectStats(c.session.stats(), 0, 0, 0, 0, 0);
+    }
   }
+}
+
+// Opened before the capture: the first bytes seen may be the middle of a message. They are skipped until a
+// chunk begins one; what came before is not guessed.
+TEST(Http1Session, ConnectionOlderThanTheCaptureCountsFromItsFirstCompleteRequest) {
+  Conn c(Role::kUnknown);
+  c.session.OnData(kIn, 100, "ontent-Length: 5\r\n\r\nhello", 0);  // a request already under way
+  c.session.OnData(kOut, 110, Nginx("200 OK", "its answer"), 0);   // answers it: unmatched
+  EXPECT_EQ(c.session.state(), Http1State::kHttp);
+  c.session.OnData(kIn, 200, CurlGet("/first-whole"), 0);
+  c.session.OnData(kOut, 210, Nginx("200 OK", "x"), 0);
+  ASSERT_EQ(c.txns.size(), 1u);
+  ExpectTxn(c.txns[0], Role::kServer, 200, 210, "GET", "/first-whole", 200);
+  c.session.OnClose();
+  ExpectStats(c.session.stats(), 0, 1, 0, 0, 0, {.chunks_skipped = 1});
+}
+
+TEST(Http1Session, ConnectionOlderThanTheCaptureThatNeverShowsHttpIsGivenUp) {
+  Conn c(Role::kUnknown);
+  for (int i = 0; i < 16; ++i) c.session.OnData(kOut, 100 + i, "*1\r\n$4\r\nPING\r\n", 0);  // redis
+  EXPECT_EQ(c.session.state(), Http1State::kDetecting);
+  c.session.OnData(kOut, 200, "*1\r\n$4\r\nPING\r\n", 0);
+  EXPECT_EQ(c.session.state(), Http1State::kNotHttp);
+  ExpectStats(c.session.stats(), 0, 0, 0, 0, 0, {.chunks_skipped = 16});
 }
 
 TEST(Http1Session, ParseErrorMidStream) {
@@ -498,12 +530,12 @@ TEST(Http1Session, UnansweredRequestsCountedAtClose) {
 TEST(Http1Session, OutstandingRequestsAreBounded) {
   Conn c(Role::kServer);
   for (uint64_t i = 0; i < 70; ++i) c.session.OnData(kIn, 100 + i, CurlGet("/r" + std::to_string(i)), 0);
-  EXPECT_EQ(c.session.stats().unanswered_requests, 6u);  // the oldest beyond 64 were given up
+  EXPECT_EQ(c.session.stats().requests_queue_full, 6u);  // the oldest beyond 64 were given up
   c.session.OnData(kOut, 500, Nginx("200 OK", ""), 0);
   ASSERT_EQ(c.txns.size(), 1u);
   ExpectTxn(c.txns[0], Role::kServer, 106, 500, "GET", "/r6", 200);
   c.session.OnClose();
-  ExpectStats(c.session.stats(), 0, 0, 69, 0, 0);
+  ExpectStats(c.session.stats(), 0, 0, 63, 0, 0, {.requests_queue_full = 6});
 }
 
 TEST(Http1Session, GapInsideBodyIsSkipped) {
@@ -542,7 +574,7 @@ TEST(Http1Session, ResponseSideGapInHeadersResyncs) {
   ASSERT_EQ(c.txns.size(), 1u);
   ExpectTxn(c.txns[0], Role::kServer, 300, 400, "GET", "/found", 200);
   c.session.OnClose();
-  ExpectStats(c.session.stats(), 0, 0, 1, 0, 1);  // "/lost" dropped at the gap
+  ExpectStats(c.session.stats(), 0, 0, 0, 0, 1, {.responses_lost = 1});  // "/lost": its answer was cut
 }
 
 TEST(Http1Session, RequestSideGapNeverPairsALostRequestsResponse) {
@@ -586,7 +618,7 @@ TEST(Http1Session, UncopiedTailInsideHeadersIsAGap) {
   ASSERT_EQ(c.txns.size(), 1u);
   ExpectTxn(c.txns[0], Role::kServer, 300, 400, "GET", "/y", 200);
   c.session.OnClose();
-  ExpectStats(c.session.stats(), 0, 1, 0, 0, 1);
+  ExpectStats(c.session.stats(), 0, 1, 0, 0, 1, {.requests_cut = 1});
 }
 
 TEST(Http1Session, ResponseWithoutRequestIsUnmatched) {

@@ -8,13 +8,18 @@
 namespace l7tap::protocols {
 namespace {
 
-// What the consumer saw, in order: data as "ts:bytes+uncopied", gaps as "gap:missing".
+// What the consumer saw, in order: data as "ts:bytes+uncopied", gaps as "gap:missing", with "+?" when more
+// bytes moved unseen and " lost E/S" when the kernel counted E events lost, S of them message starts.
 class Recorder : public StreamConsumer {
  public:
   void OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) override {
     events.push_back(std::to_string(ts_ns) + ":" + std::string(bytes) + "+" + std::to_string(uncopied_tail));
   }
-  void OnGap(uint64_t missing) override { events.push_back("gap:" + std::to_string(missing)); }
+  void OnGap(const StreamGap& gap) override {
+    std::string e = "gap:" + std::to_string(gap.missing) + (gap.length_known ? "" : "+?");
+    if (gap.counted) e += " lost " + std::to_string(gap.lost_events) + "/" + std::to_string(gap.lost_starts);
+    events.push_back(e);
+  }
   std::vector<std::string> events;
 };
 
@@ -173,6 +178,72 @@ TEST(StreamReassembler, IgnoresEmptyChunks) {
   r.Push(5, 11, "abc", 3, out);
   EXPECT_EQ(out.events, (Events{"11:abc+0"}));
   EXPECT_EQ(r.next_position(), 8u);
+}
+
+StreamChunk Chunk(uint64_t position, uint64_t ts, std::string_view bytes, uint32_t lost_events = 0,
+                  uint32_t lost_starts = 0, bool unseen = false) {
+  return StreamChunk{position, ts, bytes, bytes.size(), lost_events, lost_starts, unseen};
+}
+
+TEST(StreamReassembler, ReportedLossDeclaresTheHoleAtOnce) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "GET /a HTTP/1.1\r\n\r\n"), out);
+  // The next request was dropped (ring buffer full); the one after carries the count.
+  r.Push(Chunk(39, 30, "GET /c HTTP/1.1\r\n\r\n", 1, 1), out);
+  EXPECT_EQ(out.events,
+            (Events{"10:GET /a HTTP/1.1\r\n\r\n+0", "gap:20 lost 1/1", "30:GET /c HTTP/1.1\r\n\r\n+0"}));
+  EXPECT_FALSE(r.holding());
+  EXPECT_EQ(r.stats().gaps, 1u);
+  EXPECT_EQ(r.stats().gap_bytes, 20u);
+}
+
+TEST(StreamReassembler, ReportOnALaterChunkExplainsAnEarlierHole) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Push(Chunk(8, 12, "cccc"), out);  // reached the ring ahead of the drop it follows: no count yet
+  EXPECT_TRUE(r.holding());
+  r.Push(Chunk(12, 13, "dddd", 1, 0), out);
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "gap:4 lost 1/0", "12:cccc+0", "13:dddd+0"}));
+}
+
+TEST(StreamReassembler, ExpireDeclaresHolesOlderThanTheCutoff) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Push(Chunk(8, 100, "cccc"), out);
+  r.Expire(100, out);  // captured at the cutoff: may still be reordered
+  EXPECT_EQ(out.events.size(), 1u);
+  r.Expire(101, out);
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "gap:4", "100:cccc+0"}));
+  EXPECT_FALSE(r.holding());
+}
+
+TEST(StreamReassembler, KnownStartMakesLossBeforeTheFirstChunkAGap) {
+  StreamReassembler r;
+  Recorder out;
+  r.StartAt(0);
+  r.Push(Chunk(25, 10, "HTTP/1.1 200 OK\r\n", 1, 1), out);
+  EXPECT_EQ(out.events, (Events{"gap:25 lost 1/1", "10:HTTP/1.1 200 OK\r\n+0"}));
+}
+
+TEST(StreamReassembler, UnseenBytesBecomeAGapOfUnknownLength) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Push(Chunk(4, 11, "bbbb", 0, 0, /*unseen=*/true), out);  // a missed return: positions never counted it
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "gap:0+?", "11:bbbb+0"}));
+}
+
+TEST(StreamReassembler, FlushReportsLossAfterTheLastChunk) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Flush(out, 2, 1);  // the close said two events were dropped after it
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "gap:0+? lost 2/1"}));
+  r.Flush(out);
+  EXPECT_EQ(out.events.size(), 2u);
 }
 
 }  // namespace

@@ -1,0 +1,130 @@
+#include "agent/kernel_sweeper.h"
+
+#include <bpf/bpf.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+namespace l7tap::agent {
+namespace {
+
+// Every entry of a hash map, in batches (one syscall per few thousand entries); `visit` returns true to
+// delete the entry. Entries inserted meanwhile may be missed: the next pass sees them.
+template <typename Key, typename Value>
+size_t ForEach(int fd, const std::function<bool(const Key&, const Value&)>& visit) {
+  std::vector<Key> keys(4096);
+  std::vector<Value> values(keys.size());
+  alignas(8) unsigned char in[sizeof(Key) < 8 ? 8 : sizeof(Key)], out[sizeof(in)];
+  bool first = true;
+  size_t seen = 0;
+  std::vector<Key> doomed;
+  for (;;) {
+    uint32_t count = uint32_t(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err =
+        bpf_map_lookup_batch(fd, first ? nullptr : in, out, keys.data(), values.data(), &count, &opts);
+    const int e = err ? errno : 0;
+    if (err && e == ENOSPC && count == 0) {  // one bucket holds more than a batch: grow it
+      keys.resize(keys.size() * 2);
+      values.resize(keys.size());
+      continue;
+    }
+    for (uint32_t i = 0; i < count; ++i)
+      if (visit(keys[i], values[i])) doomed.push_back(keys[i]);
+    seen += count;
+    if (err) break;  // ENOENT: the end
+    std::copy(std::begin(out), std::end(out), std::begin(in));
+    first = false;
+  }
+  for (const Key& k : doomed) bpf_map_delete_elem(fd, &k);
+  return seen - doomed.size();
+}
+
+}  // namespace
+
+KernelSweeper::KernelSweeper(CaptureProbes& probes, TableRegistry& tables, uint64_t idle_timeout_ns)
+    : probes_(probes),
+      idle_timeout_ns_(idle_timeout_ns),
+      conns_(tables.Add("kernel_conns", probes.max_connections(),
+                        {Eviction::kFull, Eviction::kIdle, Eviction::kProcessGone})),
+      muted_(tables.Add("kernel_muted", probes.max_connections(), {Eviction::kFull, Eviction::kOwnerGone})),
+      ssl_fds_(tables.Add("kernel_ssl_fds", L7TAP_MAX_SSL_SESSIONS,
+                          {Eviction::kFull, Eviction::kOwnerGone, Eviction::kProcessGone})),
+      go_calls_(tables.Add("kernel_go_calls", L7TAP_MAX_GO_CALLS,
+                           {Eviction::kFull, Eviction::kIdle, Eviction::kProcessGone})),
+      go_slots_(tables.Add("kernel_go_offsets", L7TAP_MAX_GO_BINARIES, {})) {}
+
+bool KernelSweeper::Alive(uint32_t tgid) {
+  if (alive_.contains(tgid)) return true;
+  if (gone_.contains(tgid)) return false;
+  const bool alive = kill(pid_t(tgid), 0) == 0 || errno == EPERM;
+  (alive ? alive_ : gone_).insert(tgid);
+  return alive;
+}
+
+void KernelSweeper::Sweep(uint64_t now_ns) {
+  alive_.clear();
+  gone_.clear();
+  const uint64_t idle_before = now_ns > idle_timeout_ns_ ? now_ns - idle_timeout_ns_ : 0;
+
+  std::unordered_map<uint64_t, uint64_t> generations;  // live conns: key -> generation
+  conns_.set_entries(ForEach<uint64_t, l7tap_conn_info>(probes_.conns_fd(),
+                                                        [&](const uint64_t& key, const l7tap_conn_info& c) {
+                                                          if (!Alive(uint32_t(key >> 32))) {
+                                                            conns_.Evicted(Eviction::kProcessGone);
+                                                            return true;
+                                                          }
+                                                          if (c.last_ns < idle_before) {
+                                                            conns_.Evicted(Eviction::kIdle);
+                                                            return true;
+                                                          }
+                                                          generations.emplace(key, c.generation);
+                                                          return false;
+                                                        }));
+  auto connection_gone = [&](uint64_t key, uint64_t generation) {
+    auto it = generations.find(key);
+    return it == generations.end() || it->second != generation;
+  };
+  muted_.set_entries(
+      ForEach<uint64_t, l7tap_mute>(probes_.muted_fd(), [&](const uint64_t& key, const l7tap_mute& m) {
+        if (!connection_gone(key, m.generation)) return false;
+        muted_.Evicted(Eviction::kOwnerGone);
+        return true;
+      }));
+  ssl_fds_.set_entries(ForEach<l7tap_ssl_key, l7tap_ssl_conn>(
+      probes_.ssl_fds_fd(), [&](const l7tap_ssl_key& key, const l7tap_ssl_conn& s) {
+        if (!Alive(key.tgid)) {
+          ssl_fds_.Evicted(Eviction::kProcessGone);
+          return true;
+        }
+        if (!connection_gone(l7tap_conn_key(key.tgid, s.fd), s.generation)) return false;
+        ssl_fds_.Evicted(Eviction::kOwnerGone);
+        return true;
+      }));
+  go_calls_.set_entries(ForEach<l7tap_go_call_key, l7tap_go_call>(
+      probes_.go_calls_fd(), [&](const l7tap_go_call_key& key, const l7tap_go_call& c) {
+        if (!Alive(key.tgid)) {
+          go_calls_.Evicted(Eviction::kProcessGone);
+          return true;
+        }
+        if (c.ts_ns >= idle_before) return false;
+        go_calls_.Evicted(Eviction::kIdle);
+        return true;
+      }));
+  go_slots_.set_entries(probes_.go_slots_used());
+
+  // Inserts the kernel refused since the last pass.
+  const KernelCounters k = probes_.ReadCounters();
+  auto refused = [&](TableStats& t, int counter) {
+    t.Evicted(Eviction::kFull, k[counter] - refused_seen_[counter]);
+    refused_seen_[counter] = k[counter];
+  };
+  refused(conns_, L7TAP_CNT_CONN_TABLE_FULL);
+  refused(ssl_fds_, L7TAP_CNT_SSL_TABLE_FULL);
+  refused(go_calls_, L7TAP_CNT_GO_CALLS_FULL);
+}
+
+}  // namespace l7tap::agent

@@ -1,0 +1,19 @@
+#pragma once
+// One self-metric sample, produced at scrape time by whatever keeps the numbers.
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace l7tap::agent {
+
+struct Sample {
+  std::string name;
+  std::string help;
+  bool counter = true;  // else gauge
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+using SampleSource = std::function<std::vector<Sample>()>;
+
+}  // namespace l7tap::agent
