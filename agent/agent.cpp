@@ -93,7 +93,7 @@ class Agent {
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
     tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
-    tracker_.SetForgotten([this](const ConnId& id) { probes_->ForgetConnection(id.tgid, id.fd); });
+    tracker_.SetForgotten([this](const ConnId& id, Eviction why) { sweeper_->Forget(id.tgid, id.fd, why); });
 
     ProbeOptions options;
     options.choice = config_.syscall_probes;

@@ -241,10 +241,10 @@ KernelCounters CaptureProbes::ReadCounters() const {
   return out;
 }
 
-void CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
+bool CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
   const uint64_t key = l7tap_conn_key(tgid, fd);
-  bpf_map__delete_elem(skel_->maps.conns, &key, sizeof(key), 0);
   bpf_map__delete_elem(skel_->maps.muted, &key, sizeof(key), 0);
+  return bpf_map__delete_elem(skel_->maps.conns, &key, sizeof(key), 0) == 0;
 }
 
 bool CaptureProbes::MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls) {

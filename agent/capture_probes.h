@@ -69,8 +69,8 @@ class CaptureProbes {
   size_t go_slots_used() const { return go_slots_used_; }
   // Sum over CPUs of the kernel-side counters (enum l7tap_counter).
   KernelCounters ReadCounters() const;
-  // Drops the kernel's record of a connection whose process is gone.
-  void ForgetConnection(uint32_t tgid, int32_t fd);
+  // Drops the kernel's record of a connection whose process is gone (true if there was one).
+  bool ForgetConnection(uint32_t tgid, int32_t fd);
   // Stops sending the payload of this connection generation from one source (user space ignores it).
   // False when the muted table is full (the bytes keep coming; nothing is lost).
   bool MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls);

@@ -1,7 +1,10 @@
 #include "agent/connection_tracker.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <fstream>
+#include <optional>
 
 #include "protocols/dns_session.h"
 #include "protocols/http1_session.h"
@@ -28,11 +31,14 @@ struct ConnectionTracker::Connection {
   std::string service;
   // Made on the first bytes: an idle connection holds none.
   std::unique_ptr<Http1Session> http;
-  std::unique_ptr<protocols::DnsSession> dns;  // instead of http: UDP, or TCP on a DNS port
+  std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while http holds state
+  std::unique_ptr<protocols::DnsSession> dns;              // instead of http: UDP, or TCP on a DNS port
   protocols::StreamReassembler streams[2];
 };
 
 namespace {
+
+constexpr size_t kTrimAfterQuiesced = 256;
 
 std::string ProcessName(uint32_t tgid) {
   std::ifstream in("/proc/" + std::to_string(tgid) + "/comm");
@@ -50,7 +56,9 @@ ConnectionTracker::ConnectionTracker(TableRegistry& tables, Sink sink, Ignored i
       conns_table_(tables.Add("connections", limits.max_connections,
                               {Eviction::kFull, Eviction::kIdle, Eviction::kProcessGone})),
       dns_table_(
-          tables.Add("dns_pending", limits.max_dns_pending, {Eviction::kFull, Eviction::kLeastRecent})) {
+          tables.Add("dns_pending", limits.max_dns_pending, {Eviction::kFull, Eviction::kLeastRecent})),
+      sessions_table_(tables.Add("http_sessions", limits.max_active_sessions,
+                                 {Eviction::kIdle, Eviction::kLeastRecent})) {
   dns_budget_.capacity = limits.max_dns_pending;
 }
 ConnectionTracker::~ConnectionTracker() = default;
@@ -170,6 +178,7 @@ void ConnectionTracker::OnData(const Data& ev) {
     // First plaintext from the TLS library: whatever the syscalls showed was the handshake. Start over on
     // the plaintext stream.
     c->tls = true;
+    Deactivate(*c);
     c->http.reset();
     for (auto& s : c->streams) {
       s = protocols::StreamReassembler();
@@ -184,6 +193,33 @@ void ConnectionTracker::OnData(const Data& ev) {
   if (state == Http1State::kNotHttp || state == Http1State::kUpgraded) return;  // costs nothing from here on
   Push(*c, ev);
   Account(*c);
+  Touch(*c);
+}
+
+void ConnectionTracker::Touch(Connection& c) {
+  if (c.active) {
+    active_.splice(active_.begin(), active_, *c.active);
+  } else if (!c.http->quiesced()) {
+    active_.push_front(&c);
+    c.active = active_.begin();
+  }
+  // Least recent first; one busy in the middle of a message stays (a few tries, then the cap waits).
+  for (int tries = 0; active_.size() > limits_.max_active_sessions && tries < 8; ++tries) {
+    Connection* oldest = active_.back();
+    if (oldest != &c && !holding_.contains(oldest) && oldest->http->Quiesce()) {
+      Deactivate(*oldest);
+      sessions_table_.Evicted(Eviction::kLeastRecent);
+    } else {
+      active_.splice(active_.begin(), active_, std::prev(active_.end()));
+    }
+  }
+  sessions_table_.set_entries(active_.size());
+}
+
+void ConnectionTracker::Deactivate(Connection& c) {
+  if (!c.active) return;
+  active_.erase(*c.active);
+  c.active.reset();
 }
 
 void ConnectionTracker::Push(Connection& c, const Data& ev) {
@@ -219,6 +255,7 @@ size_t ConnectionTracker::Sweep(uint64_t now_ns, const std::function<bool(uint32
   std::vector<Connection*> idle;
   std::unordered_map<uint32_t, bool> running;  // one check per process
   std::vector<uint32_t> gone;
+  size_t quiesced = 0;
   const uint64_t idle_before = now_ns > limits_.idle_timeout_ns ? now_ns - limits_.idle_timeout_ns : 0;
   for (auto& [key, c] : conns_) {
     auto [it, first] = running.try_emplace(c->id.tgid, true);
@@ -226,19 +263,29 @@ size_t ConnectionTracker::Sweep(uint64_t now_ns, const std::function<bool(uint32
       it->second = alive(c->id.tgid);
       if (!it->second) gone.push_back(c->id.tgid);
     }
-    if (it->second && c->last_ns < idle_before) idle.push_back(c.get());
+    if (it->second && c->last_ns < idle_before) {
+      idle.push_back(c.get());
+    } else if (c->active && c->last_ns + limits_.quiesce_after_ns < now_ns && !holding_.contains(c.get()) &&
+               c->http->Quiesce()) {
+      Deactivate(*c);
+      sessions_table_.Evicted(Eviction::kIdle);
+      ++quiesced;
+    }
   }
+  sessions_table_.set_entries(active_.size());
+  // What idle connections freed goes back to the system, not only to the allocator's free lists.
+  if (quiesced >= kTrimAfterQuiesced) malloc_trim(0);
   size_t ended = 0;
   for (Connection* c : idle) {
     const ConnId id = c->id;
     End(*c);
-    if (forgotten_) forgotten_(id);
+    if (forgotten_) forgotten_(id, Eviction::kIdle);
     conns_table_.Evicted(Eviction::kIdle);
     ++ended;
   }
   for (uint32_t tgid : gone) {
     for (int32_t fd : OnProcessExit(tgid)) {
-      if (forgotten_) forgotten_(ConnId{tgid, fd, 0});
+      if (forgotten_) forgotten_(ConnId{tgid, fd, 0}, Eviction::kProcessGone);
       conns_table_.Evicted(Eviction::kProcessGone);
       ++ended;
     }
@@ -279,6 +326,7 @@ void ConnectionTracker::End(Connection& c, const Close* close) {
     Account(c);
   }
   holding_.erase(&c);
+  Deactivate(c);
   conns_.erase(key);  // destroys c
   conns_table_.set_entries(conns_.size());
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -72,6 +73,11 @@ struct TrackerLimits {
   // A hole in a stream waits this long for a reordered chunk before it is declared a gap (kernel time).
   uint64_t reorder_grace_ns = 20'000'000;
   size_t max_dns_pending = 65536;  // queries waiting for answers, all sockets together
+  // A connection without events this long frees its parsing state (kept again from its next bytes).
+  uint64_t quiesce_after_ns = 1'000'000'000;
+  // Sessions holding parsing state at once; past it the least recently active one with nothing in flight
+  // frees it (a node with many mostly idle connections costs per active exchange, not per connection).
+  size_t max_active_sessions = 4096;
 };
 
 class ConnectionTracker {
@@ -81,7 +87,7 @@ class ConnectionTracker {
   using Ignored = std::function<void(const ConnId&, bool tls)>;
   // Called when a connection is dropped without its close being seen (idle, process gone): the kernel's
   // record goes too.
-  using Forgotten = std::function<void(const ConnId&)>;
+  using Forgotten = std::function<void(const ConnId&, Eviction why)>;
   ConnectionTracker(TableRegistry& tables, Sink sink, Ignored ignored = nullptr, TrackerLimits limits = {});
   ~ConnectionTracker();
 
@@ -116,6 +122,10 @@ class ConnectionTracker {
   void Account(Connection& c);
   void AccountDns(Connection& c);
   void StartDns(Connection& c);
+  // The connection's session just parsed bytes: most recently active now; frees the least recent ones
+  // past max_active_sessions.
+  void Touch(Connection& c);
+  void Deactivate(Connection& c);
 
   Sink sink_;
   Ignored ignored_;
@@ -125,9 +135,11 @@ class ConnectionTracker {
   std::vector<uint16_t> dns_ports_ = {53};
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::unordered_set<Connection*> holding_;  // connections with a stream hole waiting for reordered chunks
+  std::list<Connection*> active_;            // sessions holding parsing state, most recently active first
   protocols::DnsPendingBudget dns_budget_;
   TableStats& conns_table_;
   TableStats& dns_table_;
+  TableStats& sessions_table_;
   uint64_t dns_evicted_seen_ = 0, dns_refused_seen_ = 0;
   TrackerStats stats_;
 };

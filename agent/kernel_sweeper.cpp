@@ -65,6 +65,10 @@ bool KernelSweeper::Alive(uint32_t tgid) {
   return alive;
 }
 
+void KernelSweeper::Forget(uint32_t tgid, int32_t fd, Eviction why) {
+  if (probes_.ForgetConnection(tgid, fd)) conns_.Evicted(why);
+}
+
 void KernelSweeper::Sweep(uint64_t now_ns) {
   alive_.clear();
   gone_.clear();

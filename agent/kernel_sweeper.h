@@ -16,6 +16,8 @@ class KernelSweeper {
   KernelSweeper(CaptureProbes& probes, TableRegistry& tables, uint64_t idle_timeout_ns);
   // One pass over conns, muted, ssl_fds and go_calls. `now_ns`: CLOCK_MONOTONIC, the probes' clock.
   void Sweep(uint64_t now_ns);
+  // The agent dropped a connection for `why` (idle, process gone): its kernel record goes too, counted.
+  void Forget(uint32_t tgid, int32_t fd, Eviction why);
 
  private:
   bool Alive(uint32_t tgid);

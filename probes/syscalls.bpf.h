@@ -85,15 +85,39 @@ static __noinline void emit_msg(struct l7tap_conn_info* ci, const struct call_ar
   finish_data(s, ci, args->direction, length, true);
 }
 
+/* A thread with no state yet entered no followed call since the probes were attached: the call returning
+ * now began before (a server blocked in accept or read when the agent started). Its arguments are still in
+ * the user registers (x86-64: di, si, dx, r10), so it is followed all the same. The state is created then,
+ * so the thread's later exits take the fast path. (kretprobes only fire for calls entered after attaching:
+ * with the kprobe backend such calls stay unseen.) `flags_arg`: which argument holds MSG_* flags (0: none). */
+static __always_inline bool recover_call(struct call_args* args, const __u8 kind, const __u8 dir,
+                                         const int flags_arg) {
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
+  if (!regs) return false;
+  const __u64 flags = flags_arg == 2 ? regs->dx : flags_arg == 3 ? regs->r10 : 0;
+  if (flags & MSG_PEEK) return false;
+  *args = (struct call_args){.ptr = regs->si, .count = regs->dx, .fd = (__s32)regs->di, .kind = kind,
+                             .direction = dir};
+  current_thread(true);
+  return true;
+}
+
 /* `kind` is a constant at every call site, so each exit program keeps only its own branch: the verifier
  * then walks the iovec and mmsg loops only in the programs that need them (load time drops severalfold). */
-static __always_inline void exit_call(long ret, const __u8 kind) {
+static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir, const int flags_arg) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct thread_state* t = current_thread(false);
-  if (!t || !t->call.kind) return;
-  struct call_args args = t->call;
-  t->call.kind = 0;
-  if (args.kind != kind) return;
+  struct call_args args;
+  bool recovered = false;
+  if (t) {
+    if (!t->call.kind) return;
+    args = t->call;
+    t->call.kind = 0;
+    if (args.kind != kind) return;
+  } else {
+    if (ret < 0 || !traced(pid_tgid) || !recover_call(&args, kind, dir, flags_arg)) return;
+    recovered = true;
+  }
 
   if (kind == CALL_CONNECT) {
     if (ret == 0 || ret == -EINPROGRESS) register_conn(pid_tgid, args.fd, L7TAP_ROLE_CLIENT);
@@ -105,8 +129,14 @@ static __always_inline void exit_call(long ret, const __u8 kind) {
   }
   if (ret <= 0) return;
   __u64 key = l7tap_conn_key(pid_tgid >> 32, args.fd);
-  struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
+  /* Gone since the entry only if the sweeper took it while the call blocked (an idle keep-alive connection
+   * with its reader waiting): it starts again with these bytes. */
+  struct l7tap_conn_info* ci = find_conn(pid_tgid, args.fd);
   if (!ci) return;
+  /* A recovered call: what enter_io would have checked. */
+  if (recovered && ((ci->flags & L7TAP_CONN_TLS) ||
+                    (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) == L7TAP_CONN_UDP))
+    return;
   if (is_muted(key, ci, L7TAP_SRC_SYSCALL)) return;
 
   if (kind == CALL_BUF) {
@@ -197,7 +227,7 @@ int on_process_exit(void* ctx) {
 /* ---- entry points: each syscall gets a tracepoint pair (tp_*) and a ksyscall kprobe pair (ks_*) ---- */
 
 // clang-format off
-#define PROBES(name, enter_call, kind)                                                                      \
+#define PROBES(name, enter_call, kind, dir, flags_arg)                                                      \
   SEC("tracepoint/syscalls/sys_enter_" #name)                                                               \
   int tp_enter_##name(struct trace_event_raw_sys_enter *ctx) {                                              \
     long a0 = ctx->args[0], a1 = ctx->args[1], a2 = ctx->args[2], a3 = ctx->args[3];                        \
@@ -205,28 +235,32 @@ int on_process_exit(void* ctx) {
     return 0;                                                                                               \
   }                                                                                                         \
   SEC("tracepoint/syscalls/sys_exit_" #name)                                                                \
-  int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) { exit_call(ctx->ret, kind); return 0; }         \
+  int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) {                                                \
+    exit_call(ctx->ret, kind, dir, flags_arg);                                                              \
+    return 0;                                                                                               \
+  }                                                                                                         \
   SEC("ksyscall/" #name)                                                                                    \
   int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3) { enter_call; return 0; }           \
   SEC("kretsyscall/" #name)                                                                                 \
-  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind); return 0; }
+  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind, dir, flags_arg); return 0; }
 
-/* a0 = fd, a1 = buffer / iovec / msghdr / mmsghdr, a2 = count (iovec and mmsg kinds); `flags` names the
- * argument holding the MSG_* flags of receive calls (0 where there is none). */
-#define IO(name, kind, dir, flags) PROBES(name, (void)a3; enter_io(a0, a1, a2, flags, kind, dir), kind)
-#define CONN(name, kind) PROBES(name, (void)a1; (void)a2; (void)a3; enter_conn(a0, kind), kind)
+/* a0 = fd, a1 = buffer / iovec / msghdr / mmsghdr, a2 = count (iovec and mmsg kinds); `flags` is the
+ * argument holding the MSG_* flags of receive calls (0 where there is none), `fi` its index. */
+#define IO(name, kind, dir, flags, fi) \
+  PROBES(name, (void)a3; enter_io(a0, a1, a2, flags, kind, dir), kind, dir, fi)
+#define CONN(name, kind) PROBES(name, (void)a1; (void)a2; (void)a3; enter_conn(a0, kind), kind, 0, 0)
 
-IO(read, CALL_BUF, L7TAP_DIR_INGRESS, 0)
-IO(write, CALL_BUF, L7TAP_DIR_EGRESS, 0)
-IO(recvfrom, CALL_BUF, L7TAP_DIR_INGRESS, a3)
-IO(sendto, CALL_BUF, L7TAP_DIR_EGRESS, 0)
-IO(readv, CALL_IOV, L7TAP_DIR_INGRESS, 0)
-IO(writev, CALL_IOV, L7TAP_DIR_EGRESS, 0)
-IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS, a2)
-IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS, 0)
-IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS, a3)
-IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS, 0)
-IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS, 0) /* a0 = out_fd (the socket) */
+IO(read, CALL_BUF, L7TAP_DIR_INGRESS, 0, 0)
+IO(write, CALL_BUF, L7TAP_DIR_EGRESS, 0, 0)
+IO(recvfrom, CALL_BUF, L7TAP_DIR_INGRESS, a3, 3)
+IO(sendto, CALL_BUF, L7TAP_DIR_EGRESS, 0, 0)
+IO(readv, CALL_IOV, L7TAP_DIR_INGRESS, 0, 0)
+IO(writev, CALL_IOV, L7TAP_DIR_EGRESS, 0, 0)
+IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS, a2, 2)
+IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS, 0, 0)
+IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS, a3, 3)
+IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS, 0, 0)
+IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS, 0, 0) /* a0 = out_fd (the socket) */
 CONN(connect, CALL_CONNECT)
 CONN(accept, CALL_ACCEPT)
 CONN(accept4, CALL_ACCEPT)

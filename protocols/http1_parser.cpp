@@ -33,7 +33,8 @@ void Http1Parser::Init() {
   upgrade_paused_ = false;
   failed_ = false;
   url_.clear();
-  error_.clear();
+  error_ = "";
+  llhttp_error_ = HPE_OK;
 }
 
 void Http1Parser::Reset() { Init(); }
@@ -57,7 +58,8 @@ Http1Step Http1Parser::Execute(std::string_view data) {
       return {Http1Event::kUpgrade, consumed};
     default:
       failed_ = true;
-      error_ = std::string(llhttp_errno_name(err)) + ": " + llhttp_get_error_reason(&parser_);
+      llhttp_error_ = err;
+      error_ = llhttp_get_error_reason(&parser_);
       return {Http1Event::kError, consumed};
   }
 }
@@ -82,10 +84,15 @@ uint64_t Http1Parser::LengthBodyRemaining() const {
   return !failed_ && !upgrade_paused_ && body_ == Body::kLength ? parser_.content_length : 0;
 }
 
+std::string Http1Parser::error() const {
+  if (llhttp_error_ == HPE_OK) return error_;
+  return std::string(llhttp_errno_name(llhttp_error_)) + ": " + (error_ ? error_ : "");
+}
+
 Http1Event Http1Parser::Skip(uint64_t n) {
   if (!CanSkip(n)) {
     failed_ = true;
-    error_ = "cannot skip " + std::to_string(n) + " bytes outside a known-length body";
+    error_ = "cannot skip bytes outside a known-length body";
     return Http1Event::kError;
   }
   // Content is irrelevant inside a body; zeros keep llhttp's framing state exact.
@@ -111,6 +118,7 @@ Http1Event Http1Parser::Finish() {
   if (err == HPE_OK && !in_message_) return Http1Event::kDone;
   failed_ = true;
   error_ = err == HPE_OK ? "message cut by end of stream" : llhttp_get_error_reason(&parser_);
+  llhttp_error_ = err;
   return Http1Event::kError;
 }
 

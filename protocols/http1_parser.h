@@ -66,7 +66,7 @@ class Http1Parser {
   std::string_view method() const;
   const std::string& url() const { return url_; }  // truncated to kMaxUrl
   int status_code() const { return parser_.status_code; }
-  const std::string& error() const { return error_; }
+  std::string error() const;
 
   static constexpr size_t kMaxUrl = 2048;
 
@@ -96,7 +96,9 @@ class Http1Parser {
   bool upgrade_paused_ = false;
   bool failed_ = false;
   std::string url_;
-  std::string error_;
+  // Why the parser failed: a static text (llhttp's reason, or ours), and llhttp's error code if it was its.
+  const char* error_ = "";
+  llhttp_errno_t llhttp_error_ = HPE_OK;
 };
 
 }  // namespace l7tap::protocols

@@ -97,14 +97,24 @@ struct Side {
 // At most kMaxQueued requests wait; beyond that the oldest is dropped (requests_queue_full).
 class Http1Session::Impl {
  public:
-  Impl(Http1Session& session, Sink sink)
-      : s_(session),
-        sink_(std::move(sink)),
-        egress_(session, Direction::kEgress),
-        ingress_(session, Direction::kIngress) {}
+  explicit Impl(Http1Session& session) : s_(session), m_(session.memo_) {
+    requests_.resync = m_.resync[0];
+    responses_.resync = m_.resync[1];
+  }
+
+  // Nothing in flight: no message begun, none queued or held. What remains is in Memo.
+  bool Quiescent() const {
+    return !requests_.parser.in_message() && !responses_.parser.in_message() && queue_.empty() &&
+           early_.empty() && !requests_.paused && requests_.held.empty() && detecting_[0].empty() &&
+           detecting_[1].empty();
+  }
+  void Save() {
+    m_.resync[0] = requests_.resync;
+    m_.resync[1] = responses_.resync;
+  }
 
   void OnData(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied) {
-    if (closed_ || (bytes.empty() && uncopied == 0)) return;
+    if (m_.closed || (bytes.empty() && uncopied == 0)) return;
     if (s_.state_ == Http1State::kDetecting) {
       Detect(dir, ts_ns, bytes, uncopied);
     } else if (s_.state_ == Http1State::kHttp) {
@@ -113,10 +123,10 @@ class Http1Session::Impl {
   }
 
   void OnGap(Direction dir, const StreamGap& gap) {
-    if (closed_ || (gap.missing == 0 && gap.length_known && gap.lost_starts == 0)) return;
+    if (m_.closed || (gap.missing == 0 && gap.length_known && gap.lost_starts == 0)) return;
     if (s_.state_ == Http1State::kDetecting) {
       detecting_[Index(dir)].clear();  // the next bytes decide afresh
-      if (gap.counted) detect_lost_starts_[Index(dir)] += gap.lost_starts;
+      if (gap.counted) m_.detect_lost_starts[Index(dir)] += gap.lost_starts;
       return;
     }
     if (s_.state_ != Http1State::kHttp) return;
@@ -139,8 +149,8 @@ class Http1Session::Impl {
   }
 
   void OnClose() {
-    if (closed_) return;
-    closed_ = true;
+    if (m_.closed) return;
+    m_.closed = true;
     if (s_.state_ != Http1State::kHttp) return;
     const Http1Event end = responses_.parser.Finish();  // completes read-until-close bodies
     if (end == Http1Event::kMessageComplete) {
@@ -155,22 +165,7 @@ class Http1Session::Impl {
     early_.clear();
   }
 
-  StreamConsumer& consumer(Direction dir) { return dir == Direction::kEgress ? egress_ : ingress_; }
-
  private:
-  class Adapter final : public StreamConsumer {
-   public:
-    Adapter(Http1Session& session, Direction dir) : session_(session), dir_(dir) {}
-    void OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) override {
-      session_.OnData(dir_, ts_ns, bytes, uncopied_tail);
-    }
-    void OnGap(const StreamGap& gap) override { session_.OnGap(dir_, gap); }
-
-   private:
-    Http1Session& session_;
-    Direction dir_;
-  };
-
   static size_t Index(Direction dir) { return dir == Direction::kEgress ? 0 : 1; }
 
   // Server: requests are read (ingress). Client: requests are written (egress).
@@ -193,7 +188,7 @@ class Http1Session::Impl {
       return;
     }
     if (carries != Carries::kRequests && carries != Carries::kResponses) {
-      size_t& skipped = skipped_[Index(dir)];
+      uint8_t& skipped = m_.skipped[Index(dir)];
       if (s_.role_ != Role::kUnknown || skipped == kMaxSkippedChunks) return NotHttp();
       ++skipped;
       ++s_.stats_.chunks_skipped;
@@ -203,7 +198,7 @@ class Http1Session::Impl {
     const bool writes_requests = (dir == Direction::kEgress) == (carries == Carries::kRequests);
     const Role implied = writes_requests ? Role::kClient : Role::kServer;
     // A role known before any byte (connect/accept seen) means the capture began with the connection.
-    from_start_ = s_.role_ != Role::kUnknown;
+    m_.from_start = s_.role_ != Role::kUnknown;
     if (s_.role_ == Role::kUnknown) s_.role_ = implied;
     if (s_.role_ != implied) return NotHttp();  // e.g. a server that reads status lines
     s_.state_ = Http1State::kHttp;
@@ -211,10 +206,10 @@ class Http1Session::Impl {
     // Requests lost before this point hold their places ahead of everything parsed from here (net of the
     // responses lost with them, which answered them).
     const Direction request_dir = s_.role_ == Role::kServer ? Direction::kIngress : Direction::kEgress;
-    const uint32_t lost_requests = detect_lost_starts_[Index(request_dir)];
-    const uint32_t lost_responses = detect_lost_starts_[1 - Index(request_dir)];
+    const uint32_t lost_requests = m_.detect_lost_starts[Index(request_dir)];
+    const uint32_t lost_responses = m_.detect_lost_starts[1 - Index(request_dir)];
     for (uint32_t i = lost_responses; i < lost_requests; ++i) Enqueue(LostRequest());
-    detect_lost_starts_ = {};
+    m_.detect_lost_starts = {};
 
     const Direction other = dir == Direction::kEgress ? Direction::kIngress : Direction::kEgress;
     std::vector<Chunk> replay = std::move(detecting_[Index(other)]);
@@ -263,8 +258,8 @@ class Http1Session::Impl {
         break;
       case Http1Event::kHeadersComplete:  // reported for requests only
         side.headers_done = true;
-        side.current_id = ++last_id_;
-        Enqueue({last_id_, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()});
+        side.current_id = ++m_.last_id;
+        Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()});
         if (!early_.empty()) PairEarly();
         break;
       case Http1Event::kMessageComplete:
@@ -281,7 +276,7 @@ class Http1Session::Impl {
     }
   }
 
-  Pending LostRequest() { return Pending{++last_id_, 0, {}, {}, /*lost=*/true}; }
+  Pending LostRequest() { return Pending{++m_.last_id, 0, {}, {}, /*lost=*/true}; }
 
   void Enqueue(Pending p) {
     if (p.lost && !early_.empty()) {
@@ -290,13 +285,13 @@ class Http1Session::Impl {
       ++s_.stats_.unmatched_responses;
       return;
     }
-    if (p.lost && orphans_ > 0) {  // already answered, by a response counted unmatched
-      --orphans_;
+    if (p.lost && m_.orphans > 0) {  // already answered, by a response counted unmatched
+      --m_.orphans;
       return;
     }
-    if (!p.lost) orphans_ = 0;
-    if (unclaimed_answers_ > 0) {  // its answer was lost before this request was known
-      --unclaimed_answers_;
+    if (!p.lost) m_.orphans = 0;
+    if (m_.unclaimed_answers > 0) {  // its answer was lost before this request was known
+      --m_.unclaimed_answers;
       s_.stats_.responses_lost += p.lost ? 0 : 1;
       return;
     }
@@ -314,7 +309,7 @@ class Http1Session::Impl {
     const size_t queued = std::min(n, queue_.size());
     for (size_t i = 0; i < queued; ++i) s_.stats_.responses_lost += queue_[i].lost ? 0 : 1;
     queue_.erase(queue_.begin(), queue_.begin() + long(queued));
-    unclaimed_answers_ += uint32_t(n - queued);
+    m_.unclaimed_answers += uint32_t(n - queued);
   }
 
   // The response parser must know what it answers: HEAD responses have no body, a 2xx to CONNECT is a tunnel.
@@ -331,35 +326,36 @@ class Http1Session::Impl {
     const int status = responses_.parser.status_code();
     if (status < 200 && !switched) return;  // 1xx interim responses (100 Continue) answer nothing yet
     const uint64_t begin = responses_.begin_ts_ns;
-    if (heal_responses_) {
+    if (m_.heal_responses) {
       // After a hole of unknown content on a connection that does not pipeline: this answers the latest
       // request sent before it began; the ones before that were answered in the hole.
-      heal_responses_ = false;
+      m_.heal_responses = false;
       auto latest = std::find_if(queue_.rbegin(), queue_.rend(),
                                  [begin](const Pending& p) { return !p.lost && p.start_ns <= begin; });
       if (latest != queue_.rend()) DropAnswered(size_t(std::distance(latest, queue_.rend())) - 1);
     }
     const bool pairs =
-        !queue_.empty() && (queue_.front().lost || !requests_lost_ || queue_.front().start_ns <= begin);
+        !queue_.empty() && (queue_.front().lost || !m_.requests_lost || queue_.front().start_ns <= begin);
     // Reordered, not from before the capture: a request was seen already, or the capture began with the
     // connection. Clients only: their writer and reader are often separate threads (a server answers what it
     // has read).
-    const bool reordered = s_.role_ == Role::kClient && (last_id_ > 0 || from_start_) && !requests_lost_;
+    const bool reordered =
+        s_.role_ == Role::kClient && (m_.last_id > 0 || m_.from_start) && !m_.requests_lost;
     if (!pairs && queue_.empty() && !switched && reordered && early_.size() < kMaxQueued) {
       early_.push_back({status, begin, responses_.ts_ns});
     } else if (!pairs || queue_.front().lost) {
       ++s_.stats_.unmatched_responses;  // no request, or the answer to one whose bytes were lost
       if (pairs) queue_.erase(queue_.begin());
       // Every request seen was answered: this answers one not seen, whose loss may be reported later.
-      if (queue_.empty() && !pairs) ++orphans_;
+      if (queue_.empty() && !pairs) ++m_.orphans;
     } else {
       // A second request sent before this answer began: the client pipelines.
-      if (queue_.size() > 1 && !queue_[1].lost && queue_[1].start_ns < begin) pipelining_seen_ = true;
+      if (queue_.size() > 1 && !queue_[1].lost && queue_[1].start_ns < begin) m_.pipelining_seen = true;
       Pending request = std::move(queue_.front());
       queue_.erase(queue_.begin());
-      if (sink_) {
-        sink_(HttpTransaction{s_.role_, request.start_ns, responses_.ts_ns, std::move(request.method),
-                              std::move(request.target), status});
+      if (s_.sink_) {
+        s_.sink_(HttpTransaction{s_.role_, request.start_ns, responses_.ts_ns, std::move(request.method),
+                                 std::move(request.target), status});
       }
       if (!switched && requests_.paused && request.id == requests_.current_id) Resume();  // upgrade refused
     }
@@ -377,9 +373,9 @@ class Http1Session::Impl {
     queue_.erase(queue_.begin());
     // Its start was stamped late (that is why it came second): the answer's first byte bounds it.
     const uint64_t start = std::min(request.start_ns, response.begin_ns);
-    if (sink_) {
-      sink_(HttpTransaction{s_.role_, start, response.end_ns, std::move(request.method),
-                            std::move(request.target), response.status});
+    if (s_.sink_) {
+      s_.sink_(HttpTransaction{s_.role_, start, response.end_ns, std::move(request.method),
+                               std::move(request.target), response.status});
     }
   }
 
@@ -419,7 +415,7 @@ class Http1Session::Impl {
       for (uint32_t i = 0; i < gap.lost_starts; ++i) Enqueue(LostRequest());
     } else {
       // Responses that came ahead of their requests may answer lost ones: they can no longer be paired.
-      requests_lost_ = true;
+      m_.requests_lost = true;
       s_.stats_.unmatched_responses += early_.size();
       early_.clear();
     }
@@ -433,13 +429,13 @@ class Http1Session::Impl {
     // An Upgrade request waiting for its (now lost) answer: what follows it may not be HTTP.
     if (requests_.paused) ResetSide(requests_);
     if (gap.counted) return DropAnswered((cut ? 1 : 0) + gap.lost_starts);
-    if (pipelining_seen_) {
+    if (m_.pipelining_seen) {
       for (const Pending& p : queue_) s_.stats_.requests_framing_lost += p.lost ? 0 : 1;
       queue_.clear();
       return;
     }
     if (cut) DropAnswered(1);
-    heal_responses_ = true;
+    m_.heal_responses = true;
   }
 
   static void ResetSide(Side& side) {
@@ -465,40 +461,49 @@ class Http1Session::Impl {
   }
 
   Http1Session& s_;
-  Sink sink_;
+  Memo& m_;  // the session's scalars: they outlive this (see Quiesce)
   Side requests_{Http1Parser::Kind::kRequest};
   Side responses_{Http1Parser::Kind::kResponse};
   // Vectors, not deques: a deque allocates on construction, and most connections hold one request or none.
   std::vector<Pending> queue_;        // requests in order, oldest first
   std::vector<EarlyResponse> early_;  // responses that came ahead of their request (see EarlyResponse)
-  uint64_t last_id_ = 0;
-  uint32_t orphans_ = 0;            // responses that found no request since the last one queued
-  uint32_t unclaimed_answers_ = 0;  // responses lost while no request was queued for them
-  bool requests_lost_ = false;      // an uncounted request-side gap may have swallowed whole requests
-  bool heal_responses_ = false;     // an uncounted response-side gap: the next response re-anchors the queue
-  bool pipelining_seen_ = false;
-  bool from_start_ = false;  // the role was known before the first byte: nothing precedes the capture
-  bool closed_ = false;
-  std::array<std::vector<Chunk>, 2> detecting_;   // by direction: first bytes too short to classify
-  std::array<uint32_t, 2> detect_lost_starts_{};  // by direction: messages lost before detection
-  std::array<size_t, 2> skipped_{};  // by direction: chunks skipped before the first message start
-  Adapter egress_;
-  Adapter ingress_;
+  std::array<std::vector<Chunk>, 2> detecting_;  // by direction: first bytes too short to classify
 };
 
 Http1Session::Http1Session(Role role, Sink sink)
-    : impl_(std::make_unique<Impl>(*this, std::move(sink))), role_(role) {}
+    : role_(role),
+      sink_(std::move(sink)),
+      egress_(*this, Direction::kEgress),
+      ingress_(*this, Direction::kIngress) {}
 
 Http1Session::~Http1Session() = default;
 
-void Http1Session::OnData(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) {
-  impl_->OnData(dir, ts_ns, bytes, uncopied_tail);
+Http1Session::Impl& Http1Session::impl() {
+  if (!impl_) impl_ = std::make_unique<Impl>(*this);
+  return *impl_;
 }
 
-void Http1Session::OnGap(Direction dir, const StreamGap& gap) { impl_->OnGap(dir, gap); }
+void Http1Session::OnData(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) {
+  impl().OnData(dir, ts_ns, bytes, uncopied_tail);
+}
 
-void Http1Session::OnClose() { impl_->OnClose(); }
+void Http1Session::OnGap(Direction dir, const StreamGap& gap) { impl().OnGap(dir, gap); }
 
-StreamConsumer& Http1Session::consumer(Direction dir) { return impl_->consumer(dir); }
+void Http1Session::OnClose() { impl().OnClose(); }
+
+bool Http1Session::Quiesce() {
+  if (!impl_) return true;
+  const bool ignored = state_ == Http1State::kNotHttp || state_ == Http1State::kUpgraded;
+  if (!ignored && !impl_->Quiescent()) return false;
+  impl_->Save();
+  impl_.reset();
+  return true;
+}
+
+void Http1Session::Adapter::OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) {
+  session_.OnData(dir_, ts_ns, bytes, uncopied_tail);
+}
+
+void Http1Session::Adapter::OnGap(const StreamGap& gap) { session_.OnGap(dir_, gap); }
 
 }  // namespace l7tap::protocols

@@ -1,6 +1,7 @@
 #pragma once
 // HTTP/1.x over one connection: parses both directions with llhttp and stitches each response to its
 // request in order (keep-alive, pipelining, HEAD, 1xx, 101 Upgrade, read-until-close bodies).
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,16 +65,50 @@ class Http1Session {
   // The counts since the last call, zeroing them (for a caller that keeps totals).
   Http1Stats TakeStats() { return std::exchange(stats_, {}); }
 
+  // Frees the parsing state of a session with nothing in flight (no message begun, none queued); the next
+  // bytes bring it back. Idle keep-alive connections then cost a few dozen bytes. False: busy, kept.
+  bool Quiesce();
+  bool quiesced() const { return !impl_; }
+
   // Adapters so a StreamReassembler per direction can feed this session.
-  StreamConsumer& consumer(Direction dir);
+  StreamConsumer& consumer(Direction dir) { return dir == Direction::kEgress ? egress_ : ingress_; }
 
  private:
-  // Private members are the implementation's to choose.
   class Impl;
+  // What a session remembers across messages: kept when Quiesce frees the rest.
+  struct Memo {
+    uint64_t last_id = 0;
+    uint32_t orphans = 0;            // responses that found no request since the last one queued
+    uint32_t unclaimed_answers = 0;  // responses lost while no request was queued for them
+    bool requests_lost = false;      // an uncounted request-side gap may have swallowed whole requests
+    bool heal_responses = false;     // an uncounted response-side gap: the next response re-anchors the queue
+    bool pipelining_seen = false;
+    bool from_start = false;  // the role was known before the first byte: nothing precedes the capture
+    bool closed = false;
+    bool resync[2] = {false, false};               // requests, responses: waiting for a message start
+    std::array<uint32_t, 2> detect_lost_starts{};  // by direction: messages lost before detection
+    std::array<uint8_t, 2> skipped{};              // by direction: chunks skipped before the first message
+  };
+  class Adapter final : public StreamConsumer {
+   public:
+    Adapter(Http1Session& session, Direction dir) : session_(session), dir_(dir) {}
+    void OnData(uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) override;
+    void OnGap(const StreamGap& gap) override;
+
+   private:
+    Http1Session& session_;
+    Direction dir_;
+  };
+  Impl& impl();
+
   std::unique_ptr<Impl> impl_;
   Role role_;
   Http1State state_ = Http1State::kDetecting;
   Http1Stats stats_;
+  Memo memo_;
+  Sink sink_;
+  Adapter egress_;
+  Adapter ingress_;
 };
 
 }  // namespace l7tap::protocols

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,7 +69,7 @@ class StreamReassembler {
   // losses the close reported after the last chunk delivered.
   void Flush(StreamConsumer& out, uint32_t lost_events = 0, uint32_t lost_starts = 0);
 
-  bool holding() const { return !held_.empty(); }
+  bool holding() const { return held_ && !held_->empty(); }
   uint64_t next_position() const { return next_; }
   const ReassemblerStats& stats() const { return stats_; }
   ReassemblerStats TakeStats() { return std::exchange(stats_, {}); }
@@ -86,10 +87,11 @@ class StreamReassembler {
   void DeclareHole(StreamConsumer& out);
   void Report(StreamGap gap, StreamConsumer& out);
 
-  size_t max_pending_;
+  uint32_t max_pending_;
   bool started_ = false;  // the start position is known (StartAt, or the first chunk seen)
   uint64_t next_ = 0;
-  std::map<uint64_t, Held> held_;
+  // Chunks past a hole, by position; made when first needed (most streams never hold one).
+  std::unique_ptr<std::map<uint64_t, Held>> held_;
   // Loss reports not yet tied to a hole (a report can arrive on a chunk that was reordered ahead of it).
   uint32_t lost_events_ = 0;
   uint32_t lost_starts_ = 0;

@@ -163,14 +163,16 @@ def run(argv, timeout=60):
 
 NGINX_CONF = """
 worker_processes 1;
+worker_rlimit_nofile {nofile};
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
-events {{ worker_connections 64; }}
+events {{ worker_connections {connections}; }}
 http {{
   access_log off;
   sendfile on;
   keepalive_requests 1000;
+  keepalive_timeout 600s;
   client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
   uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
   server {{
@@ -185,7 +187,7 @@ http {{
 class Nginx(Server):
     """Debian's nginx serving files from a temp dir (sendfile on, as nginx is usually run)."""
 
-    def __init__(self, files, tls=None):
+    def __init__(self, files, tls=None, worker_connections=64):
         """files: {name: bytes}; tls: (cert path, key path) to serve HTTPS."""
         self.dir = tempfile.mkdtemp(prefix="l7tap-nginx-")
         os.chmod(self.dir, 0o755)  # nginx workers run as www-data
@@ -198,7 +200,8 @@ class Nginx(Server):
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(
-                dir=self.dir, port=port, tls=" ssl" if tls else "",
+                dir=self.dir, port=port, tls=" ssl" if tls else "", connections=worker_connections,
+                nofile=2 * worker_connections + 100,
                 tls_files="ssl_certificate %s; ssl_certificate_key %s;" % tls if tls else ""))
         super().__init__(["nginx", "-c", conf, "-p", self.dir], port)
 

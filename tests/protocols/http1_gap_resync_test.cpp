@@ -96,7 +96,8 @@ struct Outcome {
 
 // Feeds every piece but `dropped`. counted: the kernel's loss report rides on the direction's next event
 // (or the close); otherwise the hole is found only by the reorder timeout.
-Outcome Feed(Role role, const Sequence& s, const std::set<size_t>& dropped, bool counted) {
+Outcome Feed(Role role, const Sequence& s, const std::set<size_t>& dropped, bool counted,
+             bool quiesce = false) {
   Outcome out;
   Http1Session session(role, [&](HttpTransaction&& t) { out.txns.push_back(std::move(t)); });
   std::array<StreamReassembler, 2> streams;
@@ -118,6 +119,7 @@ Outcome Feed(Role role, const Sequence& s, const std::set<size_t>& dropped, bool
       }
       streams[d].Push(c, session.consumer(p.dir));
       streams[d].Expire(p.ts + 1, session.consumer(p.dir));  // the grace has passed by the next event
+      if (quiesce) session.Quiesce();  // as the agent does to idle connections: nothing may change
     }
     position[d] += p.bytes.size();
   }
@@ -138,11 +140,11 @@ void ExpectCounted(const HttpTransaction& t, const Exchange& e, Role role, uint6
   EXPECT_EQ(t.end_ns, end);
 }
 
-void CheckEveryPosition(Role role, bool counted) {
+void CheckEveryPosition(Role role, bool counted, bool quiesce = false) {
   const Sequence s = KeepAlive(role);
   const size_t n = s.exchanges.size();
   {
-    const Outcome all = Feed(role, s, {}, counted);
+    const Outcome all = Feed(role, s, {}, counted, quiesce);
     ASSERT_EQ(all.txns.size(), n);
     for (size_t i = 0; i < n; ++i) ExpectCounted(all.txns[i], s.exchanges[i], role, s.exchanges[i].end);
   }
@@ -150,7 +152,7 @@ void CheckEveryPosition(Role role, bool counted) {
     const Piece& lost = s.pieces[k];
     SCOPED_TRACE("piece " + std::to_string(k) + " of exchange " + std::to_string(lost.exchange) +
                  (lost.request ? " (request" : " (response") + (lost.starts_message ? " start)" : " body)"));
-    const Outcome o = Feed(role, s, {k}, counted);
+    const Outcome o = Feed(role, s, {k}, counted, quiesce);
     // A lost body piece of known length is skipped: the exchange still counts (a response then ends at its
     // head, the last piece seen). Any other lost piece loses its exchange, and only that one.
     size_t t = 0;
@@ -175,6 +177,13 @@ TEST(Http1GapResync, ServerWithCountedLossAtEveryPosition) { CheckEveryPosition(
 TEST(Http1GapResync, ClientWithCountedLossAtEveryPosition) { CheckEveryPosition(Role::kClient, true); }
 TEST(Http1GapResync, ServerWithUncountedLossAtEveryPosition) { CheckEveryPosition(Role::kServer, false); }
 TEST(Http1GapResync, ClientWithUncountedLossAtEveryPosition) { CheckEveryPosition(Role::kClient, false); }
+// Quiesce between pieces frees the parsing state whenever nothing is in flight: the outcome is the same.
+TEST(Http1GapResync, QuiescedSessionsGiveTheSameOutcome) {
+  for (bool counted : {true, false}) {
+    CheckEveryPosition(Role::kServer, counted, true);
+    CheckEveryPosition(Role::kClient, counted, true);
+  }
+}
 
 // Two events lost anywhere (the kernel's counts make every pair exact): every exchange neither touched is
 // counted, and counted + lost = sent.

@@ -94,6 +94,26 @@ TEST(Http1Session, KeepAliveThreeExchanges) {
   ExpectStats(c.session.stats(), 0, 0, 0, 0, 0);
 }
 
+TEST(Http1Session, QuiescesOnlyWithNothingInFlight) {
+  Conn c(Role::kServer);
+  EXPECT_TRUE(c.session.Quiesce());  // nothing yet
+  c.session.OnData(kIn, 100, CurlGet("/a"), 0);
+  EXPECT_FALSE(c.session.Quiesce());  // a request waits for its answer
+  EXPECT_FALSE(c.session.quiesced());
+  c.session.OnData(kOut, 200, Nginx("200 OK", "aaaa").substr(0, 30), 0);
+  EXPECT_FALSE(c.session.Quiesce());  // half a response
+  c.session.OnData(kOut, 210, Nginx("200 OK", "aaaa").substr(30), 0);
+  EXPECT_TRUE(c.session.Quiesce());
+  EXPECT_TRUE(c.session.quiesced());
+  c.session.OnData(kIn, 300, CurlGet("/b"), 0);  // back, role and counts kept
+  c.session.OnData(kOut, 400, Nginx("404 Not Found", kNotFoundBody), 0);
+  ASSERT_EQ(c.txns.size(), 2u);
+  ExpectTxn(c.txns[0], Role::kServer, 100, 210, "GET", "/a", 200);
+  ExpectTxn(c.txns[1], Role::kServer, 300, 400, "GET", "/b", 404);
+  c.session.OnClose();
+  ExpectStats(c.session.stats(), 0, 0, 0, 0, 0);
+}
+
 TEST(Http1Session, PipelinedRequestsPairInOrder) {
   Conn c(Role::kClient);
   c.session.OnData(kOut, 100, CurlGet("/a"), 0);
