@@ -6,11 +6,23 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.request
 
 BUILD_DIR = os.environ.get("L7TAP_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 AGENT = os.path.join(BUILD_DIR, "l7tap")
 FIXTURES = os.path.join(BUILD_DIR, "fixtures")
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing_dependency(what):
+    """A dependency the test needs is missing: in CI (CI=true) that fails the run, elsewhere the test is
+    skipped with what to install."""
+    if IN_CI:
+        raise AssertionError("missing in CI: " + what)
+    raise unittest.SkipTest(what)
+
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from l7tap_harness import Agent, FIXTURES, free_port, run, stop_process
+from l7tap_harness import Agent, FIXTURES, free_port, missing_dependency, run, stop_process
 
 LOOKUP = "dns_lookup_duration_seconds_count"
 SERVED = "dns_server_request_duration_seconds_count"
@@ -63,7 +63,7 @@ class DnsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not shutil.which("dnsmasq") or not shutil.which("dig"):
-            raise unittest.SkipTest("dnsmasq and dig are needed (make deps installs dnsmasq-base, bind9-dnsutils)")
+            missing_dependency("dnsmasq and dig are needed (make deps installs dnsmasq-base, bind9-dnsutils)")
         cls.port = free_udp_tcp_port()
         cls.silent_port = free_udp_tcp_port()
         cls.agent = Agent("--dns-ports", str(cls.port), "--dns-ports", str(cls.silent_port), "--dns-timeout", "1")

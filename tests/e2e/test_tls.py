@@ -77,8 +77,6 @@ class FixtureTlsTest(TlsCase):
 
     def pair(self, server_binary, client_binary, api, warm_client=False):
         noise = self.noise()
-        single_step = self.agent.value("l7tap_probe_hits_total", kind="single_step")
-        emulated = self.agent.value("l7tap_probe_hits_total", kind="emulated")
         port = free_port()
         attached = self.agent.value("l7tap_tls_libraries_attached")
         server = Server([fixture(server_binary), "--port", str(port), "--tls", "--cert", self.cert, "--key", self.key,
@@ -99,15 +97,28 @@ class FixtureTlsTest(TlsCase):
             run(common + ["--mode", "keepalive", "--count", "2", "--method", "POST", "--path", "/upload",
                           "--body-bytes", str(1 << 20)])
             self.assert_exact(port, 33, server_binary[:15], client_binary[:15])  # comm is cut at 15 chars
+            self.assertEqual(self.per_request_hits(common), self.expected_hits_per_request())
         finally:
             server.stop()
         self.assertEqual(self.noise(), noise, "not-HTTP, parse errors, desyncs, gaps, lost")
-        self.assertGreater(self.agent.value("l7tap_probe_hits_total", kind="emulated"), emulated)
-        single_steps = self.agent.value("l7tap_probe_hits_total", kind="single_step") - single_step
-        if self.single_steps:
-            self.assertGreater(single_steps, 0)
-        else:
-            self.assertEqual(single_steps, 0, "hits on single-stepped instructions")
+
+    def hits(self):
+        return [self.agent.value("l7tap_probe_hits_total", kind=k) for k in ("emulated", "single_step", "uretprobe")]
+
+    def per_request_hits(self, client):
+        """Uprobe hits one keep-alive request costs, both sides together: 20 requests' hits less 10's, over 10
+        (connection setup cancels out). The counters are the kernel's own: read at once, no events to wait for."""
+        h0 = self.hits()
+        run(client + ["--mode", "keepalive", "--count", "10"])
+        h1 = self.hits()
+        run(client + ["--mode", "keepalive", "--count", "20"])
+        h2 = self.hits()
+        return {k: ((c - b) - (b - a)) / 10 for k, a, b, c in zip(("emulated", "single_step", "uretprobe"), h0, h1, h2)}
+
+    def expected_hits_per_request(self):
+        # Client SSL_write and SSL_read, server SSL_read and SSL_write: one entry probe and one uretprobe each.
+        entries = {"emulated": 0, "single_step": 4} if self.single_steps else {"emulated": 4, "single_step": 0}
+        return dict(entries, uretprobe=4)
 
     def test_dynamic_libssl(self):
         self.pair("http_server", "http_client", "plain")

@@ -67,7 +67,7 @@ for mode in $MODES; do
   done
   ready_at=$(cut -d' ' -f1 /proc/uptime)
 
-  server=0 client=0 lost=-1 backend=none ka=none os=none
+  server=0 client=0 lost=-1 probes=0 backend=none ka=none os=none
   if [ $ready = 1 ]; then
     backend=$(metrics | sed -n 's/^l7tap_syscall_backend_info{backend="\([a-z]*\)"} 1$/\1/p' | head -n 1)
     /l7tap/http_server --port $port >/tmp/server-$mode.log 2>&1 &
@@ -89,6 +89,7 @@ for mode in $MODES; do
     server=$(metric_sum http_server_request_duration_seconds_count 'service_name="http_server"' "server_port=\"$port\"")
     client=$(metric_sum http_client_request_duration_seconds_count 'service_name="http_client"' "server_port=\"$port\"")
     lost=$(metric_sum l7tap_events_lost_total)
+    probes=$(metric_sum l7tap_probes_attached)
     echo "L7TAP-METRICS-BEGIN mode=$mode"
     metrics | grep -E '^(l7tap_|http_(server|client)_request_duration_seconds_count)'
     echo "L7TAP-METRICS-END mode=$mode"
@@ -111,7 +112,7 @@ for mode in $MODES; do
   fi
   echo "L7TAP-LOG-END mode=$mode"
   echo "L7TAP-TIMING mode=$mode start=$start ready=$ready_at"
-  echo "L7TAP-RESULT mode=$mode backend=$backend ready=$ready server=$server client=$client lost=$lost keepalive=$ka oneshot=$os exit=$rc"
+  echo "L7TAP-RESULT mode=$mode backend=$backend ready=$ready probes=$probes server=$server client=$client lost=$lost keepalive=$ka oneshot=$os exit=$rc"
 done
 
 echo "L7TAP-DMESG-BEGIN"

@@ -52,7 +52,8 @@ class GoFdOffsetsFixtures : public ::testing::Test {
  protected:
   void SetUp() override {
     toolchains_ = t::GoToolchains();
-    if (toolchains_.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
+    if (toolchains_.empty())
+      L7TAP_MISSING_DEPENDENCY("no Go toolchain was found at configure time (make deps installs them)");
   }
   std::vector<t::GoToolchain> toolchains_;
 };

@@ -39,7 +39,8 @@ class GoFixtures : public ::testing::Test {
  protected:
   void SetUp() override {
     toolchains_ = Toolchains();
-    if (toolchains_.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
+    if (toolchains_.empty())
+      L7TAP_MISSING_DEPENDENCY("no Go toolchain was found at configure time (make deps installs them)");
   }
   std::vector<Toolchain> toolchains_;
 };

@@ -58,7 +58,8 @@ const std::vector<std::string> kGoRegs = {"%rax", "%eax", "%ax", "%al", "%rbx", 
 
 TEST(ProbePlacementTest, GoProbesSitOnEmulatedInstructionsWithArgumentsIntact) {
   const auto toolchains = t::GoToolchains();
-  if (toolchains.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
+  if (toolchains.empty())
+    L7TAP_MISSING_DEPENDENCY("no Go toolchain was found at configure time (make deps installs them)");
   for (const auto& toolchain : toolchains) {
     for (const char* variant : {"default", "stripped", "pie", "stripped-pie"}) {
       for (const char* program : {"server", "client"}) {

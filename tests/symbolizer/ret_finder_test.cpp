@@ -58,7 +58,8 @@ unsigned char ByteAt(const std::string& path, uint64_t offset) {
 void ForEachGoTlsFunction(const std::function<void(const std::string& path, const ElfFile& elf,
                                                    const char* name, const GoFunction& f)>& check) {
   const auto paths = GoFixturePaths();
-  if (paths.empty()) GTEST_SKIP() << "no Go toolchain was found at configure time (make deps)";
+  if (paths.empty())
+    L7TAP_MISSING_DEPENDENCY("no Go toolchain was found at configure time (make deps installs them)");
   for (const std::string& path : paths) {
     auto elf = t::MustOpen(path);
     ASSERT_NE(elf, nullptr);

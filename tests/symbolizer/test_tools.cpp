@@ -4,11 +4,18 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 namespace l7tap::symbolizer::testing {
+
+bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string_view(ci) == "true";
+}
 
 std::string Run(const std::string& command) {
   const std::string full = "LC_ALL=C " + command;

@@ -10,7 +10,18 @@
 
 #include "symbolizer/elf_file.h"
 
+// A dependency the test needs is missing: in CI (CI=true) the test fails, elsewhere it is skipped with what
+// to install. Use in a test body or SetUp.
+#define L7TAP_MISSING_DEPENDENCY(what)                          \
+  do {                                                          \
+    if (::l7tap::symbolizer::testing::InCi()) FAIL() << (what); \
+    GTEST_SKIP() << (what);                                     \
+  } while (0)
+
 namespace l7tap::symbolizer::testing {
+
+// CI=true: the CI run, where a missing dependency is a failure.
+bool InCi();
 
 inline constexpr const char* kLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 inline constexpr const char* kLibcrypto = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3";
