@@ -241,6 +241,33 @@ KernelCounters CaptureProbes::ReadCounters() const {
   return out;
 }
 
+std::optional<uint64_t> CaptureProbes::KretprobesMissed() const {
+  if (backend_ != SyscallBackend::kKprobe) return std::nullopt;
+  // struct bpf_link_info's perf_event.kprobe member (uapi 6.7+; libbpf 1.1's headers predate it).
+  struct {
+    uint32_t type, id, prog_id, pad;
+    uint32_t perf_event_type, pad2;
+    uint64_t func_name;
+    uint32_t name_len, offset;
+    uint64_t addr, missed, cookie;
+    uint8_t rest[64];
+  } info;
+  constexpr uint32_t kLinkTypePerfEvent = 7, kPerfEventKretprobe = 4;
+  std::optional<uint64_t> total;
+  const bpf_object_skeleton* sk = skel_->skeleton;
+  for (int i = 0; i < sk->prog_cnt; ++i) {
+    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(sk->progs) +
+                                                            size_t(i) * size_t(sk->prog_skel_sz));
+    if (!prog->link || !*prog->link || !std::string_view(prog->name).starts_with("ks_exit_")) continue;
+    std::memset(&info, 0, sizeof(info));
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_link__fd(*prog->link), &info, &len) != 0) continue;
+    if (info.type != kLinkTypePerfEvent || info.perf_event_type != kPerfEventKretprobe) continue;
+    total = total.value_or(0) + info.missed;
+  }
+  return total;
+}
+
 bool CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
   const uint64_t key = l7tap_conn_key(tgid, fd);
   bpf_map__delete_elem(skel_->maps.muted, &key, sizeof(key), 0);

@@ -69,6 +69,9 @@ class CaptureProbes {
   size_t go_slots_used() const { return go_slots_used_; }
   // Sum over CPUs of the kernel-side counters (enum l7tap_counter).
   KernelCounters ReadCounters() const;
+  // The kernel's own count of returns its kretprobes missed (all calls of the probed syscalls, followed or
+  // not), where it reports one (kprobe backend, kernel 6.7+); nullopt elsewhere.
+  std::optional<uint64_t> KretprobesMissed() const;
   // Drops the kernel's record of a connection whose process is gone (true if there was one).
   bool ForgetConnection(uint32_t tgid, int32_t fd);
   // Stops sending the payload of this connection generation from one source (user space ignores it).

@@ -53,6 +53,13 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             {{"reason", "go_calls_full"}});
   s.Counter("l7tap_events_lost_total", lost, double(t.events_untracked),
             {{"reason", "connection_table_full"}});
+  if (auto missed = probes->KretprobesMissed()) {
+    s.Counter(
+        "l7tap_kretprobes_missed_total",
+        "Returns of the probed syscalls the kernel's kretprobes missed, followed calls or not (the "
+        "kernel's own count; followed ones are in l7tap_events_lost_total{reason=\"kretprobe_missed\"})",
+        double(*missed));
+  }
   const char* starts = "Messages whose first bytes were in events lost before reaching the agent, by kind";
   s.Counter("l7tap_messages_lost_total", starts, double(k[L7TAP_CNT_LOST_REQUEST_STARTS]),
             {{"kind", "http_request"}});

@@ -199,6 +199,14 @@ for mode in "${modes[@]}"; do
     fail=1
   fi
 done
+# The kernel's own kretprobe miss count is read where it reports one (link info, 6.7+): 6.12 yes, 6.1 no.
+kmissed=$(grep -a -c '^l7tap_kretprobes_missed_total 0$' "$tmp/console.txt" || true)
+kwant=0
+[ "$series" = 6.12 ] && kwant=${#modes[@]}
+if [ "$kmissed" != "$kwant" ]; then
+  say "FAIL: l7tap_kretprobes_missed_total 0 reported by $kmissed runs, expected $kwant"
+  fail=1
+fi
 if ! grep -aq '^L7TAP-DONE' "$tmp/console.txt"; then
   say "the guest did not finish its run"
   fail=1
