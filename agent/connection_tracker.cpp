@@ -64,10 +64,7 @@ ConnectionTracker::ConnectionTracker(TableRegistry& tables, Sink sink, Ignored i
 ConnectionTracker::~ConnectionTracker() = default;
 
 ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool tcp, Role role) {
-  if (conns_.size() >= limits_.max_connections) {
-    conns_table_.Evicted(Eviction::kFull);
-    return nullptr;
-  }
+  if (conns_.size() >= limits_.max_connections) return nullptr;
   auto c = std::make_unique<Connection>();
   Connection* raw = c.get();
   raw->id = id;
@@ -125,7 +122,10 @@ void ConnectionTracker::ExpireDns(uint64_t now_ns, uint64_t timeout_ns) {
 void ConnectionTracker::OnOpen(const ConnOpen& ev) {
   if (auto it = conns_.find(ev.conn.key()); it != conns_.end()) End(*it->second);  // fd reused, close unseen
   Connection* c = Create(ev.conn, ev.tcp, ev.role);
-  if (!c) return;
+  if (!c) {
+    conns_table_.Evicted(Eviction::kFull);
+    return;
+  }
   c->local_port = ev.local_port;
   c->remote_port = ev.remote_port;
   c->remote_addr = ev.remote_addr;

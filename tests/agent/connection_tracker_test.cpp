@@ -141,5 +141,89 @@ TEST_F(TrackerTest, CloseEndsReadUntilCloseResponseAndProcessExitEndsAll) {
   EXPECT_EQ(tracker.open_connections(), 1u);
 }
 
+// The bounded-state policy in the tracker: a cap, idle expiry, processes gone, and the kernel told each time.
+class BoundedTrackerTest : public ::testing::Test {
+ protected:
+  static TrackerLimits Limits() {
+    TrackerLimits l;
+    l.max_connections = 3;
+    l.idle_timeout_ns = 1000;
+    l.quiesce_after_ns = 100;
+    l.max_active_sessions = 2;
+    return l;
+  }
+  TableRegistry tables;
+  std::vector<TransactionRecord> seen;
+  std::vector<std::pair<ConnId, Eviction>> forgotten;
+  ConnectionTracker tracker{tables, [this](TransactionRecord&& r) { seen.push_back(std::move(r)); }, nullptr,
+                            Limits()};
+  void SetUp() override {
+    tracker.SetForgotten([this](const ConnId& id, Eviction why) { forgotten.emplace_back(id, why); });
+  }
+  void Exchange(ConnId id, uint64_t ts) {
+    tracker.OnOpen(
+        ConnOpen{ts, id, false, true, Role::kServer, 8080, 40000, "127.0.0.1", "127.0.0.2", "srv"});
+    tracker.OnData(Data{ts + 1, id, 0, uint32_t(kRequest.size()), Direction::kIngress, false, kRequest});
+    tracker.OnData(Data{ts + 2, id, 0, uint32_t(kResponse.size()), Direction::kEgress, false, kResponse});
+  }
+  const TableStats& Table(const std::string& name) { return *tables.Find(name); }
+};
+
+TEST_F(BoundedTrackerTest, ConnectionsPastTheCapAreRefusedAndCounted) {
+  for (int fd = 1; fd <= 5; ++fd) Exchange(ConnId{20, fd, 1}, uint64_t(fd) * 10);
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(tracker.open_connections(), 3u);
+  EXPECT_EQ(Table("connections").entries(), 3u);
+  EXPECT_EQ(Table("connections").evicted(Eviction::kFull), 2u);  // two opens refused
+  EXPECT_EQ(tracker.stats().events_untracked, 4u);               // and their four data events
+}
+
+TEST_F(BoundedTrackerTest, IdleConnectionsExpireAndProcessesGoneEnd) {
+  Exchange(ConnId{21, 1, 1}, 10);   // idle from 12
+  Exchange(ConnId{21, 2, 1}, 900);  // recent
+  Exchange(ConnId{22, 1, 1}, 950);  // its process is gone
+  tracker.OnData(Data{960, ConnId{21, 2, 1}, kRequest.size(), uint32_t(kRequest.size()), Direction::kIngress,
+                      false, kRequest});  // a request still waiting when its process goes
+  const size_t ended = tracker.Sweep(1100, [](uint32_t tgid) { return tgid != 22; });
+  EXPECT_EQ(ended, 2u);
+  EXPECT_EQ(tracker.open_connections(), 1u);
+  EXPECT_EQ(Table("connections").evicted(Eviction::kIdle), 1u);
+  EXPECT_EQ(Table("connections").evicted(Eviction::kProcessGone), 1u);
+  ASSERT_EQ(forgotten.size(), 2u);  // the kernel's records go too
+  EXPECT_EQ(forgotten[0].first.key(), (ConnId{21, 1, 1}).key());
+  EXPECT_EQ(forgotten[0].second, Eviction::kIdle);
+  EXPECT_EQ(forgotten[1].first.key(), (ConnId{22, 1, 1}).key());
+  EXPECT_EQ(forgotten[1].second, Eviction::kProcessGone);
+  EXPECT_EQ(tracker.Sweep(2100, [](uint32_t) { return true; }), 1u);  // the last one idles out too
+  EXPECT_EQ(tracker.stats().http_unanswered_requests, 1u);            // its waiting request is counted
+}
+
+TEST_F(BoundedTrackerTest, SessionsPastTheActiveCapFreeTheirParsingState) {
+  TrackerLimits l = Limits();
+  l.max_connections = 100;
+  TableRegistry own;
+  ConnectionTracker t(
+      own, [this](TransactionRecord&& r) { seen.push_back(std::move(r)); }, nullptr, l);
+  auto exchange = [&](ConnId id, uint64_t ts, uint64_t pos) {
+    if (pos == 0)
+      t.OnOpen(ConnOpen{ts, id, false, true, Role::kServer, 8080, 40000, "127.0.0.1", "127.0.0.2", "srv"});
+    t.OnData(Data{ts + 1, id, pos * kRequest.size(), uint32_t(kRequest.size()), Direction::kIngress, false,
+                  kRequest});
+    t.OnData(Data{ts + 2, id, pos * kResponse.size(), uint32_t(kResponse.size()), Direction::kEgress, false,
+                  kResponse});
+  };
+  for (int fd = 1; fd <= 5; ++fd) exchange(ConnId{23, fd, 1}, uint64_t(fd) * 10, 0);
+  const TableStats& sessions = *own.Find("http_sessions");
+  EXPECT_EQ(sessions.entries(), 2u);
+  EXPECT_EQ(sessions.evicted(Eviction::kLeastRecent), 3u);
+  for (int fd = 1; fd <= 5; ++fd)
+    exchange(ConnId{23, fd, 1}, 100 + uint64_t(fd) * 10, 1);  // state comes back
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_EQ(t.stats().http_unmatched_responses, 0u);
+  t.Sweep(1000, [](uint32_t) { return true; });  // idle past quiesce_after: freed
+  EXPECT_EQ(sessions.entries(), 0u);
+  EXPECT_EQ(sessions.evicted(Eviction::kIdle), 2u);
+}
+
 }  // namespace
 }  // namespace l7tap::agent

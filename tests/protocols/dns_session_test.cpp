@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -214,6 +215,36 @@ TEST(DnsSession, PendingQueriesAreBounded) {
   ASSERT_EQ(s.txns.size(), 1u);
   EXPECT_EQ(s.txns[0].start_ns, 1u);
   ExpectStats(s.session.stats(), 1, 1, 0);
+}
+
+// Many sockets share one node-wide budget: past it a socket gives up its own oldest query, and one with
+// none to give up does not follow the new one; both are counted, and the budget is released with sessions.
+TEST(DnsSession, PendingQueriesShareANodeWideBudget) {
+  DnsPendingBudget budget;
+  budget.capacity = 3;
+  std::vector<DnsTransaction> txns;
+  auto sink = [&](DnsTransaction&& t) { txns.push_back(std::move(t)); };
+  auto a = std::make_unique<DnsSession>(sink, &budget);
+  DnsSession b(sink, &budget);
+  auto udp = [](DnsSession& s, Direction dir, uint64_t ts, const Bytes& m) {
+    s.OnDatagram(dir, ts, m, static_cast<uint32_t>(m.size()));
+  };
+  udp(*a, kOut, 1, Query("a1.example.", kTypeA, 1));
+  udp(*a, kOut, 2, Query("a2.example.", kTypeA, 2));
+  udp(*a, kOut, 3, Query("a3.example.", kTypeA, 3));
+  EXPECT_EQ(budget.used, 3u);
+  udp(b, kOut, 4, Query("b1.example.", kTypeA, 4));  // b holds none to give up: not followed
+  EXPECT_EQ(budget.refused, 1u);
+  udp(*a, kOut, 5, Query("a4.example.", kTypeA, 5));  // a gives up its oldest, a1
+  EXPECT_EQ(budget.evicted, 1u);
+  EXPECT_EQ(budget.used, 3u);
+  udp(*a, kIn, 6, Response("a4.example.", kTypeA, 5, kNoError));
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_EQ(budget.used, 2u);
+  ExpectStats(a->stats(), 1, 0, 0);
+  ExpectStats(b.stats(), 1, 0, 0);
+  a.reset();  // its two pending queries leave the budget with it
+  EXPECT_EQ(budget.used, 0u);
 }
 
 Bytes Concat(const Bytes& a, const Bytes& b) {
