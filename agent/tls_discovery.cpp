@@ -186,6 +186,10 @@ void TlsDiscovery::Consider(const std::string& given_path, Kind kind) {
 bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, const std::string& path,
                               const std::string& name) {
   auto build = symbolizer::ReadGoBuildInfo(file);
+  if (auto changed = file.Changed()) {  // cut or rewritten while being read: say so rather than "not Go"
+    Skip(name, "unreadable", changed->message);
+    return true;
+  }
   if (!build || !build->is_go) return false;
   if (!file.is_x86_64()) {
     Skip(name, "not_x86_64",
