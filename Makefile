@@ -3,8 +3,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PREFIX_PATH := $(CURDIR)/$(BUILD)/deps/usr
 ARGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps build run test bench clean format
+.PHONY: deps build run test bench fuzz clean format
 
 deps:
 	@bash scripts/deps.sh $(CURDIR)/$(BUILD)/deps
@@ -24,6 +25,10 @@ test: build
 
 bench: build
 	@bash benchmarks/run.sh $(BUILD)
+
+# libFuzzer targets (tests/fuzz) built with clang, ASan and UBSan in build-fuzz, each run FUZZ_SECONDS.
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh $(CURDIR)/build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' | grep -v '^probes/.*\.h$$')

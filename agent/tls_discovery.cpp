@@ -266,6 +266,10 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
 bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std::string& path,
                               const std::string& name, const FileKey& key, uint32_t user, uint64_t now_ns) {
   auto build = symbolizer::ReadGoBuildInfo(file);
+  if (auto changed = file.Changed()) {  // cut or rewritten while being read: say so rather than "not Go"
+    Skip(name, "unreadable", changed->message);
+    return true;
+  }
   if (!build || !build->is_go) return false;
   if (!file.is_x86_64()) {
     Skip(name, "not_x86_64",

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${1:-$here/build/deps}
 
 debian_packages=(
-  clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
+  clang llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
   cmake make pkg-config g++ libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp civetweb libcivetweb-dev libcurl4-openssl-dev
   curl python3 iproute2 nginx-light openssl qemu-system-x86 busybox-static

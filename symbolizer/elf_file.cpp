@@ -4,14 +4,16 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <utility>
 
 namespace l7tap::symbolizer {
@@ -79,12 +81,11 @@ constexpr int kRankGlobal = 2;
 
 const char* SymbolTableName(SymbolTable table) { return table == SymbolTable::kSymtab ? "symtab" : "dynsym"; }
 
-ElfFile::ElfFile(std::string path, int fd, Elf* elf, void* map, size_t map_size)
-    : path_(std::move(path)), fd_(fd), elf_(elf), map_(map), map_size_(map_size) {}
+ElfFile::ElfFile(std::string path, int fd, Elf* elf, const Identity& identity)
+    : path_(std::move(path)), fd_(fd), elf_(elf), opened_(identity) {}
 
 ElfFile::~ElfFile() {
   if (elf_ != nullptr) elf_end(elf_);
-  if (map_ != nullptr) munmap(map_, map_size_);
   if (fd_ >= 0) close(fd_);
 }
 
@@ -108,45 +109,171 @@ Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& open_path, con
     close(fd);
     return Error{path + ": not an ELF file (empty file)"};
   }
-  // A shared read-only mapping: the kernel writes uprobe breakpoints into every private mapping of a probed
-  // file that may be executable (libelf's own mmap is one), so reading through one would show int3 bytes
-  // where l7tap or another tracer has probes. Shared mappings are never patched.
-  const size_t size = size_t(st.st_size);
-  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) {
-    const int err = errno;
-    close(fd);
-    return Error{path + ": cannot map the file: " + std::strerror(err)};
-  }
-  Elf* elf = elf_memory(static_cast<char*>(map), size);
+  // ELF_C_READ: libelf reads what it is asked for with pread into memory it owns (ELF_C_READ_MMAP and
+  // elf_memory over a mapping would raise SIGBUS if the file were truncated while being read).
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
   if (elf == nullptr) {
     const std::string reason = LibelfError();
-    munmap(map, size);
     close(fd);
     return Error{path + ": not an ELF file (" + reason + ")"};
   }
-  std::unique_ptr<ElfFile> file(new ElfFile(path, fd, elf, map, size));
+  const Identity identity{uint64_t(st.st_size), int64_t(st.st_mtim.tv_sec), int64_t(st.st_mtim.tv_nsec)};
+  std::unique_ptr<ElfFile> file(new ElfFile(path, fd, elf, identity));
   if (elf_kind(elf) == ELF_K_AR) return Error{path + ": not an ELF file (an ar archive of object files)"};
-  if (elf_kind(elf) != ELF_K_ELF) return Error{path + ": not an ELF file"};
-  if (auto error = file->Load()) return Error{path + ": malformed ELF file: " + *error};
+  if (elf_kind(elf) != ELF_K_ELF) {
+    if (auto changed = file->Changed()) return *changed;
+    // libelf calls a file too short for its ELF header no ELF at all.
+    const uint64_t header = sizeof(Elf64_Ehdr);
+    const auto ident = file->Read(0, std::min<uint64_t>(identity.size, header));
+    if (ident && ident->substr(0, SELFMAG) == ELFMAG && identity.size < header) {
+      return Error{path + ": truncated: the file has " + std::to_string(identity.size) +
+                   " bytes, fewer than an ELF header"};
+    }
+    return Error{path + ": not an ELF file"};
+  }
+  auto error = file->Load();
+  // Whatever Load found, a file that changed meanwhile is reported as such.
+  if (auto changed = file->Changed()) return *changed;
+  if (error) return Error{path + ": " + *error};
   return file;
 }
 
-std::optional<std::string> ElfFile::Load() {
-  image_ = elf_rawfile(elf_, &image_size_);
-  if (image_ == nullptr) return "cannot map the file: " + LibelfError();
+std::optional<Error> ElfFile::Changed() const {
+  struct stat st {};
+  if (fstat(fd_, &st) != 0) return Error{path_ + ": cannot stat while being read: " + std::strerror(errno)};
+  const auto size = uint64_t(st.st_size);
+  const std::string sizes =
+      " (size changed from " + std::to_string(opened_.size) + " to " + std::to_string(size) + ")";
+  if (size < opened_.size) return Error{path_ + ": truncated while being read" + sizes};
+  if (size > opened_.size) return Error{path_ + ": rewritten while being read" + sizes};
+  if (st.st_mtim.tv_sec != opened_.mtime_sec || st.st_mtim.tv_nsec != opened_.mtime_nsec) {
+    return Error{path_ + ": rewritten while being read (modified since it was opened)"};
+  }
+  if (!read_error_.empty()) return Error{path_ + ": " + read_error_};
+  return std::nullopt;
+}
 
+std::optional<std::string_view> ElfFile::Read(uint64_t offset, uint64_t size) const {
+  if (offset > opened_.size || size > opened_.size - offset) return std::nullopt;
+  if (size == 0) return std::string_view();
+  if (auto it = chunks_.upper_bound(offset); it != chunks_.begin()) {
+    --it;
+    if (offset - it->first <= it->second.size && size <= it->second.size - (offset - it->first)) {
+      return std::string_view(it->second.bytes.get() + (offset - it->first), size);
+    }
+  }
+  // Small reads (the disassembler's windows, string headers) fetch the aligned block around them.
+  constexpr uint64_t kBlock = 64 << 10;
+  uint64_t start = offset;
+  uint64_t end = offset + size;
+  if (size < kBlock) {
+    start = offset / kBlock * kBlock;
+    end = std::min(opened_.size, (end + kBlock - 1) / kBlock * kBlock);
+  }
+  Chunk chunk{end - start, std::make_unique_for_overwrite<char[]>(end - start)};
+  for (uint64_t done = 0; done < chunk.size;) {
+    const ssize_t n = pread(fd_, chunk.bytes.get() + done, chunk.size - done, off_t(start + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Past the end as opened only if the file shrank; Changed() tells which.
+      if (read_error_.empty()) {
+        read_error_ = n < 0 ? std::string("read error: ") + std::strerror(errno)
+                            : "read error: the file ended at byte " + std::to_string(start + done) +
+                                  ", before its size when opened (" + std::to_string(opened_.size) + ")";
+      }
+      return std::nullopt;
+    }
+    done += uint64_t(n);
+  }
+  auto [it, inserted] = chunks_.try_emplace(start);
+  if (!inserted) superseded_.push_back(std::move(it->second));  // views into it stay valid
+  it->second = std::move(chunk);
+  return std::string_view(it->second.bytes.get() + (offset - start), size);
+}
+
+namespace {
+
+// "the file has N bytes, but its <what> end at byte M" when [offset, offset + size) runs past `file_size`.
+std::optional<std::string> PastTheEnd(uint64_t file_size, const std::string& what, uint64_t offset,
+                                      uint64_t size) {
+  if (offset <= file_size && size <= file_size - offset) return std::nullopt;
+  const uint64_t end = offset + size < offset ? UINT64_MAX : offset + size;
+  return "truncated: the file has " + std::to_string(file_size) + " bytes, but its " + what +
+         " end at byte " + std::to_string(end);
+}
+
+// An unsigned `size`-byte field at `offset` of `bytes` (which holds it).
+uint64_t Field(std::string_view bytes, size_t offset, size_t size, bool big_endian) {
+  uint64_t value = 0;
+  for (size_t i = 0; i < size; ++i) {
+    value = (value << 8) | static_cast<uint8_t>(bytes[offset + (big_endian ? i : size - 1 - i)]);
+  }
+  return value;
+}
+
+uint64_t SaturatingProduct(uint64_t a, uint64_t b) {
+  uint64_t product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? UINT64_MAX : product;
+}
+
+}  // namespace
+
+std::optional<std::string> ElfFile::HeaderTablesPastTheEnd() const {
   GElf_Ehdr ehdr;
-  if (gelf_getehdr(elf_, &ehdr) == nullptr) return "no ELF header: " + LibelfError();
+  if (gelf_getehdr(elf_, &ehdr) == nullptr) return std::nullopt;  // Load reports it
+  // The counts as the headers give them: libelf quietly lowers them to what fits in the file.
+  uint64_t shnum = ehdr.e_shnum;
+  uint64_t phnum = ehdr.e_phnum;
+  const bool elf64 = ehdr.e_ident[EI_CLASS] == ELFCLASS64;
+  if (ehdr.e_shoff != 0 && (shnum == 0 || phnum == PN_XNUM)) {
+    // Extended numbering: counts too large for the ELF header are section header 0's sh_size and sh_info.
+    const size_t shdr_size = elf64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+    if (auto past = PastTheEnd(opened_.size, "section headers", ehdr.e_shoff, shdr_size)) return past;
+    const auto first = Read(ehdr.e_shoff, shdr_size);
+    if (!first) return std::nullopt;  // the file changed: Changed() says so
+    const bool big = ehdr.e_ident[EI_DATA] == ELFDATA2MSB;
+    if (shnum == 0) {
+      shnum = elf64 ? Field(*first, offsetof(Elf64_Shdr, sh_size), 8, big)
+                    : Field(*first, offsetof(Elf32_Shdr, sh_size), 4, big);
+    }
+    if (phnum == PN_XNUM) {
+      phnum = Field(*first, elf64 ? offsetof(Elf64_Shdr, sh_info) : offsetof(Elf32_Shdr, sh_info), 4, big);
+    }
+  }
+  if (phnum > 0) {
+    if (auto past = PastTheEnd(opened_.size, "program headers", ehdr.e_phoff,
+                               SaturatingProduct(phnum, ehdr.e_phentsize)))
+      return past;
+  }
+  if (shnum > 0 && ehdr.e_shoff != 0) {
+    if (auto past = PastTheEnd(opened_.size, "section headers", ehdr.e_shoff,
+                               SaturatingProduct(shnum, ehdr.e_shentsize)))
+      return past;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ElfFile::Load() {
+  const std::string malformed = "malformed ELF file: ";
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf_, &ehdr) == nullptr) return malformed + "no ELF header: " + LibelfError();
   machine_ = ehdr.e_machine;
   is_x86_64_ = gelf_getclass(elf_) == ELFCLASS64 && ehdr.e_machine == EM_X86_64;
+  const uint64_t file_size = opened_.size;
 
+  // Headers that point past the end: a file cut short (a copy or download interrupted), not a malformed one.
+  if (auto past = HeaderTablesPastTheEnd()) return past;
   size_t phnum = 0;
-  if (elf_getphdrnum(elf_, &phnum) != 0) return "unreadable program headers: " + LibelfError();
+  if (elf_getphdrnum(elf_, &phnum) != 0) return malformed + "unreadable program headers: " + LibelfError();
+
   std::vector<GElf_Phdr> notes;
   for (size_t i = 0; i < phnum; ++i) {
     GElf_Phdr phdr;
     if (gelf_getphdr(elf_, static_cast<int>(i), &phdr) == nullptr) continue;
+    if (phdr.p_type == PT_NULL) continue;
+    if (auto past =
+            PastTheEnd(file_size, "segment " + std::to_string(i) + "'s bytes", phdr.p_offset, phdr.p_filesz))
+      return past;
     if (phdr.p_type == PT_LOAD) {
       segments_.push_back({phdr.p_vaddr, phdr.p_offset, phdr.p_filesz, phdr.p_flags});
     } else if (phdr.p_type == PT_NOTE) {
@@ -159,7 +286,14 @@ std::optional<std::string> ElfFile::Load() {
   for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr) continue;
-    if (const char* name = have_names ? elf_strptr(elf_, shstrndx, shdr.sh_name) : nullptr)
+    const char* name = have_names ? elf_strptr(elf_, shstrndx, shdr.sh_name) : nullptr;
+    if (shdr.sh_type != SHT_NOBITS && shdr.sh_type != SHT_NULL && shdr.sh_size > 0) {
+      const std::string what =
+          "section " +
+          (name != nullptr && *name != '\0' ? std::string(name) : std::to_string(elf_ndxscn(scn)));
+      if (auto past = PastTheEnd(file_size, what + "'s bytes", shdr.sh_offset, shdr.sh_size)) return past;
+    }
+    if (name != nullptr)
       sections_.push_back(
           {name, shdr.sh_addr, shdr.sh_offset, shdr.sh_type == SHT_NOBITS ? 0 : shdr.sh_size});
     if (shdr.sh_type == SHT_SYMTAB && shdr.sh_size > 0) {
@@ -167,9 +301,7 @@ std::optional<std::string> ElfFile::Load() {
     } else if (shdr.sh_type == SHT_NOTE && build_id_.empty()) {
       build_id_ = BuildIdFromNotes(elf_getdata(scn, nullptr));
     } else if (shdr.sh_type == SHT_PROGBITS && (shdr.sh_flags & SHF_ALLOC) != 0 &&
-               (shdr.sh_flags & (SHF_EXECINSTR | SHF_WRITE)) == 0 && shdr.sh_offset <= image_size_ &&
-               shdr.sh_size <= image_size_ - shdr.sh_offset) {
-      const char* name = have_names ? elf_strptr(elf_, shstrndx, shdr.sh_name) : nullptr;
+               (shdr.sh_flags & (SHF_EXECINSTR | SHF_WRITE)) == 0) {
       const Region region{shdr.sh_offset, shdr.sh_size};
       if (name != nullptr && std::strcmp(name, ".rodata") == 0) {
         rodata_.insert(rodata_.begin(), region);
@@ -188,10 +320,7 @@ std::optional<std::string> ElfFile::Load() {
   }
   if (elf_getscn(elf_, 1) == nullptr) {
     for (const Segment& segment : segments_) {
-      if ((segment.flags & (PF_X | PF_W)) == 0 && segment.offset <= image_size_ &&
-          segment.filesz <= image_size_ - segment.offset) {
-        rodata_.push_back({segment.offset, segment.filesz});
-      }
+      if ((segment.flags & (PF_X | PF_W)) == 0) rodata_.push_back({segment.offset, segment.filesz});
     }
   }
   return std::nullopt;
@@ -316,7 +445,9 @@ template <typename Found>
 void ElfFile::ScanStrings(std::string_view prefix, bool whole, Found&& found) const {
   if (prefix.empty()) return;
   for (const Region& region : rodata_) {
-    const std::string_view bytes(image_ + region.offset, region.size);
+    const auto read = Read(region.offset, region.size);
+    if (!read) continue;
+    const std::string_view bytes = *read;
     for (size_t pos = bytes.find(prefix); pos != std::string_view::npos; pos = bytes.find(prefix, pos + 1)) {
       if (whole && pos > 0 && bytes[pos - 1] != '\0') continue;
       const auto text = TerminatedText(bytes.substr(pos));
@@ -391,19 +522,18 @@ std::optional<ElfFile::Section> ElfFile::FindSection(std::initializer_list<std::
 }
 
 std::string_view ElfFile::Bytes(const Section& section) const {
-  if (section.offset > image_size_ || section.size > image_size_ - section.offset) return {};
-  return {image_ + section.offset, section.size};
+  return Read(section.offset, section.size).value_or(std::string_view());
 }
 
 std::optional<std::string_view> ElfFile::BytesAt(uint64_t vaddr, uint64_t size) const {
   auto offset = FileOffset(vaddr);
-  if (!offset || *offset > image_size_ || size > image_size_ - *offset) return std::nullopt;
+  if (!offset) return std::nullopt;
   if (size > 0) {
     // The whole range must lie in one segment's file bytes.
     auto last = FileOffset(vaddr + size - 1);
     if (!last || *last != *offset + size - 1) return std::nullopt;
   }
-  return std::string_view(image_ + *offset, size);
+  return Read(*offset, size);
 }
 
 }  // namespace l7tap::symbolizer

@@ -1,9 +1,13 @@
 #pragma once
-// Read-only view of one ELF file through libelf (memory-mapped): build-id, function symbols, file offsets of
-// virtual addresses (what uprobes attach to), strings in read-only data, DT_NEEDED. A pure function of the
-// file.
+// Read-only view of one ELF file through libelf: build-id, function symbols, file offsets of virtual
+// addresses (what uprobes attach to), strings in read-only data, DT_NEEDED. A pure function of the file.
+//
+// The file is read with pread only, never through a mapping: a file truncated under a mapping raises SIGBUS
+// on the next access (l7tap inspects every executable on the node, as root), and the kernel writes uprobe
+// breakpoints into private mappings of probed files. pread reads the page cache, which is never patched.
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,7 +36,8 @@ struct FunctionSymbol {
 // safety): give each thread its own ElfFile.
 class ElfFile {
  public:
-  // Errors name the path: missing, unreadable, not a regular file, not ELF, malformed.
+  // Errors name the path: missing, unreadable, not a regular file, not ELF, truncated (shorter than its
+  // headers say, or truncated while being read), malformed.
   static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
   // Opens `path` (e.g. an open descriptor's /proc/self/fd/N) but knows the file as `name`: path() and every
   // message use `name`, and files beside it are looked up next to `name`.
@@ -48,9 +53,21 @@ class ElfFile {
   bool is_x86_64() const { return is_x86_64_; }
   bool has_symtab() const { return has_symtab_; }
   uint16_t machine() const { return machine_; }  // e_machine, for error messages
-  // The open file, for libraries that read it themselves (libdw's dwarf_begin), so they read the very file
-  // opened here whatever path() says. Valid as long as this ElfFile; read it with pread or mmap only.
-  int descriptor() const { return fd_; }
+  // libelf's handle on the open file, for libraries that read it through libelf (libdw's dwarf_begin_elf), so
+  // they read the very file opened here, without a mapping. Valid as long as this ElfFile.
+  Elf* handle() const { return elf_; }
+
+  // nullopt while the file is as Open found it (size, modification time) and every read got its bytes;
+  // otherwise the error to report instead of anything computed from it: "<path>: truncated while being read
+  // (size changed from N to M)", "<path>: rewritten while being read (...)", "<path>: read error: ...".
+  // Checked() applies it to a result; the inspections (InspectTlsLibrary, InspectGoBinary, ReadGoBuildInfo,
+  // GoPclntab::Read, ReadGoFdOffsetsFromDwarf, PlaceTlsProbes) return their results through it.
+  std::optional<Error> Changed() const;
+  template <typename T>
+  Result<T> Checked(Result<T> result) const {
+    if (auto changed = Changed()) return *changed;
+    return result;
+  }
 
   // A defined function (STT_FUNC or STT_GNU_IFUNC, st_shndx != SHN_UNDEF, st_value != 0), looked up in
   // .symtab and then in .dynsym. Versioned names resolve by their bare name ("SSL_read" finds
@@ -93,9 +110,11 @@ class ElfFile {
   };
   // The first section named one of `names`, in the order given.
   std::optional<Section> FindSection(std::initializer_list<std::string_view> names) const;
-  // A section's file bytes (empty when out of the file). Valid as long as this ElfFile.
+  // A section's file bytes (empty when out of the file or unreadable). Read once, then cached: valid as long
+  // as this ElfFile.
   std::string_view Bytes(const Section& section) const;
-  // `size` file bytes at virtual address `vaddr`, within one PT_LOAD segment; nullopt otherwise.
+  // `size` file bytes at virtual address `vaddr`, within one PT_LOAD segment; nullopt otherwise (or when
+  // unreadable). Cached like Bytes.
   std::optional<std::string_view> BytesAt(uint64_t vaddr, uint64_t size) const;
 
  private:
@@ -110,11 +129,25 @@ class ElfFile {
     FunctionSymbol symbol;
     int rank;
   };
-  // Names point into the mapped string tables, which live as long as elf_.
+  // Names point into the string tables libelf read, which live as long as elf_.
   using SymbolMap = std::unordered_map<std::string_view, Candidate>;
+  struct Chunk {  // file bytes read into memory
+    uint64_t size;
+    std::unique_ptr<char[]> bytes;
+  };
+  struct Identity {  // what fstat says; compared before and after reading
+    uint64_t size;
+    int64_t mtime_sec, mtime_nsec;
+  };
 
-  ElfFile(std::string path, int fd, Elf* elf, void* map, size_t map_size);
-  std::optional<std::string> Load();  // reads headers, notes; returns an error message on failure
+  ElfFile(std::string path, int fd, Elf* elf, const Identity& identity);
+  // Reads headers, notes; on failure returns "truncated: ..." or "malformed ELF file: ...".
+  std::optional<std::string> Load();
+  // "truncated: ..." when the program or section header table runs past the end of the file.
+  std::optional<std::string> HeaderTablesPastTheEnd() const;
+  // File bytes [offset, offset + size), from the cache or read with pread (nullopt past the end as opened,
+  // or when the read comes up short, which Changed() then reports).
+  std::optional<std::string_view> Read(uint64_t offset, uint64_t size) const;
   const SymbolMap& Index(SymbolTable table) const;  // built on first use, once per table
   // Calls `found(text, next)` for each printable, terminated string from an occurrence of `prefix` (only
   // those starting a string when `whole`); `next` is the region's bytes after the terminating NUL. Stops when
@@ -125,11 +158,14 @@ class ElfFile {
 
   std::string path_;
   int fd_ = -1;
-  Elf* elf_ = nullptr;
-  void* map_ = nullptr;  // the file, mapped shared and read-only (see Open)
-  size_t map_size_ = 0;
-  const char* image_ = nullptr;  // the mapped file
-  size_t image_size_ = 0;
+  Elf* elf_ = nullptr;  // reads with pread (ELF_C_READ); what it reads it owns until elf_end
+  Identity opened_;     // the file as Open found it
+
+  // Read file bytes by start offset. A range inside a cached chunk is served from it; small reads fetch a
+  // whole aligned block, so the disassembler's many small windows cost one read per block.
+  mutable std::map<uint64_t, Chunk> chunks_;
+  mutable std::vector<Chunk> superseded_;  // chunks replaced in chunks_ by a longer one: views still use them
+  mutable std::string read_error_;         // the first failed read, for Changed()
 
   std::string build_id_;
   bool is_x86_64_ = false;

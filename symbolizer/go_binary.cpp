@@ -33,7 +33,9 @@ Result<GoFdOffsets> FindFdOffsets(const ElfFile& elf, const GoBuildInfo& build, 
 
 bool IsGoTooOld(const GoBuildInfo& build) { return build.major == 1 && build.minor < kGoRegisterAbiMinor; }
 
-Result<GoBinary> InspectGoBinary(const ElfFile& elf, GoOffsetsOrder order) {
+namespace {
+
+Result<GoBinary> Inspect(const ElfFile& elf, GoOffsetsOrder order) {
   auto build = ReadGoBuildInfo(elf);
   if (!build) return Error{build.error()};
   GoBinary binary;
@@ -96,6 +98,12 @@ Result<GoBinary> InspectGoBinary(const ElfFile& elf, GoOffsetsOrder order) {
     binary.fd_offsets = std::move(*offsets);
   }
   return binary;
+}
+
+}  // namespace
+
+Result<GoBinary> InspectGoBinary(const ElfFile& elf, GoOffsetsOrder order) {
+  return elf.Checked(Inspect(elf, order));
 }
 
 }  // namespace l7tap::symbolizer

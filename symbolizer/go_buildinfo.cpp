@@ -71,7 +71,9 @@ bool ParseGoVersion(const std::string& version, int& major, int& minor) {
   return false;
 }
 
-Result<GoBuildInfo> ReadGoBuildInfo(const ElfFile& elf) {
+namespace {
+
+Result<GoBuildInfo> Read(const ElfFile& elf) {
   const ElfFile& image = elf;
   const std::string& path = elf.path();
 
@@ -118,5 +120,9 @@ Result<GoBuildInfo> ReadGoBuildInfo(const ElfFile& elf) {
   ParseGoVersion(info.version, info.major, info.minor);
   return info;
 }
+
+}  // namespace
+
+Result<GoBuildInfo> ReadGoBuildInfo(const ElfFile& elf) { return elf.Checked(Read(elf)); }
 
 }  // namespace l7tap::symbolizer

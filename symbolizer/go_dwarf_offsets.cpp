@@ -50,11 +50,10 @@ Members ReadMembers(Dwarf_Die* structure) {
   return members;
 }
 
-}  // namespace
-
-Result<std::optional<GoFdOffsets>> ReadGoFdOffsetsFromDwarf(const ElfFile& elf) {
+Result<std::optional<GoFdOffsets>> ReadOffsets(const ElfFile& elf) {
   if (!elf.FindSection({".debug_info", ".zdebug_info"})) return std::optional<GoFdOffsets>{};
-  std::unique_ptr<Dwarf, DwarfCloser> dwarf(dwarf_begin(elf.descriptor(), DWARF_C_READ));
+  // Through the ElfFile's own libelf handle, which reads with pread: dwarf_begin(fd) would map the file.
+  std::unique_ptr<Dwarf, DwarfCloser> dwarf(dwarf_begin_elf(elf.handle(), DWARF_C_READ, nullptr));
   if (!dwarf) return Error{elf.path() + ": unreadable DWARF: " + DwarfError()};
 
   // The wanted structure types, among the top-level DIEs of every unit (wherever the Go linker put them; it
@@ -111,6 +110,12 @@ Result<std::optional<GoFdOffsets>> ReadGoFdOffsetsFromDwarf(const ElfFile& elf) 
   if (!error.empty()) return Error{error};
   offsets.source = "dwarf";
   return std::optional<GoFdOffsets>{offsets};
+}
+
+}  // namespace
+
+Result<std::optional<GoFdOffsets>> ReadGoFdOffsetsFromDwarf(const ElfFile& elf) {
+  return elf.Checked(ReadOffsets(elf));
 }
 
 }  // namespace l7tap::symbolizer

@@ -38,6 +38,10 @@ uint64_t GoPclntab::Word(uint64_t offset) const {
 }
 
 Result<std::unique_ptr<GoPclntab>> GoPclntab::Read(const ElfFile& elf) {
+  return elf.Checked(ReadUnchecked(elf));
+}
+
+Result<std::unique_ptr<GoPclntab>> GoPclntab::ReadUnchecked(const ElfFile& elf) {
   const std::string& path = elf.path();
   std::unique_ptr<GoPclntab> table(new GoPclntab());
   auto section = elf.FindSection({".gopclntab", ".data.rel.ro.gopclntab"});

@@ -33,6 +33,7 @@ class GoPclntab {
 
  private:
   GoPclntab() = default;
+  static Result<std::unique_ptr<GoPclntab>> ReadUnchecked(const ElfFile& elf);  // Read without Checked
   std::optional<std::string> Parse();    // nullopt on success, else what is malformed
   uint64_t Word(uint64_t offset) const;  // a target pointer-size word at a pclntab offset (bounds checked)
   GoFunction FunctionAt(uint32_t index) const;

@@ -217,8 +217,10 @@ Result<std::optional<Instruction>> FindSharedWorker(const ElfFile& elf, uint64_t
   return std::optional<Instruction>(*entry);
 }
 
-Result<TlsPlacement> PlaceTlsProbes(const ElfFile& elf, const std::map<std::string, uint64_t>& entry_offsets,
-                                    bool optimized) {
+namespace {
+
+Result<TlsPlacement> Place(const ElfFile& elf, const std::map<std::string, uint64_t>& entry_offsets,
+                           bool optimized) {
   TlsPlacement plan;
   plan.offsets = entry_offsets;
   for (const auto& [function, offset] : entry_offsets) {
@@ -262,6 +264,13 @@ Result<TlsPlacement> PlaceTlsProbes(const ElfFile& elf, const std::map<std::stri
   for (const auto& [function, insn] : plan.at)
     if (!insn.emulated) plan.single_step.insert(function);
   return plan;
+}
+
+}  // namespace
+
+Result<TlsPlacement> PlaceTlsProbes(const ElfFile& elf, const std::map<std::string, uint64_t>& entry_offsets,
+                                    bool optimized) {
+  return elf.Checked(Place(elf, entry_offsets, optimized));
 }
 
 }  // namespace l7tap::symbolizer

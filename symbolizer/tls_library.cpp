@@ -108,8 +108,9 @@ std::optional<TlsFlavour> DetectTlsFlavour(const ElfFile& elf) {
   return TlsFlavour{"OpenSSL", versions.size() == 1 ? *versions.begin() : ""};
 }
 
-Result<TlsLibrary> InspectTlsLibrary(const ElfFile& elf, const AddressTable* table,
-                                     const ElfFile* libcrypto) {
+namespace {
+
+Result<TlsLibrary> Inspect(const ElfFile& elf, const AddressTable* table, const ElfFile* libcrypto) {
   const std::string& path = elf.path();
   if (!elf.is_x86_64()) {
     return Error{path + ": not x86_64 (ELF machine " + std::to_string(elf.machine()) +
@@ -160,6 +161,13 @@ Result<TlsLibrary> InspectTlsLibrary(const ElfFile& elf, const AddressTable* tab
   library.flavour = flavour ? flavour->flavour : "unknown";
   library.version = flavour ? flavour->version : "";
   return library;
+}
+
+}  // namespace
+
+Result<TlsLibrary> InspectTlsLibrary(const ElfFile& elf, const AddressTable* table,
+                                     const ElfFile* libcrypto) {
+  return elf.Checked(Inspect(elf, table, libcrypto));
 }
 
 std::optional<std::string> SiblingLibcrypto(const ElfFile& libssl) {

@@ -1,10 +1,23 @@
 #include "symbolizer/elf_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "symbolizer/go_binary.h"
+#include "symbolizer/go_buildinfo.h"
+#include "symbolizer/go_dwarf_offsets.h"
+#include "symbolizer/go_pclntab.h"
+#include "symbolizer/probe_placement.h"
+#include "symbolizer/ret_finder.h"
+#include "symbolizer/tls_library.h"
 #include "tests/symbolizer/test_tools.h"
 
 namespace l7tap::symbolizer {
@@ -237,6 +250,156 @@ TEST(ElfFileTest, StrippedTwinKeepsBuildIdAndLosesSymbols) {
   EXPECT_FALSE(stripped->has_symtab());
   EXPECT_TRUE(full->FunctionAddress("SSL_read").has_value());
   EXPECT_FALSE(stripped->FunctionAddress("SSL_read").has_value());
+}
+
+// A copy of `path` in the test's temporary directory, cut to its first `size` bytes (all when size is -1).
+std::string CopyOf(const std::string& path, const std::string& name, int64_t size = -1) {
+  const std::string copy = ::testing::TempDir() + "symbolizer_" + name;
+  std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+  if (size >= 0) {
+    EXPECT_EQ(truncate(copy.c_str(), size), 0) << copy;
+  }
+  return copy;
+}
+
+uint64_t FileSize(const std::string& path) { return std::filesystem::file_size(path); }
+
+// Every query an inspection makes, on a file whose bytes may be gone: none may crash.
+void QueryEverything(const ElfFile& file) {
+  (void)file.FindFunction("SSL_read");
+  (void)file.FindFunction("crypto/tls.(*Conn).Read");
+  (void)file.FindString("OpenSSL ");
+  (void)file.FindStrings("go1.", 10);
+  (void)file.FindWholeStrings("3.", 10);
+  (void)file.StringAfter("openssl-version");
+  (void)file.Needed();
+  for (const auto& name : {".text", ".rodata", ".gopclntab", ".go.buildinfo", ".symtab"}) {
+    if (auto section = file.FindSection({name})) {
+      (void)file.Bytes(*section);
+      (void)file.BytesAt(section->addr, std::min<uint64_t>(section->size, 64));
+    }
+  }
+  (void)DetectTlsFlavour(file);
+  (void)InspectTlsLibrary(file, nullptr, nullptr);
+  (void)InspectGoBinary(file, GoOffsetsOrder::kDwarfFirst);
+  (void)ReadGoBuildInfo(file);
+  (void)GoPclntab::Read(file);
+  (void)ReadGoFdOffsetsFromDwarf(file);
+  if (auto symbol = file.FindFunction("SSL_read")) {
+    if (auto offset = file.FileOffset(symbol->address)) {
+      (void)PlaceTlsProbes(file, {{"SSL_read", *offset}}, /*optimized=*/true);
+    }
+    (void)FindReturns(file, symbol->address, symbol->address + std::max<uint64_t>(symbol->size, 1));
+  }
+}
+
+// A copy cut anywhere, from inside the ELF header to the last byte, is refused as truncated at Open, so no
+// inspection reads past its end or calls it stripped.
+TEST(ElfFileTest, TruncatedCopiesAreRefusedAsTruncated) {
+  const std::string go = testing::GoFixture(testing::GoToolchains().front(), "default", "server");
+  for (const std::string& original : {std::string(L7TAP_FIXTURE_HTTP_SERVER_STATIC), go}) {
+    const uint64_t size = FileSize(original);
+    auto whole = MustOpen(original);
+    ASSERT_NE(whole, nullptr);
+    const auto text = whole->FindSection({".text"});
+    ASSERT_TRUE(text.has_value());
+    for (const uint64_t cut : {uint64_t{4}, uint64_t{20}, uint64_t{63}, uint64_t{64}, uint64_t{100},
+                               uint64_t{4096}, text->offset + 1, size / 3, size / 2, size - 100, size - 1}) {
+      const std::string copy = CopyOf(original, "truncated", int64_t(cut));
+      auto file = ElfFile::Open(copy);
+      ASSERT_FALSE(file.ok()) << original << " cut at " << cut;
+      EXPECT_EQ(file.error().rfind(copy + ": truncated: the file has " + std::to_string(cut) + " bytes", 0),
+                0u)
+          << file.error();
+    }
+  }
+}
+
+// Open, then the file shrinks (a package upgrade rewriting it in place): nothing crashes (no mapping to
+// fault on), and every inspection says it was truncated while being read.
+TEST(ElfFileTest, FileTruncatedWhileOpenIsReportedNotCrashedOn) {
+  const std::string go = testing::GoFixture(testing::GoToolchains().front(), "default", "server");
+  for (const std::string& original : {std::string(L7TAP_FIXTURE_HTTP_SERVER_STATIC), go}) {
+    const uint64_t size = FileSize(original);
+    for (const uint64_t cut : {uint64_t{0}, uint64_t{64}, size / 2, size - 1}) {
+      const std::string copy = CopyOf(original, "shrinking");
+      auto file = ElfFile::Open(copy);
+      ASSERT_TRUE(file.ok()) << file.error();
+      ASSERT_EQ(truncate(copy.c_str(), off_t(cut)), 0);
+      QueryEverything(**file);
+      const std::string expected = copy + ": truncated while being read (size changed from " +
+                                   std::to_string(size) + " to " + std::to_string(cut) + ")";
+      auto changed = (*file)->Changed();
+      ASSERT_TRUE(changed.has_value()) << original << " cut at " << cut;
+      EXPECT_EQ(changed->message, expected);
+      auto tls = InspectTlsLibrary(**file, nullptr, nullptr);
+      ASSERT_FALSE(tls.ok());
+      EXPECT_EQ(tls.error(), expected);
+      auto go_binary = InspectGoBinary(**file);
+      ASSERT_FALSE(go_binary.ok());
+      EXPECT_EQ(go_binary.error(), expected);
+    }
+  }
+}
+
+// Rewritten in place at the same size: the modification time tells.
+TEST(ElfFileTest, FileRewrittenWhileOpenIsReported) {
+  const std::string copy = CopyOf(L7TAP_FIXTURE_HTTP_SERVER_STATIC, "rewritten");
+  auto file = ElfFile::Open(copy);
+  ASSERT_TRUE(file.ok()) << file.error();
+  EXPECT_FALSE((*file)->Changed().has_value());
+  ASSERT_TRUE(InspectTlsLibrary(**file, nullptr, nullptr).ok());
+  const timespec later[2] = {{0, UTIME_OMIT}, {1, 0}};  // another mtime, as a rewrite leaves
+  ASSERT_EQ(utimensat(AT_FDCWD, copy.c_str(), later, 0), 0);
+  auto tls = InspectTlsLibrary(**file, nullptr, nullptr);
+  ASSERT_FALSE(tls.ok());
+  EXPECT_EQ(tls.error(), copy + ": rewritten while being read (modified since it was opened)");
+}
+
+// No inspection maps the file (a mapping is what a truncation turns into SIGBUS), libdw's DWARF reading
+// included.
+TEST(ElfFileTest, InspectionsDoNotMapTheFile) {
+  const std::string go = testing::GoFixture(testing::GoToolchains().front(), "default", "server");
+  for (const std::string& path : {std::string(L7TAP_FIXTURE_HTTP_SERVER_STATIC), go}) {
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    QueryEverything(*file);
+    ASSERT_TRUE(InspectGoBinary(*file).ok() || path != go);
+    ASSERT_TRUE(InspectTlsLibrary(*file, nullptr, nullptr).ok() || path == go);
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+      std::istringstream fields(line);
+      std::string range, perms, offset, device;
+      uint64_t inode = 0;
+      fields >> range >> perms >> offset >> device >> inode;
+      EXPECT_NE(inode, uint64_t(st.st_ino)) << path << " is mapped: " << line;
+    }
+  }
+}
+
+// Repeated reads of one range are served from memory: the same bytes at the same address.
+TEST(ElfFileTest, BytesAreReadOnceAndStayValid) {
+  auto file = MustOpen(L7TAP_FIXTURE_HTTP_SERVER_STATIC);
+  ASSERT_NE(file, nullptr);
+  const auto text = file->FindSection({".text"});
+  ASSERT_TRUE(text.has_value());
+  const std::string_view all = file->Bytes(*text);
+  ASSERT_EQ(all.size(), text->size);
+  EXPECT_EQ(file->Bytes(*text).data(), all.data());
+  const auto head = file->BytesAt(text->addr, 16);
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(*head, all.substr(0, 16));
+  const auto again = file->BytesAt(text->addr, 16);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->data(), head->data());
+  std::ifstream raw(L7TAP_FIXTURE_HTTP_SERVER_STATIC, std::ios::binary);
+  raw.seekg(std::streamoff(text->offset));
+  std::string expected(64, '\0');
+  raw.read(expected.data(), 64);
+  EXPECT_EQ(all.substr(0, 64), expected);
 }
 
 }  // namespace
