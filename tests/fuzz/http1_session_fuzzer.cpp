@@ -1,8 +1,10 @@
 // Http1Session on both directions of one connection, chunked and interrupted as the input says (format:
 // fuzz_records.h). Config byte: role (% 3: unknown, client, server); bit 2: no OnClose at the end (the
 // destructor ends the session). Ops (low 3 bits; bit 3 is the direction, egress or ingress):
-//   0, 4, 5: data        1: data then an uncopied tail of 2^(op >> 4) bytes        2: gap of `value` bytes
-//   3: close (later calls are ignored)    6: data through consumer(dir)    7: gap through consumer(dir)
+//   0, 4: data   1: data then an uncopied tail of 2^(op >> 4) bytes   2: gap of `value` bytes (nothing known)
+//   3: close (later calls are ignored)   5: Quiesce, then data   6: data through consumer(dir)
+//   7: gap through consumer(dir), as the reassembler reports one: bit 4 length unknown, bit 5 counted by the
+//      kernel, bits 6-7 message starts lost in it
 // Every transaction handed out is checked for what the agent relies on and routed like the agent does.
 #include <cstdint>
 #include <cstdlib>
@@ -48,9 +50,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 6:
         session.consumer(dir).OnData(ts, records.Take(value), 0);
         break;
-      case 7:
-        session.consumer(dir).OnGap(value);
+      case 5:
+        session.Quiesce();
+        session.OnData(dir, ts, records.Take(value), 0);
         break;
+      case 7: {
+        l7tap::protocols::StreamGap gap{value};
+        gap.length_known = (op & 0x10) == 0;
+        gap.counted = (op & 0x20) != 0;
+        gap.lost_events = gap.counted ? 1 + (op >> 6) : 0;
+        gap.lost_starts = gap.counted ? op >> 6 : 0;
+        session.consumer(dir).OnGap(gap);
+        break;
+      }
       default:
         session.OnData(dir, ts, records.Take(value), 0);
         break;

@@ -3,6 +3,8 @@
 
   http1_session    HTTP/1 exchanges of curl (and a pipelining client) with nginx and Python's http.server,
                    recorded by a relay between them, as each side saw them (fuzz_records.h format)
+  stream_http1     the same exchanges as stream chunks, some dropped, held back and reordered, with
+                   reorder timeouts and quiescing (stream_http1_fuzzer.cpp's ops)
   dns_message      DNS messages of dig and dnsmasq (UDP and TCP), recorded the same way
   dns_session      those exchanges as datagrams and stream chunks (fuzz_records.h format)
   elf_file         small shared objects and objects compiled from the symbolizer's TLS stub, and variants
@@ -279,6 +281,26 @@ def http_seeds(exchanges):
                 continue
         gapped += record(d, data)
     write_seed("http1_session", "keepalive-client-response-gap", bytes([1]) + gapped)
+
+
+def stream_seeds(exchanges):
+    """stream_http1: each exchange whole (open seen), and with every third event dropped, every fifth held
+    back and delivered after the next, a reorder timeout and a quiesce after each event."""
+    for name, events in exchanges.items():
+        for role, swap in ((1, 0), (2, INGRESS)):
+            side = "client" if role == 1 else "server"
+            whole = b"".join(record(0 | (d ^ swap), data) for d, data in events)
+            write_seed("stream_http1", f"{name}-{side}", bytes([role | 4]) + whole)
+            lossy = b""
+            for i, (d, data) in enumerate(events):
+                d ^= swap
+                if i % 3 == 2:
+                    lossy += record(1 | d, data)
+                elif i % 5 == 4:
+                    lossy += record(2 | d, data) + record(3 | d)
+                else:
+                    lossy += record(0 | d, data) + record(5) + record(6)
+            write_seed("stream_http1", f"{name}-{side}-lossy", bytes([role | 4]) + lossy)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -708,13 +730,17 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     build = os.path.abspath(sys.argv[1])
-    targets = set(sys.argv[2:]) or {"http1_session", "dns_message", "dns_session", "elf_file", "go_binary",
-                                   "probe_placement", "address_table"}
+    targets = set(sys.argv[2:]) or {"http1_session", "stream_http1", "dns_message", "dns_session", "elf_file",
+                                   "go_binary", "probe_placement", "address_table"}
     for target in targets:
         shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
     with tempfile.TemporaryDirectory() as workdir:
-        if "http1_session" in targets:
-            http_seeds(http_exchanges(os.path.join(workdir, "http")))
+        if targets & {"http1_session", "stream_http1"}:
+            exchanges = http_exchanges(os.path.join(workdir, "http"))
+            if "http1_session" in targets:
+                http_seeds(exchanges)
+            if "stream_http1" in targets:
+                stream_seeds(exchanges)
         if targets & {"dns_message", "dns_session"}:
             dns_seeds()
         if "elf_file" in targets:
