@@ -68,9 +68,7 @@ class Agent {
         routes_(std::move(routes)),
         tracker_(
             tables_, [this](TransactionRecord&& r) { OnTransaction(r); },
-            [this](const ConnId& id, bool tls) {
-              if (!probes_->MuteConnection(id.tgid, id.fd, id.generation, tls)) muted_refused_++;
-            },
+            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); },
             LimitsOf(c)) {}
 
   int Run() {
@@ -107,7 +105,8 @@ class Agent {
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
-    tables_.Add("pid_filter", L7TAP_MAX_PIDS, {}).set_entries(config_.pids.size());
+    tables_.Add("kernel_pid_filter", L7TAP_MAX_PIDS, {}).set_entries(config_.pids.size());
+    tables_.Add("kernel_dns_ports", L7TAP_MAX_DNS_PORTS, {}).set_entries(options.dns_ports.size());
     sweeper_ =
         std::make_unique<KernelSweeper>(*probes_, tables_, uint64_t(config_.conn_idle_timeout_s) * kSecond);
     TlsDiscoveryLimits tl;
@@ -221,12 +220,6 @@ class Agent {
     std::vector<Sample> more = tls_->Samples();
     for (Sample& s : tables_.Samples()) more.push_back(std::move(s));
     for (Sample& s : metrics_->Samples()) more.push_back(std::move(s));
-    more.push_back({"l7tap_mutes_refused_total",
-                    "Connections the agent stopped parsing whose bytes still come: the kernel's muted table "
-                    "was full",
-                    true,
-                    {},
-                    double(muted_refused_.load())});
     return agent::SelfSamples(probes_.get(), counts_, tracker_.stats(), std::move(more));
   }
 
@@ -241,7 +234,6 @@ class Agent {
   std::unique_ptr<KernelSweeper> sweeper_;
   std::unique_ptr<TlsDiscovery> tls_;
   EventCounts counts_;
-  std::atomic<uint64_t> muted_refused_{0};
   std::atomic<bool> ready_{false};
   uint64_t next_dns_expiry_ = 0, next_tracker_sweep_ = 0, next_kernel_sweep_ = 0, next_slow_sweep_ = 0;
 };

@@ -69,6 +69,10 @@ void KernelSweeper::Forget(uint32_t tgid, int32_t fd, Eviction why) {
   if (probes_.ForgetConnection(tgid, fd)) conns_.Evicted(why);
 }
 
+void KernelSweeper::Mute(const ConnId& id, bool tls) {
+  if (!probes_.MuteConnection(id.tgid, id.fd, id.generation, tls)) muted_.Evicted(Eviction::kFull);
+}
+
 void KernelSweeper::Sweep(uint64_t now_ns) {
   alive_.clear();
   gone_.clear();

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "agent/capture_probes.h"
+#include "agent/event_decoder.h"
 #include "agent/table_stats.h"
 
 namespace l7tap::agent {
@@ -18,6 +19,8 @@ class KernelSweeper {
   void Sweep(uint64_t now_ns);
   // The agent dropped a connection for `why` (idle, process gone): its kernel record goes too, counted.
   void Forget(uint32_t tgid, int32_t fd, Eviction why);
+  // The agent stopped parsing a connection (not its protocol): mute it in the kernel, or count the refusal.
+  void Mute(const ConnId& id, bool tls);
 
  private:
   bool Alive(uint32_t tgid);

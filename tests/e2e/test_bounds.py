@@ -232,9 +232,10 @@ class TablesTest(unittest.TestCase):
         try:
             names = {l["table"] for n, l, _ in agent.scrape() if n == "l7tap_table_capacity"}
             self.assertEqual(names, {"kernel_conns", "kernel_muted", "kernel_ssl_fds", "kernel_go_calls",
-                                     "kernel_go_offsets", "pid_filter", "connections", "http_sessions", "dns_pending",
-                                     "metric_series", "http_routes", "server_addresses", "dns_question_names",
-                                     "tls_traced_files", "inspected_files", "pending_rescans"})
+                                     "kernel_go_offsets", "kernel_pid_filter", "kernel_dns_ports", "connections",
+                                     "http_sessions", "dns_pending", "metric_series", "http_routes",
+                                     "server_addresses", "dns_question_names", "tls_traced_files",
+                                     "inspected_files", "pending_rescans"})
             for name in names:
                 self.assertGreater(table(agent, "l7tap_table_capacity", name), 0, name)
         finally:
