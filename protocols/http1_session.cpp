@@ -259,8 +259,9 @@ class Http1Session::Impl {
       case Http1Event::kHeadersComplete:  // reported for requests only
         side.headers_done = true;
         side.current_id = ++m_.last_id;
-        Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()});
-        if (!early_.empty()) PairEarly();
+        if (Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()}) &&
+            !early_.empty())
+          PairEarly();
         break;
       case Http1Event::kMessageComplete:
         if (!requests) OnResponse(/*switched=*/false);
@@ -278,28 +279,30 @@ class Http1Session::Impl {
 
   Pending LostRequest() { return Pending{++m_.last_id, 0, {}, {}, /*lost=*/true}; }
 
-  void Enqueue(Pending p) {
+  // False when the request does not wait in the queue (answered already, or its answer known lost).
+  bool Enqueue(Pending p) {
     if (p.lost && !early_.empty()) {
       // A response that came ahead of its request answered this one, whose bytes were lost.
       early_.erase(early_.begin());
       ++s_.stats_.unmatched_responses;
-      return;
+      return false;
     }
     if (p.lost && m_.orphans > 0) {  // already answered, by a response counted unmatched
       --m_.orphans;
-      return;
+      return false;
     }
     if (!p.lost) m_.orphans = 0;
     if (m_.unclaimed_answers > 0) {  // its answer was lost before this request was known
       --m_.unclaimed_answers;
       s_.stats_.responses_lost += p.lost ? 0 : 1;
-      return;
+      return false;
     }
     if (queue_.size() == kMaxQueued) {
       if (!queue_.front().lost) ++s_.stats_.requests_queue_full;
       queue_.erase(queue_.begin());
     }
     queue_.push_back(std::move(p));
+    return true;
   }
 
   // Takes `n` requests off the queue front whose answers were lost (lost placeholders: the kernel counted
@@ -367,6 +370,7 @@ class Http1Session::Impl {
 
   // The request just queued gets the response that arrived ahead of it.
   void PairEarly() {
+    if (queue_.empty() || queue_.front().lost) return;
     const EarlyResponse response = early_.front();
     early_.erase(early_.begin());
     Pending request = std::move(queue_.front());

@@ -114,6 +114,21 @@ TEST(Http1Session, QuiescesOnlyWithNothingInFlight) {
   ExpectStats(c.session.stats(), 0, 0, 0, 0, 0);
 }
 
+// Found by fuzzing: a response lost before its request was known (counted), then a response ahead of the
+// next request. That request's answer is the lost one: it is accounted, not paired with the early response.
+TEST(Http1Session, RequestWhoseAnswerWasLostDoesNotPairWithAnEarlyResponse) {
+  Conn c(Role::kClient);
+  c.session.OnData(kOut, 100, CurlGet("/a"), 0);
+  c.session.OnData(kIn, 200, Nginx("200 OK", "a"), 0);
+  StreamGap lost{0, /*length_known=*/false, /*counted=*/true, 1, 1};
+  c.session.OnGap(kIn, lost);                                  // a response whose request is not known yet
+  c.session.OnData(kIn, 290, Nginx("404 Not Found", "b"), 0);  // ahead of its request
+  c.session.OnData(kOut, 300, CurlGet("/b"), 0);               // answered by the lost response
+  ASSERT_EQ(c.txns.size(), 1u);
+  c.session.OnClose();
+  ExpectStats(c.session.stats(), 0, 1, 0, 0, 1, {.responses_lost = 1});
+}
+
 TEST(Http1Session, PipelinedRequestsPairInOrder) {
   Conn c(Role::kClient);
   c.session.OnData(kOut, 100, CurlGet("/a"), 0);
