@@ -18,6 +18,7 @@
 #include "agent/kernel_sweeper.h"
 #include "agent/metrics.h"
 #include "agent/printer.h"
+#include "agent/process_alive.h"
 #include "agent/self_metrics.h"
 #include "agent/table_stats.h"
 #include "agent/tls_discovery.h"
@@ -63,13 +64,18 @@ TrackerLimits LimitsOf(const Config& c) {
 
 class Agent {
  public:
+  // The exposer's thread reads the other members at scrape time: it stops first.
+  ~Agent() {
+    ready_.store(false, std::memory_order_release);
+    metrics_.reset();
+  }
+
   explicit Agent(const Config& c, protocols::RoutePatterns routes)
       : config_(c),
         routes_(std::move(routes)),
         tracker_(
             tables_, [this](TransactionRecord&& r) { OnTransaction(r); },
-            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); },
-            LimitsOf(c)) {}
+            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); }, LimitsOf(c)) {}
 
   int Run() {
     RaiseFileLimit();
@@ -91,7 +97,7 @@ class Agent {
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
     tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
-    tracker_.SetForgotten([this](const ConnId& id, Eviction why) { sweeper_->Forget(id.tgid, id.fd, why); });
+    tracker_.SetForgotten([this](const ConnId& id, Eviction why) { sweeper_->Forget(id, why); });
 
     ProbeOptions options;
     options.choice = config_.syscall_probes;
@@ -158,7 +164,7 @@ class Agent {
       next_dns_expiry_ = now + 100'000'000;  // unanswered queries are counted within 0.1 s of timing out
     }
     if (now >= next_tracker_sweep_) {
-      tracker_.Sweep(now, [](uint32_t tgid) { return kill(pid_t(tgid), 0) == 0 || errno == EPERM; });
+      tracker_.Sweep(now, ProcessAlive);
       next_tracker_sweep_ = now + kTrackerSweepNs;
     }
     if (now >= next_kernel_sweep_) {
@@ -167,7 +173,7 @@ class Agent {
     }
     if (now >= next_slow_sweep_) {
       metrics_->Expire(now);
-      tls_->Sweep();
+      tls_->Sweep(now);
       next_slow_sweep_ = now + kSlowSweepNs;
     }
   }

@@ -100,6 +100,18 @@ Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::v
   return int(fd);
 }
 
+// The skeleton's programs that are attached, with their name and link slot (bpf_prog_skeleton entries are
+// prog_skel_sz apart: the struct may grow in later libbpf).
+template <typename F>
+void ForEachAttached(::capture* skel, F visit) {
+  const bpf_object_skeleton* s = skel->skeleton;
+  for (int i = 0; i < s->prog_cnt; ++i) {
+    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(s->progs) +
+                                                            size_t(i) * size_t(s->prog_skel_sz));
+    if (prog->link && *prog->link) visit(prog->name, *prog->link);
+  }
+}
+
 }  // namespace
 
 const char* BackendName(SyscallBackend b) {
@@ -152,6 +164,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   skel->rodata->self_tgid = o.self_tgid;
   skel->rodata->max_payload = o.max_payload_bytes;
   skel->rodata->wakeup_bytes = o.wakeup_bytes;
+  skel->rodata->recover_at_exit = backend == SyscallBackend::kTracepoint;
   skel->rodata->filter_pids = !o.pids.empty();
   bpf_map__set_max_entries(skel->maps.events, o.ringbuf_bytes);
   probes->ncpus_ = libbpf_num_possible_cpus();
@@ -193,12 +206,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
                  (backend == SyscallBackend::kKprobe ? ", or use --syscall-probes=tracepoint" : "")};
   }
   // What is attached, counted by link: a program whose hook was skipped is not attached.
-  const bpf_object_skeleton* sk = skel->skeleton;
-  for (int i = 0; i < sk->prog_cnt; ++i) {
-    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(sk->progs) +
-                                                            size_t(i) * size_t(sk->prog_skel_sz));
-    if (prog->link && *prog->link) probes->programs_attached_++;
-  }
+  ForEachAttached(skel, [&](const char*, bpf_link*&) { probes->programs_attached_++; });
   return probes;
 }
 
@@ -213,12 +221,9 @@ CaptureProbes::~CaptureProbes() {
   // The skeleton's own links (syscall and process tracepoints), taken out so capture__destroy skips them.
   // Kprobes stay one by one: each detach flips kernel static keys, and under qemu TCG (where the kprobe
   // backend is tested here) concurrent flips livelocked the guest's text patching.
-  const bpf_object_skeleton* s = backend_ == SyscallBackend::kKprobe ? nullptr : skel_->skeleton;
-  for (int i = 0; s && i < s->prog_cnt; ++i) {
-    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(s->progs) +
-                                                            size_t(i) * size_t(s->prog_skel_sz));
-    if (prog->link && *prog->link) links.push_back(std::exchange(*prog->link, nullptr));
-  }
+  if (backend_ != SyscallBackend::kKprobe)
+    ForEachAttached(skel_,
+                    [&](const char*, bpf_link*& link) { links.push_back(std::exchange(link, nullptr)); });
   DetachInParallel(links, bpf_link__destroy);
   capture__destroy(skel_);
 }
@@ -254,22 +259,26 @@ std::optional<uint64_t> CaptureProbes::KretprobesMissed() const {
   } info;
   constexpr uint32_t kLinkTypePerfEvent = 7, kPerfEventKretprobe = 4;
   std::optional<uint64_t> total;
-  const bpf_object_skeleton* sk = skel_->skeleton;
-  for (int i = 0; i < sk->prog_cnt; ++i) {
-    auto* prog = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(sk->progs) +
-                                                            size_t(i) * size_t(sk->prog_skel_sz));
-    if (!prog->link || !*prog->link || !std::string_view(prog->name).starts_with("ks_exit_")) continue;
+  ForEachAttached(skel_, [&](const char* name, bpf_link*& link) {
+    if (!std::string_view(name).starts_with("ks_exit_")) return;
     std::memset(&info, 0, sizeof(info));
     uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(bpf_link__fd(*prog->link), &info, &len) != 0) continue;
-    if (info.type != kLinkTypePerfEvent || info.perf_event_type != kPerfEventKretprobe) continue;
+    if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) != 0) return;
+    if (info.type != kLinkTypePerfEvent || info.perf_event_type != kPerfEventKretprobe) return;
     total = total.value_or(0) + info.missed;
-  }
+  });
   return total;
 }
 
-bool CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd) {
+bool CaptureProbes::ForgetConnection(uint32_t tgid, int32_t fd, uint64_t generation) {
   const uint64_t key = l7tap_conn_key(tgid, fd);
+  if (generation != 0) {
+    // A newer connection on the fd (its open still in the ring) stays.
+    l7tap_conn_info info;
+    if (bpf_map__lookup_elem(skel_->maps.conns, &key, sizeof(key), &info, sizeof(info), 0) != 0 ||
+        info.generation != generation)
+      return false;
+  }
   bpf_map__delete_elem(skel_->maps.muted, &key, sizeof(key), 0);
   return bpf_map__delete_elem(skel_->maps.conns, &key, sizeof(key), 0) == 0;
 }

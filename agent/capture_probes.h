@@ -72,8 +72,9 @@ class CaptureProbes {
   // The kernel's own count of returns its kretprobes missed (all calls of the probed syscalls, followed or
   // not), where it reports one (kprobe backend, kernel 6.7+); nullopt elsewhere.
   std::optional<uint64_t> KretprobesMissed() const;
-  // Drops the kernel's record of a connection whose process is gone (true if there was one).
-  bool ForgetConnection(uint32_t tgid, int32_t fd);
+  // Drops the kernel's record of a connection (true if there was one): of that generation only, unless
+  // `generation` is 0 (the process is gone: whatever is recorded for the fd).
+  bool ForgetConnection(uint32_t tgid, int32_t fd, uint64_t generation = 0);
   // Stops sending the payload of this connection generation from one source (user space ignores it).
   // False when the muted table is full (the bytes keep coming; nothing is lost).
   bool MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls);

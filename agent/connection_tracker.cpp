@@ -57,9 +57,11 @@ ConnectionTracker::ConnectionTracker(TableRegistry& tables, Sink sink, Ignored i
                               {Eviction::kFull, Eviction::kIdle, Eviction::kProcessGone})),
       dns_table_(
           tables.Add("dns_pending", limits.max_dns_pending, {Eviction::kFull, Eviction::kLeastRecent})),
-      sessions_table_(tables.Add("http_sessions", limits.max_active_sessions,
-                                 {Eviction::kIdle, Eviction::kLeastRecent})) {
+      sessions_table_(
+          tables.Add("http_sessions", limits.max_active_sessions, {Eviction::kIdle, Eviction::kLeastRecent})),
+      held_table_(tables.Add("held_stream_bytes", limits.max_held_bytes, {Eviction::kFull})) {
   dns_budget_.capacity = limits.max_dns_pending;
+  hold_budget_.capacity = limits.max_held_bytes;
 }
 ConnectionTracker::~ConnectionTracker() = default;
 
@@ -70,6 +72,7 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
   raw->id = id;
   raw->tcp = tcp;
   raw->role = role;
+  for (auto& s : raw->streams) s.set_budget(&hold_budget_);
   conns_[id.key()] = std::move(c);
   conns_table_.set_entries(conns_.size());
   stats_.connections_opened++;
@@ -181,7 +184,7 @@ void ConnectionTracker::OnData(const Data& ev) {
     Deactivate(*c);
     c->http.reset();
     for (auto& s : c->streams) {
-      s = protocols::StreamReassembler();
+      s.Reset();
       if (c->opened) s.StartAt(0);  // the plaintext stream is numbered from 0 as well
     }
     holding_.erase(c);
@@ -273,6 +276,9 @@ size_t ConnectionTracker::Sweep(uint64_t now_ns, const std::function<bool(uint32
     }
   }
   sessions_table_.set_entries(active_.size());
+  held_table_.set_entries(hold_budget_.used);
+  held_table_.Evicted(Eviction::kFull, hold_budget_.refused - held_refused_seen_);
+  held_refused_seen_ = hold_budget_.refused;
   // What idle connections freed goes back to the system, not only to the allocator's free lists.
   if (quiesced >= kTrimAfterQuiesced) malloc_trim(0);
   size_t ended = 0;
@@ -363,6 +369,7 @@ void ConnectionTracker::Account(Connection& c) {
     stats_.stream_gaps += s.gaps;
     stats_.stream_gap_bytes += s.gap_bytes;
     stats_.stream_overlap_bytes += s.overlap_bytes;
+    stats_.stream_late_reports += s.late_reports;
   }
   Http1State state = c.http->state();
   if (state != c.counted_state) {

@@ -16,6 +16,7 @@
 #include "agent/event_decoder.h"
 #include "agent/table_stats.h"
 #include "protocols/dns_session.h"
+#include "protocols/stream_reassembler.h"
 #include "protocols/transaction.h"
 
 namespace l7tap::agent {
@@ -48,6 +49,7 @@ struct TrackerStats {
   std::atomic<uint64_t> stream_gaps{0};
   std::atomic<uint64_t> stream_gap_bytes{0};
   std::atomic<uint64_t> stream_overlap_bytes{0};
+  std::atomic<uint64_t> stream_late_reports{0};  // losses reported after their hole was declared
   std::atomic<uint64_t> http_parse_errors{0};
   std::atomic<uint64_t> http_unmatched_responses{0};
   std::atomic<uint64_t> http_unanswered_requests{0};
@@ -72,7 +74,8 @@ struct TrackerLimits {
   uint64_t idle_timeout_ns = 600'000'000'000;  // --conn-idle-timeout
   // A hole in a stream waits this long for a reordered chunk before it is declared a gap (kernel time).
   uint64_t reorder_grace_ns = 20'000'000;
-  size_t max_dns_pending = 65536;  // queries waiting for answers, all sockets together
+  size_t max_dns_pending = 65536;    // queries waiting for answers, all sockets together
+  size_t max_held_bytes = 16 << 20;  // chunks waiting past a hole for reordered ones, all streams together
   // A connection without events this long frees its parsing state (kept again from its next bytes).
   uint64_t quiesce_after_ns = 1'000'000'000;
   // Sessions holding parsing state at once; past it the least recently active one with nothing in flight
@@ -137,9 +140,12 @@ class ConnectionTracker {
   std::unordered_set<Connection*> holding_;  // connections with a stream hole waiting for reordered chunks
   std::list<Connection*> active_;            // sessions holding parsing state, most recently active first
   protocols::DnsPendingBudget dns_budget_;
+  protocols::HoldBudget hold_budget_;
   TableStats& conns_table_;
   TableStats& dns_table_;
   TableStats& sessions_table_;
+  TableStats& held_table_;
+  uint64_t held_refused_seen_ = 0;
   uint64_t dns_evicted_seen_ = 0, dns_refused_seen_ = 0;
   TrackerStats stats_;
 };

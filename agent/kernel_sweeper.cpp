@@ -1,26 +1,30 @@
 #include "agent/kernel_sweeper.h"
 
 #include <bpf/bpf.h>
-#include <signal.h>
 
 #include <cerrno>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include "agent/process_alive.h"
 
 namespace l7tap::agent {
 namespace {
 
-// Every entry of a hash map, in batches (one syscall per few thousand entries); `visit` returns true to
-// delete the entry. Entries inserted meanwhile may be missed: the next pass sees them.
+// Every entry of a hash map, in batches (one syscall per few thousand entries). `visit` says why an entry
+// must go (nullopt: it stays); a removal counts once the delete succeeded (the kernel may have removed the
+// entry meanwhile). Entries inserted during the walk may be missed: the next pass sees them.
 template <typename Key, typename Value>
-size_t ForEach(int fd, const std::function<bool(const Key&, const Value&)>& visit) {
+size_t ForEach(int fd, TableStats& table,
+               const std::function<std::optional<Eviction>(const Key&, const Value&)>& visit) {
   std::vector<Key> keys(4096);
   std::vector<Value> values(keys.size());
   alignas(8) unsigned char in[sizeof(Key) < 8 ? 8 : sizeof(Key)], out[sizeof(in)];
   bool first = true;
-  size_t seen = 0;
-  std::vector<Key> doomed;
+  size_t kept = 0;
+  std::vector<std::pair<Key, Eviction>> doomed;
   for (;;) {
     uint32_t count = uint32_t(keys.size());
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -32,15 +36,20 @@ size_t ForEach(int fd, const std::function<bool(const Key&, const Value&)>& visi
       values.resize(keys.size());
       continue;
     }
-    for (uint32_t i = 0; i < count; ++i)
-      if (visit(keys[i], values[i])) doomed.push_back(keys[i]);
-    seen += count;
+    for (uint32_t i = 0; i < count; ++i) {
+      if (auto why = visit(keys[i], values[i])) {
+        doomed.emplace_back(keys[i], *why);
+      } else {
+        ++kept;
+      }
+    }
     if (err) break;  // ENOENT: the end
     std::copy(std::begin(out), std::end(out), std::begin(in));
     first = false;
   }
-  for (const Key& k : doomed) bpf_map_delete_elem(fd, &k);
-  return seen - doomed.size();
+  for (const auto& [key, why] : doomed)
+    if (bpf_map_delete_elem(fd, &key) == 0) table.Evicted(why);
+  return kept;
 }
 
 }  // namespace
@@ -53,20 +62,19 @@ KernelSweeper::KernelSweeper(CaptureProbes& probes, TableRegistry& tables, uint6
       muted_(tables.Add("kernel_muted", probes.max_connections(), {Eviction::kFull, Eviction::kOwnerGone})),
       ssl_fds_(tables.Add("kernel_ssl_fds", L7TAP_MAX_SSL_SESSIONS,
                           {Eviction::kFull, Eviction::kOwnerGone, Eviction::kProcessGone})),
-      go_calls_(tables.Add("kernel_go_calls", L7TAP_MAX_GO_CALLS,
-                           {Eviction::kFull, Eviction::kIdle, Eviction::kProcessGone})),
+      go_calls_(tables.Add("kernel_go_calls", L7TAP_MAX_GO_CALLS, {Eviction::kFull, Eviction::kProcessGone})),
       go_slots_(tables.Add("kernel_go_offsets", L7TAP_MAX_GO_BINARIES, {})) {}
 
 bool KernelSweeper::Alive(uint32_t tgid) {
   if (alive_.contains(tgid)) return true;
   if (gone_.contains(tgid)) return false;
-  const bool alive = kill(pid_t(tgid), 0) == 0 || errno == EPERM;
+  const bool alive = ProcessAlive(tgid);
   (alive ? alive_ : gone_).insert(tgid);
   return alive;
 }
 
-void KernelSweeper::Forget(uint32_t tgid, int32_t fd, Eviction why) {
-  if (probes_.ForgetConnection(tgid, fd)) conns_.Evicted(why);
+void KernelSweeper::Forget(const ConnId& id, Eviction why) {
+  if (probes_.ForgetConnection(id.tgid, id.fd, id.generation)) conns_.Evicted(why);
 }
 
 void KernelSweeper::Mute(const ConnId& id, bool tls) {
@@ -79,48 +87,39 @@ void KernelSweeper::Sweep(uint64_t now_ns) {
   const uint64_t idle_before = now_ns > idle_timeout_ns_ ? now_ns - idle_timeout_ns_ : 0;
 
   std::unordered_map<uint64_t, uint64_t> generations;  // live conns: key -> generation
-  conns_.set_entries(ForEach<uint64_t, l7tap_conn_info>(probes_.conns_fd(),
-                                                        [&](const uint64_t& key, const l7tap_conn_info& c) {
-                                                          if (!Alive(uint32_t(key >> 32))) {
-                                                            conns_.Evicted(Eviction::kProcessGone);
-                                                            return true;
-                                                          }
-                                                          if (c.last_ns < idle_before) {
-                                                            conns_.Evicted(Eviction::kIdle);
-                                                            return true;
-                                                          }
-                                                          generations.emplace(key, c.generation);
-                                                          return false;
-                                                        }));
+  conns_.set_entries(ForEach<uint64_t, l7tap_conn_info>(
+      probes_.conns_fd(), conns_,
+      [&](const uint64_t& key, const l7tap_conn_info& c) -> std::optional<Eviction> {
+        if (!Alive(uint32_t(key >> 32))) return Eviction::kProcessGone;
+        if (c.last_ns < idle_before) return Eviction::kIdle;
+        generations.emplace(key, c.generation);
+        return std::nullopt;
+      }));
+  // What describes a connection registered after the pass began (its generation is its registration time)
+  // is not judged by it.
   auto connection_gone = [&](uint64_t key, uint64_t generation) {
+    if (generation >= now_ns) return false;
     auto it = generations.find(key);
     return it == generations.end() || it->second != generation;
   };
-  muted_.set_entries(
-      ForEach<uint64_t, l7tap_mute>(probes_.muted_fd(), [&](const uint64_t& key, const l7tap_mute& m) {
-        if (!connection_gone(key, m.generation)) return false;
-        muted_.Evicted(Eviction::kOwnerGone);
-        return true;
+  muted_.set_entries(ForEach<uint64_t, l7tap_mute>(
+      probes_.muted_fd(), muted_, [&](const uint64_t& key, const l7tap_mute& m) -> std::optional<Eviction> {
+        if (connection_gone(key, m.generation)) return Eviction::kOwnerGone;
+        return std::nullopt;
       }));
   ssl_fds_.set_entries(ForEach<l7tap_ssl_key, l7tap_ssl_conn>(
-      probes_.ssl_fds_fd(), [&](const l7tap_ssl_key& key, const l7tap_ssl_conn& s) {
-        if (!Alive(key.tgid)) {
-          ssl_fds_.Evicted(Eviction::kProcessGone);
-          return true;
-        }
-        if (!connection_gone(l7tap_conn_key(key.tgid, s.fd), s.generation)) return false;
-        ssl_fds_.Evicted(Eviction::kOwnerGone);
-        return true;
+      probes_.ssl_fds_fd(), ssl_fds_,
+      [&](const l7tap_ssl_key& key, const l7tap_ssl_conn& s) -> std::optional<Eviction> {
+        if (!Alive(key.tgid)) return Eviction::kProcessGone;
+        if (connection_gone(l7tap_conn_key(key.tgid, s.fd), s.generation)) return Eviction::kOwnerGone;
+        return std::nullopt;
       }));
   go_calls_.set_entries(ForEach<l7tap_go_call_key, l7tap_go_call>(
-      probes_.go_calls_fd(), [&](const l7tap_go_call_key& key, const l7tap_go_call& c) {
-        if (!Alive(key.tgid)) {
-          go_calls_.Evicted(Eviction::kProcessGone);
-          return true;
-        }
-        if (c.ts_ns >= idle_before) return false;
-        go_calls_.Evicted(Eviction::kIdle);
-        return true;
+      probes_.go_calls_fd(), go_calls_,
+      [&](const l7tap_go_call_key& key, const l7tap_go_call&) -> std::optional<Eviction> {
+        // Never by age: a Read blocks as long as its keep-alive connection idles.
+        if (!Alive(key.tgid)) return Eviction::kProcessGone;
+        return std::nullopt;
       }));
   go_slots_.set_entries(probes_.go_slots_used());
 

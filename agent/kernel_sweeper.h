@@ -18,7 +18,7 @@ class KernelSweeper {
   // One pass over conns, muted, ssl_fds and go_calls. `now_ns`: CLOCK_MONOTONIC, the probes' clock.
   void Sweep(uint64_t now_ns);
   // The agent dropped a connection for `why` (idle, process gone): its kernel record goes too, counted.
-  void Forget(uint32_t tgid, int32_t fd, Eviction why);
+  void Forget(const ConnId& id, Eviction why);
   // The agent stopped parsing a connection (not its protocol): mute it in the kernel, or count the refusal.
   void Mute(const ConnId& id, bool tls);
 

@@ -125,6 +125,9 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   s.Counter("l7tap_stream_gap_bytes_total", "Bytes missing in stream holes", double(t.stream_gap_bytes));
   s.Counter("l7tap_stream_overlap_bytes_total", "Bytes seen twice and dropped",
             double(t.stream_overlap_bytes));
+  s.Counter("l7tap_stream_late_reports_total",
+            "Events the kernel reported lost after their hole had been declared without the count",
+            double(t.stream_late_reports));
   s.Counter("l7tap_stale_events_total", "Events of a connection already replaced on its fd",
             double(t.stale_events));
   s.Counter("l7tap_http_parse_errors_total", "Connections where HTTP/1 parsing failed",

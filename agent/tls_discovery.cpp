@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/process_alive.h"
 #include "symbolizer/address_table.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/go_binary.h"
@@ -337,9 +338,22 @@ void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached atta
                         const std::string& library, const std::string& version, uint32_t user,
                         uint64_t now_ns) {
   if (traced_.size() >= limits_.max_traced_files) {
-    auto oldest = std::min_element(traced_.begin(), traced_.end(), [](const auto& a, const auto& b) {
-      return a.second.last_run_ns < b.second.last_run_ns;
-    });
+    // The least recently run file that no running process is known to use makes room; a file in use
+    // stays traced, and the new one is not when every traced file is in use.
+    auto oldest = traced_.end();
+    for (auto it = traced_.begin(); it != traced_.end(); ++it)
+      if (it->second.users.empty() &&
+          (oldest == traced_.end() || it->second.last_run_ns < oldest->second.last_run_ns))
+        oldest = it;
+    if (oldest == traced_.end()) {
+      probes_.Detach(attached.id);
+      traced_table_.Evicted(Eviction::kFull);
+      Skip(name, "attach_failed",
+           "every one of the --max-traced-binaries (" + std::to_string(limits_.max_traced_files) +
+               ") traced files is in use; raise it to trace this one");
+      Inspected(key, now_ns);
+      return;
+    }
     Detach(oldest, Eviction::kLeastRecent);
   }
   Traced t{attached.id, name, library, version, now_ns, {}, -1};
@@ -370,8 +384,12 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
   Traced& t = it->second;
   probes_.Detach(t.id);
   if (t.path_fd >= 0) close(t.path_fd);
-  for (uint32_t user : t.users)
-    if (auto u = used_by_.find(user); u != used_by_.end()) u->second.erase(it->first);
+  for (uint32_t user : t.users) {
+    if (auto u = used_by_.find(user); u != used_by_.end()) {
+      u->second.erase(it->first);
+      if (u->second.empty()) used_by_.erase(u);
+    }
+  }
   std::fprintf(stderr, "l7tap: TLS: detached the uprobes of %s: %s\n", t.name.c_str(), EvictionText(why));
   traced_table_.Evicted(why);
   {
@@ -383,12 +401,20 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
   traced_table_.set_entries(traced_.size());
 }
 
-void TlsDiscovery::Sweep() {
+void TlsDiscovery::Sweep(uint64_t now_ns) {
+  // Processes that ended without an exit event seen.
+  for (auto u = used_by_.begin(); u != used_by_.end();) {
+    if (ProcessAlive(u->first)) {
+      ++u;
+      continue;
+    }
+    for (const FileKey& key : u->second)
+      if (auto t = traced_.find(key); t != traced_.end()) t->second.users.erase(u->first);
+    u = used_by_.erase(u);
+  }
   for (auto it = traced_.begin(); it != traced_.end();) {
     Traced& t = it->second;
-    // Processes that ended without an exit event seen.
-    for (auto u = t.users.begin(); u != t.users.end();)
-      u = kill(pid_t(*u), 0) == 0 || errno == EPERM ? std::next(u) : t.users.erase(u);
+    if (!t.users.empty()) t.last_run_ns = std::max(t.last_run_ns, now_ns);  // a running file is recent
     struct stat st {};
     const bool deleted = t.path_fd >= 0 && fstat(t.path_fd, &st) == 0 && st.st_nlink == 0;
     auto next = std::next(it);

@@ -49,8 +49,9 @@ class TlsDiscovery {
   void OnExit(uint32_t tgid);
   // Runs the rescans that are due; returns the delay until the next one in ms (-1: none pending).
   int RunDue(uint64_t now_ns);
-  // Detaches files that were deleted or replaced and that no process known to use them still runs.
-  void Sweep();
+  // Forgets processes gone unseen; detaches files that were deleted or replaced and that no process known
+  // to use them still runs; files in use count as run now.
+  void Sweep(uint64_t now_ns);
 
   std::vector<Sample> Samples() const;
 

@@ -108,16 +108,16 @@ struct l7tap_conn_info {
   __u64 position[2];     /* syscall byte stream */
   __u64 tls_position[2]; /* plaintext byte stream of a TLS connection */
   __u64 last_ns;         /* bpf_ktime_get_ns() of its last event: the sweeper's idle test */
-  /* Data events dropped (ring buffer full) since the last one delivered, and how many of them began a
-   * message (an HTTP/1 request or status line, a DNS datagram): the next event delivered in that direction
-   * (or the close event) carries them and the kernel subtracts what it reported. */
-  __u32 lost_events[2];
-  __u32 lost_starts[2];
-  /* Bytes moved in that direction that were never seen, so the positions do not count them (a missed
-   * return probe, no thread state): the next event delivered says so. */
-  __u8 unseen[2];
-  __u8 pad[2];
+  /* Per direction: data events dropped (ring buffer full) since the last one delivered, in the high half,
+   * and how many of them began a message (an HTTP/1 request or final-status line, a DNS datagram) in the low
+   * half. The next event delivered in that direction (or the close) takes both with one atomic exchange and
+   * carries them. */
+  __u64 lost[2];
+  /* Per direction: nonzero when bytes moved that no position counts (a missed return probe): the next event
+   * delivered says so. */
+  __u64 unseen[2];
   __u32 flags; /* L7TAP_CONN_* */
+  __u32 pad;
 };
 
 /* muted value: user space gave up on one source of a connection generation (not its protocol, upgraded):

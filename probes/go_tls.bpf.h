@@ -10,8 +10,10 @@
  * cookie names the binary's slot in go_offsets, which user space may correct after attaching. */
 #pragma once
 
-/* A goroutine that never returns (panics, exits) holds its entry until the sweeper removes it (process gone,
- * or idle past the connection timeout); a full table refuses a new call (counted). */
+/* A goroutine whose Read never returns (it unwound) keeps its entry until the goroutine's next Read replaces
+ * it (the runtime reuses g structs) or its process goes (the sweeper); a Read may block as long as its
+ * connection idles, so age alone never removes one. A full table refuses a new call (counted). */
+#define EEXIST 17
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, L7TAP_MAX_GO_CALLS);
@@ -76,15 +78,17 @@ int go_tls(struct pt_regs* ctx) {
     if (traced(pid_tgid)) go_tls_emit(pid_tgid, slot, ctx->ax, ctx->bx, ctx->cx, L7TAP_DIR_EGRESS);
   } else if (probe == L7TAP_GO_PROBE_READ_ENTER) {
     if (!traced(pid_tgid)) return 0;
-    struct l7tap_go_call* stale = bpf_map_lookup_elem(&go_calls, &key);
-    if (stale) {
+    struct l7tap_go_call c = {.conn = ctx->ax, .buf = ctx->bx, .ts_ns = bpf_ktime_get_ns()};
+    long err = bpf_map_update_elem(&go_calls, &key, &c, BPF_NOEXIST);
+    if (err == -EEXIST) {
       /* This goroutine's last Read never reached a RET probe (it unwound): its bytes went unseen. */
       count(L7TAP_CNT_GO_RETURN_MISSED, 1);
-      __s32 fd = go_conn_fd(stale->conn, slot);
+      struct l7tap_go_call* stale = bpf_map_lookup_elem(&go_calls, &key);
+      __s32 fd = stale ? go_conn_fd(stale->conn, slot) : -1;
       if (fd >= 0) mark_unseen(key.tgid, fd, L7TAP_DIR_INGRESS);
+      err = bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY);
     }
-    struct l7tap_go_call c = {.conn = ctx->ax, .buf = ctx->bx, .ts_ns = bpf_ktime_get_ns()};
-    if (bpf_map_update_elem(&go_calls, &key, &c, BPF_ANY)) {
+    if (err) {
       count(L7TAP_CNT_GO_CALLS_FULL, 1);
       __s32 fd = go_conn_fd(c.conn, slot);
       if (fd >= 0) mark_unseen(key.tgid, fd, L7TAP_DIR_INGRESS);

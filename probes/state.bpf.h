@@ -13,6 +13,9 @@
 const volatile __u32 self_tgid = 0;
 const volatile __u32 max_payload = L7TAP_DEFAULT_PAYLOAD;
 const volatile bool filter_pids = false;
+/* Syscall tracepoints: a call that began before the probes were attached is recovered at its exit (kretprobes
+ * only fire for calls entered after attaching, so the kprobe backend cannot). */
+const volatile bool recover_at_exit = false;
 /* Wake the agent only once this many bytes wait (0: on every event). A wake-up from a probe costs the traced
  * thread an inter-processor interrupt (~2 us here, most of a TLS probe's cost); the agent also drains the
  * ring on a short timer, so batching only delays events, never strands them. */
@@ -143,13 +146,11 @@ static __always_inline void count(__u32 which, __u64 n) {
   if (v) *v += n;
 }
 
-/* This thread's state; created on first use when `create` (a failure then is counted: the call it was for
- * goes unseen). NULL if it cannot be had (no memory, or the storage is busy on this CPU). */
+/* This thread's state; created on first use when `create`. NULL if it cannot be had (no memory, or the
+ * storage is busy on this CPU): the caller counts what that loses. */
 static __always_inline struct thread_state* current_thread(bool create) {
-  struct thread_state* t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
-                                                create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-  if (!t && create) count(L7TAP_CNT_NO_THREAD_STATE, 1);
-  return t;
+  return bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+                              create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
 static __always_inline bool traced(__u64 pid_tgid) {
@@ -250,6 +251,11 @@ static __noinline struct l7tap_conn_info* register_conn(__u64 pid_tgid, __s32 fd
   return bpf_map_lookup_elem(&conns, &key);
 }
 
+/* Whether a connection's syscall bytes are sent: not ciphertext, and UDP only on DNS ports. */
+static __always_inline bool syscall_bytes_followed(const struct l7tap_conn_info* ci) {
+  return !(ci->flags & L7TAP_CONN_TLS) && (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) != L7TAP_CONN_UDP;
+}
+
 static __always_inline struct l7tap_conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
   __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
   struct l7tap_conn_info* info = bpf_map_lookup_elem(&conns, &key);
@@ -307,15 +313,17 @@ static __always_inline bool dns_header_ok(const struct scratch* s) {
 }
 
 /* What a dropped event's bytes began, for loss accounting: an HTTP/1 request line (a method token of 3 to 20
- * characters and a space) or status line ("HTTP/1."), or a DNS datagram. Messages that begin inside a chunk
- * (pipelined requests) are not seen. */
+ * characters and a space; not the h2c preface's PRI) or final-status line ("HTTP/1.x " and a status from 200:
+ * a 1xx answers nothing yet), or a DNS datagram. Messages that begin inside a chunk (pipelined requests) are
+ * not seen. */
 #define MAX_METHOD 20
 static __always_inline __u32 lost_start_counter(const struct scratch* s, bool datagram) {
   if (datagram) return L7TAP_CNT_LOST_DNS_MESSAGES;
   __u32 n = s->ev.copied;
-  if (n >= 7 && s->data[0] == 'H' && s->data[1] == 'T' && s->data[2] == 'T' && s->data[3] == 'P' &&
+  if (n >= 10 && s->data[0] == 'H' && s->data[1] == 'T' && s->data[2] == 'T' && s->data[3] == 'P' &&
       s->data[4] == '/' && s->data[5] == '1' && s->data[6] == '.')
-    return L7TAP_CNT_LOST_RESPONSE_STARTS;
+    return s->data[8] == ' ' && s->data[9] >= '2' && s->data[9] <= '9' ? L7TAP_CNT_LOST_RESPONSE_STARTS : 0;
+  if (n >= 4 && s->data[0] == 'P' && s->data[1] == 'R' && s->data[2] == 'I' && s->data[3] == ' ') return 0;
   for (int i = 0; i <= MAX_METHOD; i++) {
     if (i >= n) return 0;
     __u8 c = s->data[i];
@@ -326,7 +334,8 @@ static __always_inline __u32 lost_start_counter(const struct scratch* s, bool da
 }
 
 /* Sends a data event, reporting with it what this direction lost since the last one delivered; when it is
- * dropped itself, it is added to that loss instead. */
+ * dropped itself, it is added to that loss instead. The reports are taken with an atomic exchange: two CPUs
+ * sending on one connection never report the same loss twice. */
 static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_info* ci, __u8 dir, __u64 length,
                                         bool over_cap_counts) {
   dir &= 1;
@@ -351,26 +360,21 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
     count(L7TAP_CNT_TRUNCATED_EVENTS, 1);
     count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);
   }
-  const __u32 lost = ci->lost_events[dir], starts = ci->lost_starts[dir];
-  const __u8 unseen = ci->unseen[dir];
-  s->ev.lost_events = lost;
-  s->ev.lost_starts = starts;
-  s->ev.unseen = unseen;
+  /* Read first: the exchange (an atomic) only when there is something to take. */
+  const __u64 lost = ci->lost[dir] ? __sync_lock_test_and_set(&ci->lost[dir], 0) : 0;
+  const __u64 unseen = ci->unseen[dir] ? __sync_lock_test_and_set(&ci->unseen[dir], 0) : 0;
+  s->ev.lost_events = lost >> 32;
+  s->ev.lost_starts = (__u32)lost;
+  s->ev.unseen = unseen != 0;
   __u64 size = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
   if (bpf_ringbuf_output(&events, s, size, wakeup_flag())) {
     count(L7TAP_CNT_RINGBUF_FULL, 1);
-    __sync_fetch_and_add(&ci->lost_events[dir], 1);
     const __u32 counter = lost_start_counter(s, datagram);
-    if (counter) {
-      __sync_fetch_and_add(&ci->lost_starts[dir], 1);
-      count(counter, 1);
-    }
-    return;
+    if (counter) count(counter, 1);
+    /* Back for the next event, with this one. */
+    __sync_fetch_and_add(&ci->lost[dir], lost + (1ull << 32) + (counter ? 1 : 0));
+    if (unseen) ci->unseen[dir] = 1;
   }
-  /* Reported: what was lost meanwhile (another CPU) stays for the next event. */
-  if (lost) __sync_fetch_and_add(&ci->lost_events[dir], -lost);
-  if (starts) __sync_fetch_and_add(&ci->lost_starts[dir], -starts);
-  if (unseen) ci->unseen[dir] = 0;
 }
 
 /* Bytes of (tgid, fd) in direction dir moved unseen: positions miss them, so the next event says so. */

@@ -31,17 +31,19 @@ static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags
   if ((flags & MSG_PEEK) || !traced(pid_tgid)) return;
   struct l7tap_conn_info* ci = find_conn(pid_tgid, fd);
   if (!ci) return;
-  const bool followed = !(ci->flags & L7TAP_CONN_TLS) &&
-                        (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) != L7TAP_CONN_UDP;
   struct thread_state* t = current_thread(true);
   if (!t) {
-    if (followed) ci->unseen[dir & 1] = 1;
+    /* No state: the exit recovers the call from the registers, or (kprobes) its bytes go unseen. */
+    if (!recover_at_exit && syscall_bytes_followed(ci)) {
+      count(L7TAP_CNT_NO_THREAD_STATE, 1);
+      ci->unseen[dir & 1] = 1;
+    }
     return;
   }
   note_missed_exit(t, pid_tgid >> 32);
   if (t->tls.kind) note_tls_fd(&t->tls, ci, fd);
   /* Ciphertext is never sent; UDP that is not DNS costs the tests above and nothing more. */
-  if (!followed || (ci->flags & L7TAP_CONN_TLS)) return;
+  if (!syscall_bytes_followed(ci)) return;
   t->call = (struct call_args){.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
 }
 
@@ -49,7 +51,10 @@ static __always_inline void enter_conn(__s32 fd, __u8 kind) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
   struct thread_state* t = current_thread(true);
-  if (!t) return;
+  if (!t) {
+    if (!recover_at_exit) count(L7TAP_CNT_NO_THREAD_STATE, 1);  /* registered at its first I/O instead */
+    return;
+  }
   note_missed_exit(t, pid_tgid >> 32);
   t->call = (struct call_args){.fd = fd, .kind = kind};
 }
@@ -85,11 +90,12 @@ static __noinline void emit_msg(struct l7tap_conn_info* ci, const struct call_ar
   finish_data(s, ci, args->direction, length, true);
 }
 
-/* A thread with no state yet entered no followed call since the probes were attached: the call returning
- * now began before (a server blocked in accept or read when the agent started). Its arguments are still in
- * the user registers (x86-64: di, si, dx, r10), so it is followed all the same. The state is created then,
- * so the thread's later exits take the fast path. (kretprobes only fire for calls entered after attaching:
- * with the kprobe backend such calls stay unseen.) `flags_arg`: which argument holds MSG_* flags (0: none). */
+/* A thread with no state entered no followed call since the probes were attached (or its state could not be
+ * made at the entry): the call returning now began before (a server blocked in accept or read when the agent
+ * started). Its arguments are still in the user registers (x86-64: di, si, dx, r10), so it is followed all
+ * the same. The state is made then, so the thread's later exits take the fast path (threads that only ever
+ * read files get one too: task storage, freed with the thread). Tracepoint backend only (recover_at_exit).
+ * `flags_arg`: which argument holds MSG_* flags (0: none). */
 static __always_inline bool recover_call(struct call_args* args, const __u8 kind, const __u8 dir,
                                          const int flags_arg) {
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -115,7 +121,7 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
     t->call.kind = 0;
     if (args.kind != kind) return;
   } else {
-    if (ret < 0 || !traced(pid_tgid) || !recover_call(&args, kind, dir, flags_arg)) return;
+    if (!recover_at_exit || ret < 0 || !traced(pid_tgid) || !recover_call(&args, kind, dir, flags_arg)) return;
     recovered = true;
   }
 
@@ -133,10 +139,7 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
    * with its reader waiting): it starts again with these bytes. */
   struct l7tap_conn_info* ci = find_conn(pid_tgid, args.fd);
   if (!ci) return;
-  /* A recovered call: what enter_io would have checked. */
-  if (recovered && ((ci->flags & L7TAP_CONN_TLS) ||
-                    (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) == L7TAP_CONN_UDP))
-    return;
+  if (recovered && !syscall_bytes_followed(ci)) return;  /* what enter_io would have checked */
   if (is_muted(key, ci, L7TAP_SRC_SYSCALL)) return;
 
   if (kind == CALL_BUF) {
@@ -185,8 +188,9 @@ static __always_inline void on_close(__s32 fd) {
   ev.conn.generation = ci->generation;
   /* Losses after the last event delivered (their starts were counted in the global counters already). */
   for (int d = 0; d < 2; d++) {
-    ev.lost_events[d] = ci->lost_events[d];
-    ev.lost_starts[d] = ci->lost_starts[d];
+    const __u64 lost = ci->lost[d] ? __sync_lock_test_and_set(&ci->lost[d], 0) : 0;
+    ev.lost_events[d] = lost >> 32;
+    ev.lost_starts[d] = (__u32)lost;
   }
   bpf_map_delete_elem(&conns, &key);
   bpf_map_delete_elem(&muted, &key);
@@ -227,22 +231,23 @@ int on_process_exit(void* ctx) {
 /* ---- entry points: each syscall gets a tracepoint pair (tp_*) and a ksyscall kprobe pair (ks_*) ---- */
 
 // clang-format off
+/* Exits are defined (so attached) before entries: a call whose entry is seen always has its exit. */
 #define PROBES(name, enter_call, kind, dir, flags_arg)                                                      \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                                                                \
+  int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) {                                                \
+    exit_call(ctx->ret, kind, dir, flags_arg);                                                              \
+    return 0;                                                                                               \
+  }                                                                                                         \
   SEC("tracepoint/syscalls/sys_enter_" #name)                                                               \
   int tp_enter_##name(struct trace_event_raw_sys_enter *ctx) {                                              \
     long a0 = ctx->args[0], a1 = ctx->args[1], a2 = ctx->args[2], a3 = ctx->args[3];                        \
     enter_call;                                                                                             \
     return 0;                                                                                               \
   }                                                                                                         \
-  SEC("tracepoint/syscalls/sys_exit_" #name)                                                                \
-  int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) {                                                \
-    exit_call(ctx->ret, kind, dir, flags_arg);                                                              \
-    return 0;                                                                                               \
-  }                                                                                                         \
-  SEC("ksyscall/" #name)                                                                                    \
-  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3) { enter_call; return 0; }           \
   SEC("kretsyscall/" #name)                                                                                 \
-  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind, dir, flags_arg); return 0; }
+  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind, dir, flags_arg); return 0; }           \
+  SEC("ksyscall/" #name)                                                                                    \
+  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3) { enter_call; return 0; }
 
 /* a0 = fd, a1 = buffer / iovec / msghdr / mmsghdr, a2 = count (iovec and mmsg kinds); `flags` is the
  * argument holding the MSG_* flags of receive calls (0 where there is none), `fi` its index. */

@@ -7,7 +7,10 @@ static __always_inline void tls_enter(void* ssl, void* buf, void* len_ptr, __u8 
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
   struct thread_state* t = current_thread(true);
-  if (!t) return;
+  if (!t) {
+    count(L7TAP_CNT_NO_THREAD_STATE, 1);  /* this call's plaintext is lost */
+    return;
+  }
   if (t->tls.kind == TLS_DATA) {
     /* The previous call's return never ran (a uretprobe the kernel missed, or a longjmp out of it). */
     count(L7TAP_CNT_TLS_RETURN_MISSED, 1);

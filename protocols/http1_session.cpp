@@ -53,13 +53,17 @@ struct Pending {
   bool lost = false;
 };
 
-// A response that completed before any request was outstanding. With every request byte seen in order, it
-// can only answer the next request: the two directions' events were reordered (a multi-threaded client's
-// writer can reach its syscall exit after the reader has the answer), so it waits for that request.
-struct EarlyResponse {
-  int status;
-  uint64_t begin_ns;
-  uint64_t end_ns;
+// An answer no request was queued for yet, in response-stream order. Seen: a response that completed before
+// any request was outstanding; with every request byte seen in order it can only answer the next request:
+// the two directions' events were reordered (a multi-threaded client's writer can reach its syscall exit
+// after the reader has the answer), so it waits for that request. Lost: a response whose bytes were lost
+// (counted) while no request waited: it answered the next request, still to be seen (or lost itself).
+struct Answer {
+  bool lost = false;
+  bool switched = false;  // 101 or a CONNECT tunnel: the rest of the connection is another protocol
+  int status = 0;
+  uint64_t begin_ns = 0;
+  uint64_t end_ns = 0;
 };
 
 // One direction of the connection: requests or responses.
@@ -100,17 +104,19 @@ class Http1Session::Impl {
   explicit Impl(Http1Session& session) : s_(session), m_(session.memo_) {
     requests_.resync = m_.resync[0];
     responses_.resync = m_.resync[1];
+    answers_.resize(m_.lost_answers, Answer{/*lost=*/true});
   }
 
   // Nothing in flight: no message begun, none queued or held. What remains is in Memo.
   bool Quiescent() const {
     return !requests_.parser.in_message() && !responses_.parser.in_message() && queue_.empty() &&
-           early_.empty() && !requests_.paused && requests_.held.empty() && detecting_[0].empty() &&
-           detecting_[1].empty();
+           std::none_of(answers_.begin(), answers_.end(), [](const Answer& a) { return !a.lost; }) &&
+           !requests_.paused && requests_.held.empty() && detecting_[0].empty() && detecting_[1].empty();
   }
   void Save() {
     m_.resync[0] = requests_.resync;
     m_.resync[1] = responses_.resync;
+    m_.lost_answers = uint32_t(answers_.size());  // only lost ones are left when quiescent
   }
 
   void OnData(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied) {
@@ -122,10 +128,14 @@ class Http1Session::Impl {
     }
   }
 
-  void OnGap(Direction dir, const StreamGap& gap) {
+  void OnGap(Direction dir, StreamGap gap) {
     if (m_.closed || (gap.missing == 0 && gap.length_known && gap.lost_starts == 0)) return;
+    // Never more starts than events, nor more than a queue holds (the kernel's counts, sanity-bounded).
+    gap.lost_starts = std::min<uint32_t>({gap.lost_starts, gap.lost_events, uint32_t(kMaxQueued)});
     if (s_.state_ == Http1State::kDetecting) {
-      detecting_[Index(dir)].clear();  // the next bytes decide afresh
+      // The next bytes decide afresh; until a message starts, chunks that begin none are skipped.
+      detecting_[Index(dir)].clear();
+      m_.gap_while_detecting[Index(dir)] = gap.counted ? 1 : 2;
       if (gap.counted) m_.detect_lost_starts[Index(dir)] += gap.lost_starts;
       return;
     }
@@ -161,8 +171,8 @@ class Http1Session::Impl {
     if (requests_.parser.in_message()) ++s_.stats_.incomplete_messages;
     for (const Pending& p : queue_) s_.stats_.unanswered_requests += p.lost ? 0 : 1;
     queue_.clear();
-    s_.stats_.unmatched_responses += early_.size();
-    early_.clear();
+    DropSeenAnswers();
+    answers_.clear();
   }
 
  private:
@@ -189,7 +199,10 @@ class Http1Session::Impl {
     }
     if (carries != Carries::kRequests && carries != Carries::kResponses) {
       uint8_t& skipped = m_.skipped[Index(dir)];
-      if (s_.role_ != Role::kUnknown || skipped == kMaxSkippedChunks) return NotHttp();
+      // Mid-message bytes are expected where the start was not seen: the connection is older than the
+      // capture, or bytes were lost before the first message.
+      const bool start_unseen = s_.role_ == Role::kUnknown || m_.gap_while_detecting[Index(dir)];
+      if (!start_unseen || skipped == kMaxSkippedChunks) return NotHttp();
       ++skipped;
       ++s_.stats_.chunks_skipped;
       waiting.clear();
@@ -210,6 +223,9 @@ class Http1Session::Impl {
     const uint32_t lost_responses = m_.detect_lost_starts[1 - Index(request_dir)];
     for (uint32_t i = lost_responses; i < lost_requests; ++i) Enqueue(LostRequest());
     m_.detect_lost_starts = {};
+    // Holes of unknown content before the first message: the rules for them hold from here.
+    if (m_.gap_while_detecting[Index(request_dir)] == 2) m_.requests_lost = true;
+    if (m_.gap_while_detecting[1 - Index(request_dir)] == 2) m_.heal_responses = true;
 
     const Direction other = dir == Direction::kEgress ? Direction::kIngress : Direction::kEgress;
     std::vector<Chunk> replay = std::move(detecting_[Index(other)]);
@@ -221,7 +237,7 @@ class Http1Session::Impl {
   }
 
   void Feed(Side& side, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied) {
-    if (s_.state_ != Http1State::kHttp) return;
+    if (s_.state_ != Http1State::kHttp || (responses_held_ && &side == &responses_)) return;
     if (side.resync) {
       const Carries start = &side == &requests_ ? Carries::kRequests : Carries::kResponses;
       if (Classify(bytes) != start) return;
@@ -260,7 +276,7 @@ class Http1Session::Impl {
         side.headers_done = true;
         side.current_id = ++m_.last_id;
         if (Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()}) &&
-            !early_.empty())
+            !answers_.empty())
           PairEarly();
         break;
       case Http1Event::kMessageComplete:
@@ -279,12 +295,15 @@ class Http1Session::Impl {
 
   Pending LostRequest() { return Pending{++m_.last_id, 0, {}, {}, /*lost=*/true}; }
 
-  // False when the request does not wait in the queue (answered already, or its answer known lost).
+  // False when the request does not wait in the queue (answered already, or its answer known lost). The
+  // answers that came, or were lost, while no request was queued go to the next requests in their order.
   bool Enqueue(Pending p) {
-    if (p.lost && !early_.empty()) {
-      // A response that came ahead of its request answered this one, whose bytes were lost.
-      early_.erase(early_.begin());
-      ++s_.stats_.unmatched_responses;
+    if (!answers_.empty()) {
+      const Answer& a = answers_.front();
+      if (!a.lost && !p.lost) return Queue(std::move(p));  // the caller pairs it with that response
+      if (!a.lost) ++s_.stats_.unmatched_responses;        // it answered this request, whose bytes were lost
+      if (a.lost && !p.lost) ++s_.stats_.responses_lost;
+      answers_.erase(answers_.begin());
       return false;
     }
     if (p.lost && m_.orphans > 0) {  // already answered, by a response counted unmatched
@@ -292,11 +311,10 @@ class Http1Session::Impl {
       return false;
     }
     if (!p.lost) m_.orphans = 0;
-    if (m_.unclaimed_answers > 0) {  // its answer was lost before this request was known
-      --m_.unclaimed_answers;
-      s_.stats_.responses_lost += p.lost ? 0 : 1;
-      return false;
-    }
+    return Queue(std::move(p));
+  }
+
+  bool Queue(Pending p) {
     if (queue_.size() == kMaxQueued) {
       if (!queue_.front().lost) ++s_.stats_.requests_queue_full;
       queue_.erase(queue_.begin());
@@ -312,7 +330,17 @@ class Http1Session::Impl {
     const size_t queued = std::min(n, queue_.size());
     for (size_t i = 0; i < queued; ++i) s_.stats_.responses_lost += queue_[i].lost ? 0 : 1;
     queue_.erase(queue_.begin(), queue_.begin() + long(queued));
-    m_.unclaimed_answers += uint32_t(n - queued);
+    for (size_t i = queued; i < n && answers_.size() < kMaxQueued; ++i)
+      answers_.push_back(Answer{/*lost=*/true});
+  }
+
+  // Seen answers still waiting can no longer be paired (counted unmatched); lost ones stay.
+  void DropSeenAnswers() {
+    const auto seen =
+        std::remove_if(answers_.begin(), answers_.end(), [](const Answer& a) { return !a.lost; });
+    s_.stats_.unmatched_responses += uint64_t(answers_.end() - seen);
+    answers_.erase(seen, answers_.end());
+    responses_held_ = false;
   }
 
   // The response parser must know what it answers: HEAD responses have no body, a 2xx to CONNECT is a tunnel.
@@ -344,8 +372,11 @@ class Http1Session::Impl {
     // has read).
     const bool reordered =
         s_.role_ == Role::kClient && (m_.last_id > 0 || m_.from_start) && !m_.requests_lost;
-    if (!pairs && queue_.empty() && !switched && reordered && early_.size() < kMaxQueued) {
-      early_.push_back({status, begin, responses_.ts_ns});
+    if (!pairs && queue_.empty() && reordered && answers_.size() < kMaxQueued) {
+      answers_.push_back({false, switched, status, begin, responses_.ts_ns});
+      // After a switch the rest of the response stream is another protocol: it waits unparsed.
+      if (switched) responses_held_ = true;
+      return;
     } else if (!pairs || queue_.front().lost) {
       ++s_.stats_.unmatched_responses;  // no request, or the answer to one whose bytes were lost
       if (pairs) queue_.erase(queue_.begin());
@@ -370,9 +401,9 @@ class Http1Session::Impl {
 
   // The request just queued gets the response that arrived ahead of it.
   void PairEarly() {
-    if (queue_.empty() || queue_.front().lost) return;
-    const EarlyResponse response = early_.front();
-    early_.erase(early_.begin());
+    if (queue_.empty() || queue_.front().lost || answers_.empty() || answers_.front().lost) return;
+    const Answer response = answers_.front();
+    answers_.erase(answers_.begin());
     Pending request = std::move(queue_.front());
     queue_.erase(queue_.begin());
     // Its start was stamped late (that is why it came second): the answer's first byte bounds it.
@@ -380,6 +411,10 @@ class Http1Session::Impl {
     if (s_.sink_) {
       s_.sink_(HttpTransaction{s_.role_, start, response.end_ns, std::move(request.method),
                                std::move(request.target), response.status});
+    }
+    if (response.switched) {
+      s_.state_ = Http1State::kUpgraded;
+      Release();
     }
   }
 
@@ -412,23 +447,29 @@ class Http1Session::Impl {
   // The request direction lost framing: queued requests keep waiting for their answers.
   void RequestGap(const StreamGap& gap) {
     ++s_.stats_.desyncs;
-    if (!requests_.resync && requests_.parser.in_message() && !requests_.headers_done)
-      ++s_.stats_.requests_cut;  // its start was seen; it never reaches the queue
+    const bool cut = !requests_.resync && requests_.parser.in_message() && !requests_.headers_done;
     ResetSide(requests_);
+    if (cut) {
+      // Its start was seen, its rest lost: counted here, and its place kept so its answer pairs with no
+      // other.
+      ++s_.stats_.requests_cut;
+      Queue(LostRequest());
+    }
     if (gap.counted) {
       for (uint32_t i = 0; i < gap.lost_starts; ++i) Enqueue(LostRequest());
     } else {
       // Responses that came ahead of their requests may answer lost ones: they can no longer be paired.
       m_.requests_lost = true;
-      s_.stats_.unmatched_responses += early_.size();
-      early_.clear();
+      DropSeenAnswers();
     }
   }
 
   // The response direction lost framing: the requests whose answers were in the hole leave the queue.
   void ResponseGap(const StreamGap& gap) {
     ++s_.stats_.desyncs;
-    const bool cut = !responses_.resync && responses_.parser.in_message();  // a response began, its rest lost
+    // A response began and its rest was lost (a 1xx answers nothing: its request still waits).
+    const int status = responses_.parser.status_code();
+    const bool cut = !responses_.resync && responses_.parser.in_message() && !(status >= 100 && status < 200);
     ResetSide(responses_);
     // An Upgrade request waiting for its (now lost) answer: what follows it may not be HTTP.
     if (requests_.paused) ResetSide(requests_);
@@ -458,7 +499,8 @@ class Http1Session::Impl {
 
   void Release() {
     queue_.clear();
-    early_.clear();
+    answers_.clear();
+    responses_held_ = false;
     detecting_ = {};
     requests_.held.clear();
     requests_.paused = false;
@@ -469,8 +511,9 @@ class Http1Session::Impl {
   Side requests_{Http1Parser::Kind::kRequest};
   Side responses_{Http1Parser::Kind::kResponse};
   // Vectors, not deques: a deque allocates on construction, and most connections hold one request or none.
-  std::vector<Pending> queue_;        // requests in order, oldest first
-  std::vector<EarlyResponse> early_;  // responses that came ahead of their request (see EarlyResponse)
+  std::vector<Pending> queue_;   // requests in order, oldest first
+  std::vector<Answer> answers_;  // answers no request was queued for yet, in order (see Answer)
+  bool responses_held_ = false;  // a switch answered a request not seen yet: later response bytes wait
   std::array<std::vector<Chunk>, 2> detecting_;  // by direction: first bytes too short to classify
 };
 

@@ -78,16 +78,18 @@ class Http1Session {
   // What a session remembers across messages: kept when Quiesce frees the rest.
   struct Memo {
     uint64_t last_id = 0;
-    uint32_t orphans = 0;            // responses that found no request since the last one queued
-    uint32_t unclaimed_answers = 0;  // responses lost while no request was queued for them
-    bool requests_lost = false;      // an uncounted request-side gap may have swallowed whole requests
-    bool heal_responses = false;     // an uncounted response-side gap: the next response re-anchors the queue
+    uint32_t orphans = 0;         // responses that found no request since the last one queued
+    uint32_t lost_answers = 0;    // responses lost while no request was queued for them (see Answer)
+    bool requests_lost = false;   // an uncounted request-side gap may have swallowed whole requests
+    bool heal_responses = false;  // an uncounted response-side gap: the next response re-anchors the queue
     bool pipelining_seen = false;
     bool from_start = false;  // the role was known before the first byte: nothing precedes the capture
     bool closed = false;
     bool resync[2] = {false, false};               // requests, responses: waiting for a message start
     std::array<uint32_t, 2> detect_lost_starts{};  // by direction: messages lost before detection
     std::array<uint8_t, 2> skipped{};              // by direction: chunks skipped before the first message
+    std::array<uint8_t, 2> gap_while_detecting{};  // by direction: a hole before the first message (1
+                                                   // counted, 2 of unknown content)
   };
   class Adapter final : public StreamConsumer {
    public:

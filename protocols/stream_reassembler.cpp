@@ -4,7 +4,19 @@
 
 namespace l7tap::protocols {
 
-StreamReassembler::StreamReassembler(size_t max_pending) : max_pending_(uint32_t(max_pending)) {}
+StreamReassembler::StreamReassembler(size_t max_pending, HoldBudget* budget)
+    : max_pending_(uint32_t(max_pending)), budget_(budget) {}
+
+StreamReassembler::~StreamReassembler() { Reset(); }
+
+void StreamReassembler::Reset() {
+  if (held_)
+    for (const auto& [position, h] : *held_) Release(h);
+  held_.reset();
+  started_ = false;
+  next_ = 0;
+  lost_events_ = lost_starts_ = 0;
+}
 
 void StreamReassembler::StartAt(uint64_t position) {
   if (started_) return;
@@ -12,34 +24,60 @@ void StreamReassembler::StartAt(uint64_t position) {
   next_ = position;
 }
 
+void StreamReassembler::Release(const Held& h) {
+  if (budget_) budget_->used -= h.copied.size();
+}
+
+StreamGap StreamReassembler::TakeReports(uint64_t missing, bool length_known) {
+  StreamGap gap{missing, length_known, lost_events_ > 0, lost_events_, lost_starts_};
+  lost_events_ = lost_starts_ = 0;
+  return gap;
+}
+
 void StreamReassembler::Push(const StreamChunk& c, StreamConsumer& out) {
   const uint64_t length = std::max<uint64_t>(c.length, c.copied.size());  // a copy never exceeds the chunk
-  lost_events_ += c.lost_events;
-  lost_starts_ += c.lost_starts;
-  if (length == 0) return;
-  StartAt(c.position);
-  if (c.unseen) {
-    // Bytes moved before this chunk that no position counts: whatever was held before it goes first, then
-    // a gap of unknown length right before it.
-    while (holding() && held_->begin()->first < c.position) DeclareHole(out);
-    const uint64_t missing = c.position > next_ ? c.position - next_ : 0;
-    next_ = std::max(next_, c.position);
-    StreamGap gap{missing, /*length_known=*/false, lost_events_ > 0, lost_events_, lost_starts_};
-    lost_events_ = lost_starts_ = 0;
-    Report(gap, out);
+  if (!started_ && length > 0) {
+    started_ = true;
+    next_ = c.position;
+    // Losses before the first chunk seen: where they were is not known, only that they came before it.
+    if (c.lost_events > 0) Report(StreamGap{0, false, true, c.lost_events, c.lost_starts}, out);
+  } else if (c.lost_events > 0) {
+    if (lost_events_ == 0) reports_ts_ = c.ts_ns;
+    lost_events_ += c.lost_events;
+    lost_starts_ += c.lost_starts;
   }
+  if (length == 0) return;
   if (c.position <= next_) {
+    if (c.unseen) Report(TakeReports(0, false), out);  // bytes moved unseen right before it
     Deliver(c.position, c.ts_ns, c.copied, length, out);
     DrainReady(out);
     // A report that came on a chunk reordered ahead of the hole it explains.
     if (lost_events_ > 0 && holding()) DeclareHole(out);
     return;
   }
+  if (budget_ && budget_->used + c.copied.size() > budget_->capacity) {
+    // No room to wait for reordered chunks: the holes before this one are declared now.
+    ++budget_->refused;
+    while (holding() && held_->begin()->first < c.position) DeclareHole(out);
+    if (c.position > next_) Report(TakeReports(c.position - next_, true), out);
+    next_ = std::max(next_, c.position);
+    if (c.unseen) Report(TakeReports(0, false), out);
+    Deliver(c.position, c.ts_ns, c.copied, length, out);
+    DrainReady(out);
+    return;
+  }
   if (!held_) held_ = std::make_unique<std::map<uint64_t, Held>>();
-  auto [it, inserted] = held_->try_emplace(c.position, Held{c.ts_ns, std::string(c.copied), length});
-  if (!inserted) {  // same start seen twice: keep the longer copy, the rest was a duplicate
+  auto [it, inserted] =
+      held_->try_emplace(c.position, Held{c.ts_ns, std::string(c.copied), length, c.unseen});
+  if (inserted) {
+    if (budget_) budget_->used += c.copied.size();
+  } else {  // same start seen twice: keep the longer copy, the rest was a duplicate
     stats_.overlap_bytes += std::min(it->second.length, length);
-    if (length > it->second.length) it->second = Held{c.ts_ns, std::string(c.copied), length};
+    if (length > it->second.length) {
+      Release(it->second);
+      it->second = Held{c.ts_ns, std::string(c.copied), length, c.unseen};
+      if (budget_) budget_->used += c.copied.size();
+    }
   }
   // The kernel said events were lost: the hole is theirs, nothing is reordered into it.
   if (lost_events_ > 0 || held_->size() > max_pending_) DeclareHole(out);
@@ -47,24 +85,26 @@ void StreamReassembler::Push(const StreamChunk& c, StreamConsumer& out) {
 
 void StreamReassembler::Expire(uint64_t cutoff_ns, StreamConsumer& out) {
   while (holding() && held_->begin()->second.ts_ns < cutoff_ns) DeclareHole(out);
+  // Reports with no hole left to explain came late (their hole was declared without them): a hole found
+  // later is not theirs.
+  if (!holding() && lost_events_ > 0 && reports_ts_ < cutoff_ns) {
+    stats_.late_reports += lost_events_;
+    lost_events_ = lost_starts_ = 0;
+  }
 }
 
 void StreamReassembler::Flush(StreamConsumer& out, uint32_t lost_events, uint32_t lost_starts) {
+  while (holding()) DeclareHole(out);
   lost_events_ += lost_events;
   lost_starts_ += lost_starts;
-  while (holding()) DeclareHole(out);
-  if (lost_events_ > 0) {  // lost after the last chunk delivered: where the stream ended is not known
-    StreamGap gap{0, /*length_known=*/false, /*counted=*/true, lost_events_, lost_starts_};
-    lost_events_ = lost_starts_ = 0;
-    Report(gap, out);
-  }
+  // Lost after the last chunk delivered: where the stream ended is not known.
+  if (lost_events_ > 0) Report(TakeReports(0, false), out);
 }
 
 void StreamReassembler::DeclareHole(StreamConsumer& out) {
   const uint64_t start = held_->begin()->first;
   if (start > next_) {
-    StreamGap gap{start - next_, /*length_known=*/true, lost_events_ > 0, lost_events_, lost_starts_};
-    lost_events_ = lost_starts_ = 0;
+    const StreamGap gap = TakeReports(start - next_, true);
     next_ = start;
     Report(gap, out);
   }
@@ -97,6 +137,8 @@ void StreamReassembler::DrainReady(StreamConsumer& out) {
   while (holding() && held_->begin()->first <= next_) {
     auto node = held_->extract(held_->begin());
     const Held& h = node.mapped();
+    Release(h);
+    if (h.unseen) Report(TakeReports(0, false), out);
     Deliver(node.key(), h.ts_ns, h.copied, h.length, out);
   }
 }

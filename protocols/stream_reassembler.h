@@ -33,6 +33,15 @@ struct ReassemblerStats {
   uint64_t gaps = 0;           // OnGap calls
   uint64_t gap_bytes = 0;      // bytes reported missing
   uint64_t overlap_bytes = 0;  // bytes seen twice and dropped
+  uint64_t late_reports = 0;   // events reported lost after their hole was declared without them
+};
+
+// Bytes held in every stream's window together (one per node, one thread): past the capacity a hole is
+// declared at once instead of waiting for reordered chunks.
+struct HoldBudget {
+  size_t capacity = 16 << 20;
+  size_t used = 0;
+  uint64_t refused = 0;  // chunks not held for want of room (their hole declared at once)
 };
 
 // One captured piece of the stream, with what the kernel knew was lost before it.
@@ -52,7 +61,14 @@ class StreamReassembler {
   // them is declared a gap as soon as the kernel reports events lost (a later chunk carries the count), when
   // Expire finds it older than the reorder grace (events of one stream can reach the ring buffer out of
   // order by microseconds), or when the window is full.
-  explicit StreamReassembler(size_t max_pending = 16);
+  // `budget` (optional, outlives the reassembler): the node-wide cap on held bytes.
+  explicit StreamReassembler(size_t max_pending = 16, HoldBudget* budget = nullptr);
+  ~StreamReassembler();
+  StreamReassembler(const StreamReassembler&) = delete;
+  StreamReassembler& operator=(const StreamReassembler&) = delete;
+  // Forgets everything (a new stream on the same connection), keeping the budget.
+  void Reset();
+  void set_budget(HoldBudget* budget) { budget_ = budget; }
 
   // The stream is known to begin at `position` (the connection's open was seen): bytes lost before the
   // first chunk are a gap too. Without it, the first chunk sets the start (capture began mid-stream).
@@ -79,6 +95,7 @@ class StreamReassembler {
     uint64_t ts_ns;
     std::string copied;
     uint64_t length;
+    bool unseen;  // bytes before it moved unseen: an unknown-length gap precedes it
   };
   void Deliver(uint64_t position, uint64_t ts_ns, std::string_view copied, uint64_t length,
                StreamConsumer& out);
@@ -86,8 +103,12 @@ class StreamReassembler {
   // Declares the hole before the first held chunk (with the loss reports gathered so far).
   void DeclareHole(StreamConsumer& out);
   void Report(StreamGap gap, StreamConsumer& out);
+  // The loss reports gathered so far, for the gap they explain.
+  StreamGap TakeReports(uint64_t missing, bool length_known);
+  void Release(const Held& h);
 
   uint32_t max_pending_;
+  HoldBudget* budget_;
   bool started_ = false;  // the start position is known (StartAt, or the first chunk seen)
   uint64_t next_ = 0;
   // Chunks past a hole, by position; made when first needed (most streams never hold one).
@@ -95,6 +116,7 @@ class StreamReassembler {
   // Loss reports not yet tied to a hole (a report can arrive on a chunk that was reordered ahead of it).
   uint32_t lost_events_ = 0;
   uint32_t lost_starts_ = 0;
+  uint64_t reports_ts_ = 0;  // capture time of the chunk that brought the oldest of them
   ReassemblerStats stats_;
 };
 

@@ -61,7 +61,9 @@ TEST(KernelSweeperTest, RemovesWhatTheProbesCannotAndCountsIt) {
   Put(p.ssl_fds_fd(), l7tap_ssl_key{0x2000, self, 0}, l7tap_ssl_conn{7, 10, 0});     // an older generation
   Put(p.ssl_fds_fd(), l7tap_ssl_key{0x3000, dead, 0}, l7tap_ssl_conn{3, 10, 0});
   Put(p.go_calls_fd(), l7tap_go_call_key{0x10, self, 0}, l7tap_go_call{1, 2, now});
-  Put(p.go_calls_fd(), l7tap_go_call_key{0x20, self, 0}, l7tap_go_call{1, 2, now - 2 * idle});
+  Put(p.go_calls_fd(), l7tap_go_call_key{0x20, self, 0}, l7tap_go_call{1, 2, now - 2 * idle});  // blocked
+  Put(p.muted_fd(), l7tap_conn_key(self, 13),
+      l7tap_mute{now + 1, L7TAP_SRC_SYSCALL, 0});  // newer than the pass
   Put(p.go_calls_fd(), l7tap_go_call_key{0x30, dead, 0}, l7tap_go_call{1, 2, now});
 
   sweeper.Sweep(now);
@@ -77,19 +79,20 @@ TEST(KernelSweeperTest, RemovesWhatTheProbesCannotAndCountsIt) {
   EXPECT_EQ(t("kernel_conns")->entries(), 1u);
   EXPECT_EQ(t("kernel_conns")->evicted(Eviction::kIdle), 1u);
   EXPECT_EQ(t("kernel_conns")->evicted(Eviction::kProcessGone), 1u);
-  EXPECT_EQ(t("kernel_muted")->entries(), 1u);
+  EXPECT_EQ(t("kernel_muted")->entries(), 2u);
   EXPECT_EQ(t("kernel_muted")->evicted(Eviction::kOwnerGone), 1u);
   EXPECT_EQ(t("kernel_ssl_fds")->entries(), 1u);
   EXPECT_EQ(t("kernel_ssl_fds")->evicted(Eviction::kOwnerGone), 1u);
   EXPECT_EQ(t("kernel_ssl_fds")->evicted(Eviction::kProcessGone), 1u);
-  EXPECT_EQ(t("kernel_go_calls")->entries(), 1u);
-  EXPECT_EQ(t("kernel_go_calls")->evicted(Eviction::kIdle), 1u);
+  EXPECT_EQ(t("kernel_go_calls")->entries(), 2u);  // a Read blocks as long as its connection idles
   EXPECT_EQ(t("kernel_go_calls")->evicted(Eviction::kProcessGone), 1u);
   EXPECT_EQ(t("kernel_conns")->capacity(), uint64_t(L7TAP_DEFAULT_MAX_CONNS));
 
-  // The agent dropping a connection itself removes the kernel's record, counted once.
-  sweeper.Forget(self, 10, Eviction::kIdle);
-  sweeper.Forget(self, 10, Eviction::kIdle);
+  // The agent dropping a connection itself removes the kernel's record of that generation, counted once.
+  sweeper.Forget(ConnId{self, 10, 99}, Eviction::kIdle);  // another generation: stays
+  EXPECT_TRUE((Has<uint64_t, l7tap_conn_info>(p.conns_fd(), l7tap_conn_key(self, 10))));
+  sweeper.Forget(ConnId{self, 10, 1}, Eviction::kIdle);
+  sweeper.Forget(ConnId{self, 10, 1}, Eviction::kIdle);
   EXPECT_FALSE((Has<uint64_t, l7tap_conn_info>(p.conns_fd(), l7tap_conn_key(self, 10))));
   EXPECT_EQ(t("kernel_conns")->evicted(Eviction::kIdle), 2u);
 }

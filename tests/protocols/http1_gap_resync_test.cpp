@@ -22,8 +22,10 @@ struct Piece {
   std::string bytes;
   int exchange;
   bool request;
-  bool starts_message;
-  bool skippable = false;  // body bytes of known length: a parser steps over them when lost
+  bool starts_message;  // what the kernel counts in a dropped event: a request or a final-status line
+  // When this piece is lost: 0, its exchange is lost; otherwise the exchange still counts and ends then
+  // (body bytes of known length are stepped over; a lost 1xx answers nothing).
+  uint64_t end_if_lost = 0;
 };
 
 struct Exchange {
@@ -31,7 +33,6 @@ struct Exchange {
   int status;
   uint64_t start = 0;  // first request piece
   uint64_t end = 0;    // last response piece
-  uint64_t response_head = 0;
 };
 
 std::string Response(int status, std::string_view body) {
@@ -40,50 +41,87 @@ std::string Response(int status, std::string_view body) {
          std::string(body);
 }
 
-// Twelve exchanges of four shapes: a GET in one read/write each; a POST whose body is its own syscall; a
-// response whose body is its own syscall; a chunked response in four syscalls.
 struct Sequence {
   std::vector<Piece> pieces;
   std::vector<Exchange> exchanges;
 };
 
-Sequence KeepAlive(Role role, int count = 12) {
+// The shapes of exchange a sequence cycles through: a GET in one read/write each; a POST whose body is its
+// own syscall; a response whose body is its own syscall; a chunked response in four syscalls; a POST with
+// Expect: 100-continue (headers, 100 Continue, body, final response).
+enum Shape { kGet, kPostBodyApart, kBodyApart, kChunked, kContinue, kShapes };
+
+// Keep-alive: each request, then its response. `first`: the shape the sequence starts with.
+Sequence KeepAlive(Role role, int count = 12, int first = kGet, int shapes = kContinue) {
   Sequence s;
   const Direction req_dir = role == Role::kServer ? Direction::kIngress : Direction::kEgress;
   const Direction resp_dir = role == Role::kServer ? Direction::kEgress : Direction::kIngress;
   uint64_t ts = 1000;
   for (int i = 0; i < count; ++i) {
+    const int shape = (first + i) % shapes;
     Exchange e{"/item/" + std::to_string(i), 200 + i % 3};
-    auto add = [&](bool request, std::string bytes, bool starts, bool skippable = false) {
+    const size_t from = s.pieces.size();
+    std::vector<size_t> at_end;  // pieces whose loss leaves the exchange ending at its last piece
+    size_t head = 0;             // the response head, where a lost body ends it
+    auto add = [&](bool request, std::string bytes, bool starts) {
       ts += 10;
-      s.pieces.push_back({request ? req_dir : resp_dir, ts, std::move(bytes), i, request, starts, skippable});
+      s.pieces.push_back({request ? req_dir : resp_dir, ts, std::move(bytes), i, request, starts});
       return ts;
     };
-    if (i % 4 == 1) {
-      const std::string body = "{\"n\":" + std::to_string(i) + "}";
-      e.start = add(true,
-                    "POST " + e.target + " HTTP/1.1\r\nHost: svc\r\nContent-Length: " +
-                        std::to_string(body.size()) + "\r\n\r\n",
-                    true);
-      add(true, body, false, true);
+    const std::string body = "{\"n\":" + std::to_string(i) + "}";
+    const std::string post = "POST " + e.target +
+                             " HTTP/1.1\r\nHost: svc\r\nContent-Length: " + std::to_string(body.size()) +
+                             "\r\n";
+    if (shape == kPostBodyApart || shape == kContinue) {
+      e.start = add(true, post + (shape == kContinue ? "Expect: 100-continue\r\n\r\n" : "\r\n"), true);
+      if (shape == kContinue) {
+        add(false, "HTTP/1.1 100 Continue\r\n\r\n", false);
+        at_end.push_back(s.pieces.size() - 1);
+      }
+      add(true, body, false);
+      at_end.push_back(s.pieces.size() - 1);
     } else {
       e.start = add(true, "GET " + e.target + " HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\n\r\n", true);
     }
-    if (i % 4 == 2) {
-      const std::string body(300, char('a' + i));
-      const std::string whole = Response(e.status, body);
-      e.response_head = add(false, whole.substr(0, whole.size() - body.size()), true);
-      e.end = add(false, body, false, true);
-    } else if (i % 4 == 3) {
-      e.response_head = add(
-          false, "HTTP/1.1 " + std::to_string(e.status) + " X\r\nTransfer-Encoding: chunked\r\n\r\n", true);
+    if (shape == kBodyApart) {
+      const std::string big(300, char('a' + i));
+      const std::string whole = Response(e.status, big);
+      add(false, whole.substr(0, whole.size() - big.size()), true);
+      head = s.pieces.size() - 1;
+      e.end = add(false, big, false);
+      s.pieces.back().end_if_lost = s.pieces[head].ts;
+    } else if (shape == kChunked) {
+      add(false, "HTTP/1.1 " + std::to_string(e.status) + " X\r\nTransfer-Encoding: chunked\r\n\r\n", true);
       add(false, "5\r\nhello\r\n", false);
       add(false, "6\r\n world\r\n", false);
       e.end = add(false, "0\r\n\r\n", false);
     } else {
-      e.response_head = e.end = add(false, Response(e.status, "ok"), true);
+      e.end = add(false, Response(e.status, "ok"), true);
     }
+    for (size_t k : at_end) s.pieces[k].end_if_lost = e.end;
+    (void)from;
     s.exchanges.push_back(e);
+  }
+  return s;
+}
+
+// Pipelined: every request (one syscall each), then every response in order.
+Sequence Pipelined(Role role, int count = 8) {
+  Sequence s;
+  const Direction req_dir = role == Role::kServer ? Direction::kIngress : Direction::kEgress;
+  const Direction resp_dir = role == Role::kServer ? Direction::kEgress : Direction::kIngress;
+  uint64_t ts = 1000;
+  for (int i = 0; i < count; ++i) {
+    Exchange e{"/p/" + std::to_string(i), 200 + i % 3};
+    ts += 10;
+    e.start = ts;
+    s.pieces.push_back({req_dir, ts, "GET " + e.target + " HTTP/1.1\r\nHost: svc\r\n\r\n", i, true, true});
+    s.exchanges.push_back(e);
+  }
+  for (int i = 0; i < count; ++i) {
+    ts += 10;
+    s.exchanges[i].end = ts;
+    s.pieces.push_back({resp_dir, ts, Response(s.exchanges[i].status, "ok"), i, false, true});
   }
   return s;
 }
@@ -140,8 +178,7 @@ void ExpectCounted(const HttpTransaction& t, const Exchange& e, Role role, uint6
   EXPECT_EQ(t.end_ns, end);
 }
 
-void CheckEveryPosition(Role role, bool counted, bool quiesce = false) {
-  const Sequence s = KeepAlive(role);
+void CheckEveryPosition(Role role, const Sequence& s, bool counted, bool quiesce = false) {
   const size_t n = s.exchanges.size();
   {
     const Outcome all = Feed(role, s, {}, counted, quiesce);
@@ -153,15 +190,14 @@ void CheckEveryPosition(Role role, bool counted, bool quiesce = false) {
     SCOPED_TRACE("piece " + std::to_string(k) + " of exchange " + std::to_string(lost.exchange) +
                  (lost.request ? " (request" : " (response") + (lost.starts_message ? " start)" : " body)"));
     const Outcome o = Feed(role, s, {k}, counted, quiesce);
-    // A lost body piece of known length is skipped: the exchange still counts (a response then ends at its
-    // head, the last piece seen). Any other lost piece loses its exchange, and only that one.
+    // The exchange that lost a piece counts, ending at end_if_lost, or is lost; every other one counts.
     size_t t = 0;
     for (size_t i = 0; i < n; ++i) {
       const Exchange& e = s.exchanges[i];
       const bool affected = int(i) == lost.exchange;
-      if (affected && !lost.skippable) continue;
+      if (affected && lost.end_if_lost == 0) continue;
       ASSERT_LT(t, o.txns.size()) << "exchange " << i << " not counted";
-      ExpectCounted(o.txns[t++], e, role, affected && !lost.request ? e.response_head : e.end);
+      ExpectCounted(o.txns[t++], e, role, affected ? lost.end_if_lost : e.end);
     }
     EXPECT_EQ(o.txns.size(), t);
     // Exactly accounted: counted + lost by reason = sent.
@@ -171,6 +207,10 @@ void CheckEveryPosition(Role role, bool counted, bool quiesce = false) {
               n);
     EXPECT_EQ(st.parse_errors, 0u);
   }
+}
+
+void CheckEveryPosition(Role role, bool counted, bool quiesce = false) {
+  CheckEveryPosition(role, KeepAlive(role), counted, quiesce);
 }
 
 TEST(Http1GapResync, ServerWithCountedLossAtEveryPosition) { CheckEveryPosition(Role::kServer, true); }
@@ -185,6 +225,23 @@ TEST(Http1GapResync, QuiescedSessionsGiveTheSameOutcome) {
   }
 }
 
+// The first exchange a POST (its headers lost, the body arrives first), and 100-continue exchanges (a lost
+// 100 Continue answers nothing: its request still waits for the final response).
+TEST(Http1GapResync, PostFirstAndContinueExchangesAtEveryPosition) {
+  for (Role role : {Role::kServer, Role::kClient}) {
+    for (bool counted : {true, false}) {
+      SCOPED_TRACE(std::string(role == Role::kServer ? "server" : "client") + (counted ? " counted" : ""));
+      CheckEveryPosition(role, KeepAlive(role, 10, kPostBodyApart, kShapes), counted);
+      CheckEveryPosition(role, KeepAlive(role, 10, kContinue, kShapes), counted);
+    }
+  }
+}
+
+// A pipelining client: the kernel's counts keep every other pair right wherever one event is lost.
+TEST(Http1GapResync, PipelinedWithCountedLossAtEveryPosition) {
+  for (Role role : {Role::kServer, Role::kClient}) CheckEveryPosition(role, Pipelined(role), true);
+}
+
 // Two events lost anywhere (the kernel's counts make every pair exact): every exchange neither touched is
 // counted, and counted + lost = sent.
 TEST(Http1GapResync, TwoLossesAnywhereStayExactlyAccounted) {
@@ -196,7 +253,7 @@ TEST(Http1GapResync, TwoLossesAnywhereStayExactlyAccounted) {
         const Outcome o = Feed(role, s, {a, b}, true);
         std::set<int> touched;
         for (size_t k : {a, b})
-          if (!s.pieces[k].skippable) touched.insert(s.pieces[k].exchange);
+          if (s.pieces[k].end_if_lost == 0) touched.insert(s.pieces[k].exchange);
         ASSERT_EQ(o.txns.size(), s.exchanges.size() - touched.size());
         size_t t = 0;
         for (size_t i = 0; i < s.exchanges.size(); ++i) {

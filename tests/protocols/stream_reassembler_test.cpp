@@ -246,5 +246,63 @@ TEST(StreamReassembler, FlushReportsLossAfterTheLastChunk) {
   EXPECT_EQ(out.events.size(), 2u);
 }
 
+TEST(StreamReassembler, UnseenChunkAheadWaitsForTheChunkReorderedBeforeIt) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Push(Chunk(8, 12, "cccc", 0, 0, /*unseen=*/true), out);  // ahead: held with its mark
+  r.Push(Chunk(4, 11, "bbbb"), out);                         // the reordered one fills the hole
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "11:bbbb+0", "gap:0+?", "12:cccc+0"}));
+  EXPECT_EQ(r.stats().overlap_bytes, 0u);
+}
+
+TEST(StreamReassembler, LossBeforeTheFirstChunkOfAnUnopenedStreamIsReportedBeforeIt) {
+  StreamReassembler r;  // no StartAt: the open was not seen
+  Recorder out;
+  r.Push(Chunk(500, 10, "GET /x HTTP/1.1\r\n\r\n", 2, 1), out);
+  EXPECT_EQ(out.events, (Events{"gap:0+? lost 2/1", "10:GET /x HTTP/1.1\r\n\r\n+0"}));
+}
+
+TEST(StreamReassembler, ReportsArrivingAfterTheirHoleWasDeclaredAreDroppedAndCounted) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Push(Chunk(8, 11, "cccc"), out);
+  r.Expire(12, out);                         // declared without a count
+  r.Push(Chunk(12, 13, "dddd", 1, 0), out);  // the count comes after
+  r.Expire(14, out);
+  EXPECT_EQ(r.stats().late_reports, 1u);
+  r.Push(Chunk(20, 15, "ffff"), out);  // a later hole is not given that count
+  r.Flush(out);
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "gap:4", "11:cccc+0", "13:dddd+0", "gap:4", "15:ffff+0"}));
+}
+
+TEST(StreamReassembler, FlushGivesHeldHolesTheirReportsAndTheCloseItsOwn) {
+  StreamReassembler r;
+  Recorder out;
+  r.Push(Chunk(0, 10, "aaaa"), out);
+  r.Push(Chunk(8, 11, "cccc"), out);  // held
+  r.Flush(out, 1, 1);                 // the close reports one more, after everything delivered
+  EXPECT_EQ(out.events, (Events{"10:aaaa+0", "gap:4", "11:cccc+0", "gap:0+? lost 1/1"}));
+}
+
+TEST(StreamReassembler, ANodeWideBudgetBoundsHeldBytes) {
+  HoldBudget budget;
+  budget.capacity = 6;
+  Recorder out1, out2;
+  {
+    StreamReassembler a(16, &budget), b(16, &budget);
+    a.Push(Chunk(0, 10, "aa"), out1);
+    a.Push(Chunk(4, 11, "cccc"), out1);  // held: 4 of 6 bytes
+    EXPECT_EQ(budget.used, 4u);
+    b.Push(Chunk(0, 10, "xx"), out2);
+    b.Push(Chunk(6, 12, "zzz"), out2);  // no room: its hole is declared at once
+    EXPECT_EQ(budget.refused, 1u);
+    EXPECT_EQ(out2.events, (Events{"10:xx+0", "gap:4", "12:zzz+0"}));
+    EXPECT_EQ(budget.used, 4u);
+  }
+  EXPECT_EQ(budget.used, 0u);  // released with the streams
+}
+
 }  // namespace
 }  // namespace l7tap::protocols
