@@ -2,11 +2,15 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <gelf.h>
 
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace l7tap::symbolizer {
 namespace {
@@ -18,6 +22,52 @@ std::string DwarfError() {
 
 struct DwarfCloser {
   void operator()(Dwarf* dwarf) const { dwarf_end(dwarf); }
+};
+
+// DIE names, checked: libdw does not check that an inline (DW_FORM_string) or .debug_str name ends inside its
+// section, so on a malformed file strlen would read past the section's buffer. A name counts only if it is
+// terminated within the data of a debug section, as libelf holds it once dwarf_begin_elf has read (and
+// decompressed) it.
+class DwarfNames {
+ public:
+  explicit DwarfNames(Elf* elf) {
+    size_t shstrndx = 0;
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0) return;
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+      GElf_Shdr shdr;
+      if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+      const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+      if (name == nullptr ||
+          (std::strncmp(name, ".debug_", 7) != 0 && std::strncmp(name, ".zdebug_", 8) != 0))
+        continue;
+      for (Elf_Data* data = elf_getdata(scn, nullptr); data != nullptr; data = elf_getdata(scn, data)) {
+        if (data->d_buf != nullptr && data->d_size > 0) {
+          const auto start = reinterpret_cast<uintptr_t>(data->d_buf);
+          sections_.push_back({start, start + data->d_size});
+        }
+      }
+    }
+  }
+
+  // The DIE's DW_AT_name; nullopt when it has none or it runs past the end of its section.
+  std::optional<std::string_view> Of(Dwarf_Die* die) const {
+    const char* name = dwarf_diename(die);
+    if (name == nullptr) return std::nullopt;
+    const auto at = reinterpret_cast<uintptr_t>(name);
+    for (const auto& [start, end] : sections_) {
+      if (at < start || at >= end) continue;
+      const void* nul = std::memchr(name, '\0', end - at);
+      if (nul == nullptr) return std::nullopt;
+      return std::string_view(name, static_cast<const char*>(nul) - name);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Range {
+    uintptr_t start, end;
+  };
+  std::vector<Range> sections_;
 };
 
 // A member's DW_AT_data_member_location: a constant (what Go writes), or the DWARF 2 form, an expression
@@ -38,14 +88,13 @@ std::optional<uint64_t> MemberLocation(Dwarf_Die* member) {
 // Member name -> offset of one structure type; members without a readable location map to nullopt.
 using Members = std::map<std::string, std::optional<uint64_t>, std::less<>>;
 
-Members ReadMembers(Dwarf_Die* structure) {
+Members ReadMembers(Dwarf_Die* structure, const DwarfNames& names) {
   Members members;
   Dwarf_Die child;
   if (dwarf_child(structure, &child) != 0) return members;
   do {
     if (dwarf_tag(&child) != DW_TAG_member) continue;
-    const char* name = dwarf_diename(&child);
-    if (name != nullptr) members.emplace(name, MemberLocation(&child));
+    if (auto name = names.Of(&child)) members.emplace(*name, MemberLocation(&child));
   } while (dwarf_siblingof(&child, &child) == 0);
   return members;
 }
@@ -55,6 +104,7 @@ Result<std::optional<GoFdOffsets>> ReadOffsets(const ElfFile& elf) {
   // Through the ElfFile's own libelf handle, which reads with pread: dwarf_begin(fd) would map the file.
   std::unique_ptr<Dwarf, DwarfCloser> dwarf(dwarf_begin_elf(elf.handle(), DWARF_C_READ, nullptr));
   if (!dwarf) return Error{elf.path() + ": unreadable DWARF: " + DwarfError()};
+  const DwarfNames names(elf.handle());
 
   // The wanted structure types, among the top-level DIEs of every unit (wherever the Go linker put them; it
   // writes each type once). dwarf_get_units reads DWARF 4 and 5 unit headers alike.
@@ -69,10 +119,10 @@ Result<std::optional<GoFdOffsets>> ReadOffsets(const ElfFile& elf) {
     if (dwarf_child(&unit_die, &die) != 0) continue;
     do {
       if (dwarf_tag(&die) != DW_TAG_structure_type || !dwarf_haschildren(&die)) continue;
-      const char* name = dwarf_diename(&die);
-      if (name == nullptr) continue;
+      const auto name = names.Of(&die);
+      if (!name) continue;
       for (std::string_view type : wanted) {
-        if (type == name && !found.contains(type)) found.emplace(type, ReadMembers(&die));
+        if (type == *name && !found.contains(type)) found.emplace(type, ReadMembers(&die, names));
       }
     } while (dwarf_siblingof(&die, &die) == 0);
   }
