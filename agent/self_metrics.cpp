@@ -78,7 +78,9 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             "Calls with more iovec segments or messages than the kernel copies (" +
                 std::to_string(L7TAP_MAX_IOV) + ")",
             double(k[L7TAP_CNT_IOV_LIMIT]));
-  s.Counter("l7tap_connections_untracked_total", "Connections not followed, by reason",
+  s.Counter("l7tap_connections_untracked_total",
+            "Connection registrations the kernel refused, by reason (each I/O on a socket not followed tries "
+            "again)",
             double(k[L7TAP_CNT_CONN_TABLE_FULL]), {{"reason", "table_full"}});
 
   const char* hits = "Uprobe hits in traced processes, by how the kernel ran the probed instruction";
