@@ -10,8 +10,8 @@
 #include <cstdlib>
 
 #include "protocols/http1_session.h"
-#include "protocols/http_route.h"
 #include "tests/fuzz/fuzz_records.h"
+#include "tests/fuzz/transaction_checks.h"
 
 using l7tap::protocols::Direction;
 using l7tap::protocols::HttpTransaction;
@@ -22,15 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t config = records.Config();
   const auto role = static_cast<Role>(config % 3);
   uint64_t ts = 1'000'000;
-  l7tap::protocols::Http1Session session(role, [&](HttpTransaction&& t) {
-    // What the agent relies on: a resolved role, times from chunks already seen, a final (or 101) status of
-    // three digits, a method.
-    if (t.role == Role::kUnknown || t.start_ns > ts || t.end_ns > ts || t.status < 100 || t.status > 999 ||
-        t.method.empty()) {
-      std::abort();
-    }
-    if (l7tap::protocols::TemplateRoute(t.target).size() > 128) std::abort();  // a bounded metric label
-  });
+  l7tap::protocols::Http1Session session(role,
+                                         [&](HttpTransaction&& t) { l7tap::fuzz::CheckTransaction(t, ts); });
 
   uint8_t op = 0;
   uint16_t value = 0;

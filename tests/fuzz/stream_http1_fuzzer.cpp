@@ -14,6 +14,7 @@
 #include "protocols/http1_session.h"
 #include "protocols/stream_reassembler.h"
 #include "tests/fuzz/fuzz_records.h"
+#include "tests/fuzz/transaction_checks.h"
 
 using l7tap::protocols::Direction;
 using l7tap::protocols::HttpTransaction;
@@ -43,12 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t config = records.Config();
   const auto role = static_cast<Role>(config % 3);
   uint64_t ts = 1'000'000;
-  l7tap::protocols::Http1Session session(role, [&](HttpTransaction&& t) {
-    if (t.role == Role::kUnknown || t.start_ns > ts || t.end_ns > ts || t.status < 100 || t.status > 999 ||
-        t.method.empty()) {
-      std::abort();
-    }
-  });
+  l7tap::protocols::Http1Session session(role,
+                                         [&](HttpTransaction&& t) { l7tap::fuzz::CheckTransaction(t, ts); });
   std::array<StreamReassembler, 2> streams;
   if (config & 4)
     for (auto& s : streams) s.StartAt(0);
