@@ -179,10 +179,11 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
   OpenFile file_handle(given_path);
   if (!file_handle.ok()) {
     if (file_handle.error() == EACCES || file_handle.error() == EPERM)
-      Skip(shown_name.empty() ? given_path : shown_name, "unreadable",
-           std::string("cannot open: ") + std::strerror(file_handle.error()) +
-               "; run l7tap as root (it needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE to read other users' "
-               "files)");
+      Skip(
+          shown_name.empty() ? given_path : shown_name, "unreadable",
+          std::string("cannot open: ") + std::strerror(file_handle.error()) +
+              " (reading another process's files takes root with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH over "
+              "it; a process in another user namespace, or not dumpable, refuses even root)");
     return false;  // gone (the process exited), or counted
   }
   struct stat st {};
