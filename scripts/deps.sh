@@ -13,6 +13,7 @@ debian_packages=(
   node-llhttp civetweb libcivetweb-dev libcurl4-openssl-dev
   curl python3 iproute2 nginx-light openssl qemu-system-x86 busybox-static
   libcapstone-dev golang-1.19-go libldns-dev dnsmasq-base bind9-dnsutils wrk gnuplot-nox
+  libnghttp2-dev nghttp2-client python3-grpcio golang-google-grpc-dev golang-golang-x-net-dev
 )
 
 missing=()
