@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "protocols/transaction.h"
+
 namespace l7tap::protocols {
 
 enum class Http1Event : uint8_t {
@@ -66,6 +68,10 @@ class Http1Parser {
   std::string_view method() const;
   const std::string& url() const { return url_; }  // truncated to kMaxUrl
   int status_code() const { return parser_.status_code; }
+  // The message's HTTP version (valid from kHeadersComplete); 1.0 for HTTP/0.9 and 1.0.
+  HttpVersion version() const {
+    return parser_.http_major == 1 && parser_.http_minor >= 1 ? HttpVersion::k11 : HttpVersion::k10;
+  }
   std::string error() const;
 
   static constexpr size_t kMaxUrl = 2048;

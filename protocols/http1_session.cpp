@@ -51,6 +51,7 @@ struct Pending {
   std::string method;
   std::string target;
   bool lost = false;
+  HttpVersion version = HttpVersion::k11;
 };
 
 // An answer no request was queued for yet, in response-stream order. Seen: a response that completed before
@@ -275,7 +276,8 @@ class Http1Session::Impl {
       case Http1Event::kHeadersComplete:  // reported for requests only
         side.headers_done = true;
         side.current_id = ++m_.last_id;
-        if (Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()}) &&
+        if (Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url(),
+                     false, side.parser.version()}) &&
             !answers_.empty())
           PairEarly();
         break;
@@ -389,7 +391,7 @@ class Http1Session::Impl {
       queue_.erase(queue_.begin());
       if (s_.sink_) {
         s_.sink_(HttpTransaction{s_.role_, request.start_ns, responses_.ts_ns, std::move(request.method),
-                                 std::move(request.target), status});
+                                 std::move(request.target), status, request.version});
       }
       if (!switched && requests_.paused && request.id == requests_.current_id) Resume();  // upgrade refused
     }
@@ -410,7 +412,7 @@ class Http1Session::Impl {
     const uint64_t start = std::min(request.start_ns, response.begin_ns);
     if (s_.sink_) {
       s_.sink_(HttpTransaction{s_.role_, start, response.end_ns, std::move(request.method),
-                               std::move(request.target), response.status});
+                               std::move(request.target), response.status, request.version});
     }
     if (response.switched) {
       s_.state_ = Http1State::kUpgraded;
