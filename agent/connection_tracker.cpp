@@ -393,6 +393,16 @@ void ConnectionTracker::Account(Connection& c) {
     return;
   }
   const SessionStatus status = c.session->status();
+  if (status == SessionStatus::kHandOver) {
+    // Upgraded to h2c: HTTP/2 continues on the same streams, from the bytes the old session held.
+    stats_.connections_upgraded++;
+    protocols::Http2HandOver h = c.session->TakeHandOver();
+    Deactivate(c);
+    c.session = protocols::MakeHttp2Session(h.request.role, c, /*from_start=*/true, &h);
+    stats_.http2_connections++;
+    c.counted_status = SessionStatus::kActive;
+    return Account(c);
+  }
   if (status != c.counted_status) {
     if (status == SessionStatus::kNotMine) stats_.connections_not_http++;
     if (status == SessionStatus::kFinished) stats_.connections_upgraded++;

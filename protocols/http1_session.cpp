@@ -253,7 +253,12 @@ class Http1Session::Impl {
       bytes.remove_prefix(step.consumed);
       if (step.event == Http1Event::kDone) break;
       Handle(side, step.event);
-      if (s_.state_ != Http1State::kHttp) return;
+      if (s_.state_ != Http1State::kHttp) {
+        // The rest of the chunk that switched to h2c is the new protocol's.
+        if (s_.h2c_ && &side == &responses_ && (!bytes.empty() || uncopied))
+          s_.h2c_->response_side.push_back({ts_ns, std::string(bytes), uncopied});
+        return;
+      }
     }
     if (uncopied == 0) return;
     if (!side.parser.CanSkip(uncopied)) {
@@ -389,7 +394,15 @@ class Http1Session::Impl {
       if (queue_.size() > 1 && !queue_[1].lost && queue_[1].start_ns < begin) m_.pipelining_seen = true;
       Pending request = std::move(queue_.front());
       queue_.erase(queue_.begin());
-      if (s_.sink_) {
+      if (switched && status == 101 && responses_.parser.upgrade() == "h2c") {
+        // Its answer comes as HTTP/2, on stream 1: the next session records it.
+        s_.h2c_ = std::make_unique<H2cUpgrade>();
+        s_.h2c_->request = HttpTransaction{
+            s_.role_, request.start_ns, 0, std::move(request.method), std::move(request.target),
+            0,        request.version};
+        for (Chunk& c : requests_.held)
+          s_.h2c_->request_side.push_back({c.ts_ns, std::move(c.bytes), c.uncopied});
+      } else if (s_.sink_) {
         s_.sink_(HttpTransaction{s_.role_, request.start_ns, responses_.ts_ns, std::move(request.method),
                                  std::move(request.target), status, request.version});
       }

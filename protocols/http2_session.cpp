@@ -107,7 +107,7 @@ void Http2Session::OnGap(Direction dir, const StreamGap& gap) {
     Desync(s);
     return;
   }
-  Skip(s, 0, gap.missing);
+  Skip(s, last_ts_, gap.missing);  // a gap has no time of its own: frames it ends end at the last seen
 }
 
 void Http2Session::Parse(Side& s, uint64_t ts_ns, std::string_view bytes) {
@@ -369,7 +369,7 @@ void Http2Session::Emit(uint32_t id, Stream& st, uint64_t end_ns, StreamEnd end)
   HttpTransaction t;
   t.role = role_;
   t.start_ns = st.start_ns ? st.start_ns : end_ns;
-  t.end_ns = end_ns;
+  t.end_ns = std::max(end_ns, t.start_ns);  // chunks of the two directions may be stamped out of order
   t.method = std::move(st.method);
   t.target = std::move(st.target);
   t.status = st.status;

@@ -19,7 +19,7 @@ class Http1Protocol final : public ProtocolSession {
       case Http1State::kNotHttp:
         return SessionStatus::kNotMine;
       case Http1State::kUpgraded:
-        return SessionStatus::kFinished;
+        return session_.upgraded_to_h2c() ? SessionStatus::kHandOver : SessionStatus::kFinished;
     }
     return SessionStatus::kActive;
   }
@@ -27,6 +27,17 @@ class Http1Protocol final : public ProtocolSession {
   void TakeStats(ProtocolStats& into) override { Add(into.http1, session_.TakeStats()); }
   bool Quiesce() override { return session_.Quiesce(); }
   bool quiesced() const override { return session_.quiesced(); }
+  Http2HandOver TakeHandOver() override {
+    Http2HandOver h;
+    std::unique_ptr<H2cUpgrade> up = session_.TakeH2cUpgrade();
+    if (!up) return h;
+    h.request = std::move(up->request);
+    const Direction requests = session_.role() == Role::kServer ? Direction::kIngress : Direction::kEgress;
+    const Direction responses = requests == Direction::kIngress ? Direction::kEgress : Direction::kIngress;
+    h.chunks[int(requests)] = std::move(up->request_side);
+    h.chunks[int(responses)] = std::move(up->response_side);
+    return h;
+  }
 
  private:
   static void Add(Http1Stats& a, const Http1Stats& b) {
@@ -113,7 +124,12 @@ std::unique_ptr<ProtocolSession> MakeHttp1Session(Role role, TransactionSink& si
 std::unique_ptr<ProtocolSession> MakeHttp2Session(Role role, TransactionSink& sink, bool from_start,
                                                   const Http2HandOver* hand_over) {
   auto s = std::make_unique<Http2Protocol>(role, sink, from_start);
-  if (hand_over) s->session().AdoptUpgradedRequest(hand_over->request);
+  if (hand_over) {
+    s->session().AdoptUpgradedRequest(hand_over->request);
+    for (int d = 0; d < 2; ++d)
+      for (const HeldChunk& c : hand_over->chunks[d])
+        s->consumer(Direction(d)).OnData(c.ts_ns, c.bytes, c.uncopied);
+  }
   return s;
 }
 

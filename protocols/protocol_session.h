@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "protocols/dns_session.h"
 #include "protocols/http1_session.h"
@@ -38,9 +39,10 @@ class TransactionSink {
 };
 
 // How an HTTP/1 connection continues as HTTP/2 after "101 Switching Protocols" to h2c: the upgraded request
-// is stream 1 of the new session.
+// is stream 1 of the new session, and bytes the old session received after the switch go to the new one.
 struct Http2HandOver {
-  HttpTransaction request;  // method, target, start_ns, role of stream 1
+  HttpTransaction request;           // method, target, start_ns, role of stream 1
+  std::vector<HeldChunk> chunks[2];  // by Direction
 };
 
 class ProtocolSession {

@@ -20,8 +20,9 @@ namespace {
 
 void Check(const HttpTransaction& t, uint64_t now_ns) {
   if (t.role == Role::kUnknown || t.start_ns > now_ns || t.end_ns > now_ns || t.start_ns > t.end_ns ||
-      (t.status != 0 && (t.status < 100 || t.status > 999)) || t.version != l7tap::protocols::HttpVersion::k2 ||
-      t.target.size() > 2048 || t.method.size() > 32 || t.grpc_status < -1)
+      (t.status != 0 && (t.status < 100 || t.status > 999)) ||
+      t.version != l7tap::protocols::HttpVersion::k2 || t.target.size() > 2048 || t.method.size() > 32 ||
+      t.grpc_status < -1)
     std::abort();
 }
 

@@ -196,6 +196,44 @@ std::vector<WireChunk> RunH2Rounds(const std::vector<std::vector<H2Exchange>>& r
   return out;
 }
 
+std::vector<WireChunk> RunH2cUpgrade(const H2Exchange& first, const std::vector<H2Exchange>& more,
+                                     const H2Options& options) {
+  std::vector<WireChunk> out;
+  Pair p;
+  p.out = &out;
+  p.options = &options;
+  p.client = NewSession(p, true);
+  p.server = NewSession(p, false);
+  nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
+  uint8_t settings[16];
+  const ssize_t n = nghttp2_pack_settings_payload(settings, sizeof(settings), iv, 1);
+  if (n < 0) throw std::runtime_error("pack settings");
+  out.push_back({true, first.method + " " + first.path +
+                           " HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
+                           "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                           "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"});
+  Check(nghttp2_session_upgrade2(p.server, settings, size_t(n), first.method == "HEAD", nullptr), "upgrade");
+  p.by_stream[1] = &first;
+  Answer(p, 1);
+  out.push_back({false, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"});
+  const size_t before = out.size();
+  Check(nghttp2_session_send(p.server), "server send");
+  // The server's first frames in the chunk of its 101, as a server writing them at once does.
+  for (size_t i = before; i < out.size(); ++i) out[before - 1].bytes += out[i].bytes;
+  out.resize(before);
+  Check(nghttp2_session_upgrade2(p.client, settings, size_t(n), first.method == "HEAD", nullptr), "upgrade");
+  const std::string& frames = out.back().bytes;
+  const size_t h2 = frames.find("\r\n\r\n") + 4;
+  if (nghttp2_session_mem_recv(p.client, reinterpret_cast<const uint8_t*>(frames.data() + h2),
+                               frames.size() - h2) != ssize_t(frames.size() - h2))
+    throw std::runtime_error("client mem_recv");
+  SubmitRequests(p, more);
+  Pump(p, out.size());
+  nghttp2_session_del(p.client);
+  nghttp2_session_del(p.server);
+  return out;
+}
+
 std::vector<WireChunk> RunH2(const std::vector<H2Exchange>& exchanges, const H2Options& options) {
   return RunH2Rounds({exchanges}, options);
 }

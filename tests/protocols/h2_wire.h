@@ -47,4 +47,9 @@ std::vector<WireChunk> RunH2(const std::vector<H2Exchange>& exchanges, const H2O
 std::vector<WireChunk> RunH2Rounds(const std::vector<std::vector<H2Exchange>>& rounds,
                                    const H2Options& options = {});
 
+// An HTTP/1.1 request upgraded to h2c (RFC 7540 §3.2): the request text, the server's 101 with its first
+// frames and stream 1's response in the same chunk, then HTTP/2 on, with `more` exchanges after stream 1.
+std::vector<WireChunk> RunH2cUpgrade(const H2Exchange& first, const std::vector<H2Exchange>& more,
+                                     const H2Options& options = {});
+
 }  // namespace l7tap::protocols::testing

@@ -8,6 +8,7 @@
 
 #include "h2_wire.h"
 #include "protocols/http2_frame.h"
+#include "protocols/protocol_session.h"
 #include "protocols/protocol_sniffer.h"
 
 namespace l7tap::protocols {
@@ -359,6 +360,51 @@ TEST(Http2Session, BytesThatAreNotHttp2StopTheSession) {
   s.OnData(Direction::kIngress, 2, std::string("\0\0\1\x09\x04\0\0\0\1x", 10), 0);
   EXPECT_TRUE(s.failed());
   EXPECT_EQ(s.TakeStats().protocol_errors, 1u);
+}
+
+// Through the interface, as the tracker switches sessions.
+struct Collector final : TransactionSink {
+  void OnHttp(HttpTransaction&& t) override { transactions.push_back(std::move(t)); }
+  void OnDns(DnsTransaction&&) override {}
+  std::vector<HttpTransaction> transactions;
+};
+
+TEST(Http2Session, UpgradeFromHttp1ToH2cKeepsTheUpgradedRequest) {
+  H2Exchange first;
+  first.path = "/upgraded";
+  first.response_body = "hello\n";
+  const auto more = Mixed(3);
+  const auto chunks = testing::RunH2cUpgrade(first, more);
+  for (Role role : {Role::kServer, Role::kClient}) {
+    Collector sink;
+    std::unique_ptr<ProtocolSession> session = MakeHttp1Session(role, sink);
+    for (const WireChunk& c : chunks) {
+      const Direction dir =
+          (role == Role::kClient) == c.from_client ? Direction::kEgress : Direction::kIngress;
+      session->consumer(dir).OnData(1000, c.bytes, 0);
+      if (session->status() == SessionStatus::kHandOver) {
+        Http2HandOver h = session->TakeHandOver();
+        session = MakeHttp2Session(h.request.role, sink, true, &h);
+      }
+    }
+    session->OnClose();
+    ASSERT_EQ(std::string(session->name()), "http2");
+    ProtocolStats stats;
+    session->TakeStats(stats);
+    EXPECT_EQ(stats.http2.protocol_errors, 0u);
+    std::vector<H2Exchange> all = {first};
+    all.insert(all.end(), more.begin(), more.end());
+    ASSERT_EQ(sink.transactions.size(), all.size());
+    for (const H2Exchange& e : all) {
+      const auto it = std::find_if(sink.transactions.begin(), sink.transactions.end(),
+                                   [&](const HttpTransaction& t) { return t.target == e.path; });
+      ASSERT_NE(it, sink.transactions.end()) << e.path;
+      EXPECT_EQ(it->status, e.status);
+      EXPECT_EQ(it->method, e.method);
+      EXPECT_EQ(it->role, role);
+      EXPECT_EQ(it->end, StreamEnd::kComplete);
+    }
+  }
 }
 
 TEST(ProtocolSniffer, PrefaceAndFramesAreHttp2TextIsHttp1) {
