@@ -160,16 +160,31 @@ def fixed_rate(client, scheme, port, seconds):
             "errors": ""}
 
 
-def bpf_programs():
-    """{program id: (name, run count, run time ns)} of every BPF program loaded (bpftool)."""
+def bpf_programs(pid):
+    """{program id: (name, run count, run time ns)} of the BPF programs process `pid` holds (bpftool; the ids
+    from its file descriptors, so another agent running on the machine is left out)."""
+    mine = set()
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                mine.update(int(line.split()[1]) for line in f if line.startswith("prog_id:"))
+        except OSError:
+            pass
     out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
-    return {p["id"]: (p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)) for p in json.loads(out)}
+    return {p["id"]: (p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)) for p in json.loads(out)
+            if p["id"] in mine}
 
 
 def where_time_goes(build, port, seconds):
     """One extra run, mode both, HTTPS, one connection, 0 us service time, with the kernel's BPF run-time
     statistics on (they cost two clock reads per program run, so the measured runs keep them off): what each
     program costs per request, and how many probe hits of each kind a request makes."""
+    return bpf_breakdown(build, lambda: wrk("https://127.0.0.1:%d/work/0" % port, seconds, 1, 1))
+
+
+def bpf_breakdown(build, load):
+    """Runs `load` (returning at least "requests") under l7tap's defaults with BPF run-time statistics on."""
     stats = "/proc/sys/kernel/bpf_stats_enabled"
     with open(stats) as f:
         was = f.read().strip()
@@ -177,10 +192,10 @@ def where_time_goes(build, port, seconds):
     try:
         with open(stats, "w") as f:
             f.write("1")
-        before, hits0 = bpf_programs(), scrape(agent.port)
-        r = wrk("https://127.0.0.1:%d/work/0" % port, seconds, 1, 1)
+        before, hits0 = bpf_programs(agent.proc.pid), scrape(agent.port)
+        r = load()
         time.sleep(0.2)
-        after, hits1 = bpf_programs(), scrape(agent.port)
+        after, hits1 = bpf_programs(agent.proc.pid), scrape(agent.port)
     finally:
         with open(stats, "w") as f:
             f.write(was)
@@ -309,7 +324,7 @@ def other_agents(mine):
 
 def run_h2(build, tmp, reps, quick):
     """reps × (untraced, traced) × H2_LOADS; the order of the modes alternates (A B, B A, ...) so drift
-    cancels. Returns one dict per run."""
+    cancels. Returns one dict per run, and the BPF programs' cost per request of one more traced latency run."""
     port = free_port()
     url = "https://127.0.0.1:%d/index.html" % port
     nginx = start_nginx(tmp, port)
@@ -355,10 +370,13 @@ def run_h2(build, tmp, reps, quick):
                 finally:
                     if agent:
                         agent.stop()
+        # Where the traced latency run's time goes, as for HTTPS (BPF run-time statistics on).
+        n = H2_LOADS[0][3] if quick else H2_LOADS[0][4]
+        breakdown = bpf_breakdown(build, lambda: h2load(url, n, 1, 1, os.path.join(tmp, "h2load.tsv")))
     finally:
         nginx.terminate()
         nginx.wait()
-    return results
+    return results, breakdown
 
 
 def summarize_h2(results):
@@ -442,6 +460,11 @@ def markdown_h2(h2):
                      "nginx and h2load too, untraced runs included." % others)
     if notes:
         out.append(" ".join(notes) + "\n")
+    b = h2.get("breakdown")
+    if b:
+        out.append("### Where the time goes: HTTP/2 over TLS, mode both, one connection, one stream at a time "
+                   "(BPF run-time statistics on, %d requests, p50 %.0f µs)\n" % (b["requests"], b["p50_us"]))
+        out.extend(breakdown_table(b))
     return "\n".join(out)
 
 
@@ -545,10 +568,10 @@ def main():
             breakdown = where_time_goes(a.build, ports["https"], seconds)
         if run_http2:
             h2_reps = 3 if a.quick else 5
-            h2_runs = run_h2(a.build, tmp, h2_reps, a.quick)
+            h2_runs, h2_breakdown = run_h2(a.build, tmp, h2_reps, a.quick)
             h2 = {"reps": h2_reps, "nginx": tool_version(["nginx", "-v"], r"nginx/[\d.]+"),
                   "h2load": tool_version(["h2load", "--version"], r"nghttp2/[\d.]+"),
-                  "rows": summarize_h2(h2_runs), "raw": h2_runs}
+                  "rows": summarize_h2(h2_runs), "raw": h2_runs, "breakdown": h2_breakdown}
     finally:
         for s in servers:
             s.terminate()
@@ -606,6 +629,20 @@ def fmt(v, spec="%.1f"):
     return (spec % v["median"]) + " (" + (spec % v["min"]) + "–" + (spec % v["max"]) + ")"
 
 
+def breakdown_table(b):
+    h = b["hits_per_request"]
+    out = ["Probe hits per request (both sides): %.2f emulated, %.2f single-stepped, %.2f uretprobe "
+           "returns.\n" % (h["emulated"], h["single_step"], h["uretprobe"])]
+    out.append("| BPF program | runs/request | ns/run | ns/request |")
+    out.append("|---|---:|---:|---:|")
+    for p in [p for p in b["programs"] if p["ns_per_request"] >= 1]:  # connection set-up etc. left out
+        out.append("| %s | %.2f | %.0f | %.0f |" % (p["name"], p["runs_per_request"], p["ns_per_run"],
+                                                  p["ns_per_request"]))
+    out.append("| **all** | | | **%.0f** |" % sum(p["ns_per_request"] for p in b["programs"]))
+    out.append("")
+    return out
+
+
 def markdown(report):
     out = []
     for scheme in ("http", "https"):
@@ -636,16 +673,7 @@ def markdown(report):
     if b:
         out.append("### Where the time goes: HTTPS, mode both, one connection, 0 µs service time (BPF run-time "
                    "statistics on, %d requests)\n" % b["requests"])
-        h = b["hits_per_request"]
-        out.append("Probe hits per request (both sides): %.2f emulated, %.2f single-stepped, %.2f uretprobe "
-                   "returns.\n" % (h["emulated"], h["single_step"], h["uretprobe"]))
-        out.append("| BPF program | runs/request | ns/run | ns/request |")
-        out.append("|---|---:|---:|---:|")
-        for p in [p for p in b["programs"] if p["ns_per_request"] >= 1]:  # connection set-up etc. left out
-            out.append("| %s | %.2f | %.0f | %.0f |" % (p["name"], p["runs_per_request"], p["ns_per_run"],
-                                                      p["ns_per_request"]))
-        out.append("| **all** | | | **%.0f** |" % sum(p["ns_per_request"] for p in b["programs"]))
-        out.append("")
+        out.extend(breakdown_table(b))
     if report.get("h2"):
         out.append(markdown_h2(report["h2"]))
     return "\n".join(out)
