@@ -215,7 +215,8 @@ Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through 
 ## Goals
 
 {goals}
-{budget(report, directory, both0)}{h2_summary(report)}
+{budget(report, directory, both0)}
+{h2_summary(report)}
 {f"![overhead vs service time]({os.path.basename(png)})" if png else ""}
 
 ## Overhead by mode
