@@ -427,9 +427,11 @@ def markdown_h2(h2):
         load = "%s (-c %d -m %d)" % (r["load"], r["connections"], r["streams"])
         counts = "–"
         if "counts" in r:
-            counts = ("%s in every run" % " / ".join(str(c) for c in r["counts"][0][:2])
-                      if r["exact"] and len({tuple(c[:2]) for c in r["counts"]}) == 1 else
-                      "; ".join("%d / %d" % (c[0], c[1]) for c in r["counts"]) + ("" if r["exact"] else " **not exact**"))
+            if r["exact"] and len({tuple(c[:2]) for c in r["counts"]}) == 1:
+                counts = "%d / %d in every run" % tuple(r["counts"][0][:2])
+            else:
+                counts = "; ".join("%d / %d" % (c[0], c[1]) for c in r["counts"])
+                counts += "" if r["exact"] else " **not exact**"
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             load, r["mode"], fmt(r["requests"], "%.0f"), fmt(r["rps"], "%.0f"), fmt(r["mean_us"]), fmt(r["p50_us"]),
             fmt(r["p99_us"]), fmt(r.get("rps_ratio"), "%.3f"), fmt(r.get("mean_ratio"), "%.3f"),
@@ -501,7 +503,8 @@ def main():
     missing = [t for t in ("nginx", "h2load") if not shutil.which(t)]
     if run_http2 and missing:
         if a.only == "h2":
-            sys.exit("overhead.py: %s missing (make deps installs nginx-light and nghttp2-client)" % " and ".join(missing))
+            sys.exit("overhead.py: %s missing (make deps installs nginx-light and nghttp2-client)" %
+                     " and ".join(missing))
         print("overhead.py: %s missing, no HTTP/2 rows" % " and ".join(missing), file=sys.stderr)
         run_http2 = False
     reps = 2 if a.quick else 5
@@ -582,6 +585,10 @@ def main():
     report = {"machine": machine(), "backend": backend or "unknown", "reps": reps, "seconds": seconds,
               "rows": summary, "raw": results, "breakdown": breakdown, "h2": h2}
     print(markdown(report))
+    for r in (h2 or {}).get("rows", []):
+        if "exact" in r and not r["exact"]:
+            print("overhead.py: HTTP/2 %s: the agent's count on nginx's side differs from h2load's: %s" %
+                  (r["load"], r["counts"]), file=sys.stderr)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
