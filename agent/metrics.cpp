@@ -207,7 +207,11 @@ void Metrics::Record(const TransactionRecord& r) {
   const std::string status = t.status ? std::to_string(t.status) : std::string(),
                     port = std::to_string(r.server_port);
   bool over = false;
-  const std::string_view route = routes_.Admit(r.service_name, options_.route(t.target), now, &over);
+  // An HTTP/2 stream whose :path could not be decoded has no route (never the "/" an empty target templates
+  // to).
+  const std::string_view route = t.target.empty() && t.version == protocols::HttpVersion::k2
+                                     ? std::string_view()
+                                     : routes_.Admit(r.service_name, options_.route(t.target), now, &over);
   if (over) {
     std::fprintf(stderr,
                  "l7tap: %s has more than %zu distinct http_route values; further ones are recorded as "

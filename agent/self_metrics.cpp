@@ -164,6 +164,12 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             {{"reason", "http2_streams_over_limit"}});
 
   s.Counter("l7tap_http2_connections_total", "Connections parsed as HTTP/2", double(t.http2_connections));
+  s.Counter("l7tap_http2_frame_events_total",
+            "Events the kernel sent for HTTP/2 frames whose header lay past a call's copy cap",
+            double(k[L7TAP_CNT_H2_FRAME_EVENTS]));
+  s.Counter("l7tap_http2_frame_walks_lost_total",
+            "Times the kernel lost its place in a direction's HTTP/2 frames (parsing then resynchronises)",
+            double(k[L7TAP_CNT_H2_WALK_LOST]));
   const char* early = "HTTP/2 streams recorded with an early end (their error_type label), by reason";
   s.Counter("l7tap_http2_streams_ended_early_total", early, double(t.http2_streams_reset),
             {{"reason", "rst_stream"}});

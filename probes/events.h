@@ -8,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 3
+#define L7TAP_CONTRACT_VERSION 4
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
@@ -94,6 +94,8 @@ enum l7tap_counter {
   L7TAP_CNT_LOST_REQUEST_STARTS = 19,   /* dropped data events whose bytes began an HTTP/1 request */
   L7TAP_CNT_LOST_RESPONSE_STARTS = 20,  /* dropped data events whose bytes began an HTTP/1 response */
   L7TAP_CNT_LOST_DNS_MESSAGES = 21,     /* dropped DNS datagrams */
+  L7TAP_CNT_H2_FRAME_EVENTS = 22,       /* events sent for HTTP/2 frames past a call's copy cap */
+  L7TAP_CNT_H2_WALK_LOST = 23,          /* HTTP/2 frame walks given up (frame headers out of reach) */
   L7TAP_CNT__MAX = 32,
 };
 
@@ -104,9 +106,10 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
 #define L7TAP_CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
 #define L7TAP_CONN_UDP 2 /* a UDP socket: only DNS datagrams are sent (L7TAP_CONN_DNS and a header check) */
 #define L7TAP_CONN_DNS 4 /* local or remote port is a DNS port (--dns-ports) */
-/* The HTTP/2 client preface began one of its streams: events copy up to L7TAP_MAX_PAYLOAD whatever
- * --max-payload-bytes says, since frame headers sit anywhere in a buffer and a TLS record holds at most 16 KiB
- * (HTTP/2 frames are found by position and length, and one past the copy would lose the frame boundaries). */
+/* One of its streams began with the HTTP/2 client preface or a SETTINGS frame: events copy up to
+ * L7TAP_MAX_PAYLOAD whatever --max-payload-bytes says, and with bpf_loop the kernel follows the frames by their
+ * lengths, so a frame whose header lies past the copy is sent as an event of its own (its header, and the
+ * payload too unless it is DATA). */
 #define L7TAP_CONN_H2 8
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
@@ -123,6 +126,9 @@ struct l7tap_conn_info {
   /* Per direction: nonzero when bytes moved that no position counts (a missed return probe): the next event
    * delivered says so. */
   __u64 unseen[2];
+  /* HTTP/2 (L7TAP_CONN_H2), per direction: stream position + 1 of the next frame header, 0 when not known.
+   * Frames whose header lies past a call's copy cap are sent as events of their own (see h2_frames). */
+  __u64 h2_next[2];
   __u32 flags; /* L7TAP_CONN_* */
   __u32 pad;
 };

@@ -61,6 +61,7 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
   if (!s) return;
   long got = copy_user(s, 0, (const void*)buf, n);
   s->ev.copied = got > 0 ? got : 0;
+  s->user_buf = buf;
   finish_data(s, ci, dir, n, true);
 }
 

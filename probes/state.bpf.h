@@ -133,10 +133,18 @@ struct {
 
 /* Event under construction, one slot per CPU (a plain array: per-CPU values are limited to 32 KiB; user
  * space sizes it to the possible CPUs). The payload area is twice the cap so bounded offsets verify. */
+#define H2_SEGS 64 /* power of two */
+
 struct scratch {
   struct l7tap_data_event ev;
   __u8 data[2 * L7TAP_MAX_PAYLOAD];
-  __u32 cap; /* bytes this event may copy (max_payload, or more for HTTP/2) */
+  __u32 cap;      /* bytes this event may copy (max_payload, or more for HTTP/2) */
+  __u64 user_buf;    /* the call's buffer when it is one contiguous buffer (0: iovecs): HTTP/2 frame walks */
+  __u64 call_length; /* the call's bytes (an event may carry fewer: HTTP/2 frame walks) */
+  /* An iovec call's first H2_SEGS segments (call offset, user address), for HTTP/2 frame walks. */
+  __u64 seg_start[H2_SEGS];
+  __u64 seg_base[H2_SEGS];
+  __u32 nsegs;
 };
 
 struct {
@@ -299,6 +307,8 @@ static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, stru
   s->ev.copied = 0;
   s->ev.source = source;
   s->cap = ci->flags & L7TAP_CONN_H2 ? L7TAP_MAX_PAYLOAD : max_payload;
+  s->user_buf = 0;
+  s->nsegs = 0;
   return s;
 }
 
@@ -339,6 +349,184 @@ static __always_inline __u32 lost_start_counter(const struct scratch* s, bool da
   return 0;
 }
 
+/* ---- HTTP/2 frame walk ----
+ * A connection whose stream begins with the client preface or a SETTINGS frame is HTTP/2. Per direction the
+ * kernel then knows where the next frame header is (h2_next); a call whose bytes hold frame headers past the
+ * copy cap is sent as its copied part plus one event per frame from the first header out of reach: the frame
+ * header, with the payload unless it is DATA (bodies are never read). The agent's parser then keeps the frame
+ * boundaries from positions and lengths however large a read or write is. Needs bpf_loop (5.17+); a walk that
+ * loses its place (concurrent writers, an iovec call, more frames than one walk takes) stops, counted, and the
+ * parser resynchronises as without it. */
+#define H2_FRAMES_PER_CALL 256
+#define H2_HEADER 9
+
+/* The user address of the call's byte at offset `off`, and how many bytes follow it contiguously there (0: out
+ * of reach). A global function: the verifier checks its segment loop once, not at every call. */
+__noinline __u64 h2_locate(struct scratch* s, __u64 off, __u64* avail) {
+  if (!s || !avail) return 0;
+  *avail = 0;
+  if (off >= s->call_length) return 0;
+  if (s->user_buf) {
+    *avail = s->call_length - off;
+    return s->user_buf + off;
+  }
+  for (int j = 0; j < H2_SEGS; j++) {
+    if (j >= s->nsegs) break;
+    const __u64 start = s->seg_start[j];
+    const __u64 end = j + 1 < s->nsegs && j + 1 < H2_SEGS ? s->seg_start[(j + 1) & (H2_SEGS - 1)] : s->call_length;
+    if (off >= start && off < end) {
+      *avail = end - off;
+      return s->seg_base[j] + (off - start);
+    }
+  }
+  return 0;
+}
+
+/* Reads the 9-byte frame header at offset `off` of the call's bytes, from the process (also where the copy
+ * holds it: an offset used to index the copy would make the verifier track it precisely, and the walk's
+ * loop would then never converge). */
+static __always_inline bool h2_header(struct scratch* s, __u64 off, __u8 h[H2_HEADER]) {
+  __u64 avail;
+  const __u64 at = h2_locate(s, off, &avail);
+  return avail >= H2_HEADER && bpf_probe_read_user(h, H2_HEADER, (const void*)at) == 0;
+}
+
+static __always_inline __u64 h2_frame_size(const __u8 h[H2_HEADER]) {
+  return H2_HEADER + (((__u64)h[0] << 16) | ((__u64)h[1] << 8) | h[2]);
+}
+
+/* At a stream's start: "PRI " (the client preface; no HTTP/1 method is PRI) or a SETTINGS frame header on
+ * stream 0 (what a server writes first). */
+static __always_inline void h2_start(struct scratch* s, struct l7tap_conn_info* ci, __u8 dir) {
+  if (s->ev.position != 0 || s->ev.copied < H2_HEADER) return;
+  const __u8* d = s->data;
+  if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ') {
+    ci->flags |= L7TAP_CONN_H2;
+    ci->h2_next[dir & 1] = have_bpf_loop ? 24 + 1 : 0;
+  } else if (d[0] == 0 && d[2] % 6 == 0 && d[3] == 4 && d[4] == 0 && d[5] == 0 && d[6] == 0 && d[7] == 0 &&
+             d[8] == 0) {
+    ci->flags |= L7TAP_CONN_H2;
+    ci->h2_next[dir & 1] = have_bpf_loop ? 0 + 1 : 0;
+  }
+}
+
+struct h2_walk {
+  struct scratch* s;
+  struct l7tap_conn_info* ci;
+  __u64 start;  /* stream position of the call's first byte */
+  __u64 off;    /* offset in the call's bytes of the next frame header */
+  __u64 cut;    /* first header out of the copy's reach (0: none yet) */
+  __u64 total;  /* the call's bytes */
+  __u8 dir;
+  bool lost;
+};
+
+/* bpf_loop callback: one frame header inside the call; stops at the first one the copy does not hold. */
+static long h2_find_cut(__u64 i, void* data) {
+  struct h2_walk* w = data;
+  struct scratch* s = w->s;
+  if (!s || w->off >= w->total) return 1;
+  if (w->off + H2_HEADER > s->ev.copied) {
+    w->cut = w->off;
+    return 1;
+  }
+  __u8 h[H2_HEADER];
+  if (!h2_header(s, w->off, h)) {
+    w->lost = true;
+    return 1;
+  }
+  w->off += h2_frame_size(h);
+  return 0;
+}
+
+/* Where this event must end for h2_frames to send the rest (0: it holds every frame header it carries).
+ * Updates h2_next past the frames whose headers the copy holds. */
+static __noinline __u64 h2_cut(struct scratch* s, struct l7tap_conn_info* ci, __u8 dir) {
+  if (!have_bpf_loop || !s || !ci) return 0;
+  dir &= 1;
+  const __u64 next = ci->h2_next[dir] - 1;
+  if (next < s->ev.position) {  /* bytes moved that this walk did not follow */
+    ci->h2_next[dir] = 0;
+    count(L7TAP_CNT_H2_WALK_LOST, 1);
+    return 0;
+  }
+  struct h2_walk w = {
+      .s = s, .ci = ci, .start = s->ev.position, .off = next - s->ev.position, .total = s->ev.length, .dir = dir};
+  bpf_loop(H2_FRAMES_PER_CALL, h2_find_cut, &w, 0);
+  if (w.lost || (!w.cut && w.off < w.total) || (w.cut && !s->user_buf && !s->nsegs)) {
+    ci->h2_next[dir] = 0;
+    count(L7TAP_CNT_H2_WALK_LOST, 1);
+    return 0;
+  }
+  if (!w.cut) {
+    ci->h2_next[dir] = s->ev.position + w.off + 1;
+    return 0;
+  }
+  ci->h2_next[dir] = s->ev.position + w.cut + 1;
+  return w.cut;
+}
+
+/* bpf_loop callback: sends the frame at w->off as an event of its own. */
+static long h2_send_frame(__u64 i, void* data) {
+  struct h2_walk* w = data;
+  struct scratch* s = w->s;
+  struct l7tap_conn_info* ci = w->ci;
+  if (!s || !ci || w->off >= w->total) return 1;
+  __u8 h[H2_HEADER];
+  if (!h2_header(s, w->off, h)) {
+    w->lost = true;
+    return 1;
+  }
+  const __u64 size = h2_frame_size(h);
+  /* DATA: its header only. Other frames (header blocks, SETTINGS, RST_STREAM, GOAWAY...) whole, from at most
+   * two segments (gRPC writes a frame's header and payload as two). Sizes come from the header and the
+   * segment, never from the walk's offset (see h2_header). */
+  __u64 want = h[3] == 0 ? H2_HEADER : size;
+  if (want > L7TAP_MAX_PAYLOAD) want = L7TAP_MAX_PAYLOAD;
+  __u64 avail;
+  __u64 at = h2_locate(s, w->off, &avail);
+  const __u64 first = want < avail ? want : avail;
+  long got = copy_user(s, 0, (const void*)at, first);
+  if (got == (long)first && first < want) {
+    at = h2_locate(s, w->off + first, &avail);
+    const __u64 second = want - first < avail ? want - first : avail;
+    const long more = at ? copy_user(s, (__u32)first, (const void*)at, second) : 0;
+    if (more > 0) got += more;
+  }
+  const __u64 length = size < w->total - w->off ? size : w->total - w->off;
+  s->ev.position = w->start + w->off;
+  s->ev.length = length;
+  s->ev.copied = got > 0 ? got : 0;
+  s->ev.lost_events = 0;
+  s->ev.lost_starts = 0;
+  s->ev.unseen = 0;
+  __u64 bytes = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
+  if (bpf_ringbuf_output(&events, s, bytes, wakeup_flag())) {
+    count(L7TAP_CNT_RINGBUF_FULL, 1);
+    __sync_fetch_and_add(&ci->lost[w->dir & 1], 1ull << 32);
+  } else {
+    count(L7TAP_CNT_H2_FRAME_EVENTS, 1);
+  }
+  w->off += size;
+  return 0;
+}
+
+/* After the event that ends at `cut`: one event per frame from there to the end of the call. */
+static __noinline void h2_frames(struct scratch* s, struct l7tap_conn_info* ci, __u8 dir, __u64 cut) {
+  if (!have_bpf_loop || !s || !ci) return;
+  dir &= 1;
+  const __u64 call_start = s->ev.position;  /* still the first event's */
+  struct h2_walk w = {
+      .s = s, .ci = ci, .start = call_start, .off = cut, .cut = cut, .total = s->call_length, .dir = dir};
+  bpf_loop(H2_FRAMES_PER_CALL, h2_send_frame, &w, 0);
+  if (w.lost || w.off < w.total) {
+    ci->h2_next[dir] = 0;
+    count(L7TAP_CNT_H2_WALK_LOST, 1);
+    return;
+  }
+  ci->h2_next[dir] = call_start + w.off + 1;
+}
+
 /* Sends a data event, reporting with it what this direction lost since the last one delivered; when it is
  * dropped itself, it is added to that loss instead. The reports are taken with an atomic exchange: two CPUs
  * sending on one connection never report the same loss twice. */
@@ -347,6 +535,7 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
   dir &= 1;
   s->ev.direction = dir;
   s->ev.length = length;
+  s->call_length = length;
   __u64* position = s->ev.source == L7TAP_SRC_TLS ? &ci->tls_position[dir] : &ci->position[dir];
   s->ev.position = __sync_fetch_and_add(position, length);
   ci->last_ns = s->ev.hdr.ts_ns;
@@ -362,10 +551,17 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
     ci->flags |= L7TAP_CONN_TLS;
     return;
   }
-  /* "PRI " at a stream's start: the HTTP/2 preface (no HTTP/1 method is PRI). */
-  if (s->ev.position == 0 && s->ev.copied >= 4 && s->data[0] == 'P' && s->data[1] == 'R' && s->data[2] == 'I' &&
-      s->data[3] == ' ')
-    ci->flags |= L7TAP_CONN_H2;
+  __u64 cut = 0;
+  if (!datagram) {
+    h2_start(s, ci, dir);
+    if (ci->h2_next[dir]) cut = h2_cut(s, ci, dir);
+  }
+  if (cut) {
+    /* This event ends where the first frame header past the copy begins; h2_frames sends the rest. */
+    s->ev.length = cut;
+    if (s->ev.copied > cut) s->ev.copied = cut;
+    length = cut;
+  }
   if (over_cap_counts && s->ev.copied < length) {
     count(L7TAP_CNT_TRUNCATED_EVENTS, 1);
     count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);
@@ -385,6 +581,7 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
     __sync_fetch_and_add(&ci->lost[dir], lost + (1ull << 32) + (counter ? 1 : 0));
     if (unseen) ci->unseen[dir] = 1;
   }
+  if (cut) h2_frames(s, ci, dir, cut);
 }
 
 /* Bytes of (tgid, fd) in direction dir moved unseen: positions miss them, so the next event says so. */

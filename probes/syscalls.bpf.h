@@ -67,26 +67,45 @@ struct iov_copy {
   const struct iovec* iov;
   __u64 iovcnt;
   __u64 left;
+  __u64 at; /* call offset of this segment */
   __u32 off;
+  bool copying; /* the copy is still a prefix of the call's bytes */
 };
 
 static long copy_iov_segment(__u64 i, void* data) {
   struct iov_copy* c = data;
   struct scratch* s = c->s;
-  if (!s || i >= c->iovcnt || c->left == 0 || c->off >= s->cap) return 1;
+  if (!s || i >= c->iovcnt || c->left == 0) return 1;
+  const bool h2 = s->cap == L7TAP_MAX_PAYLOAD;
+  if (!h2 && (!c->copying || c->off >= s->cap)) return 1;
   struct iovec seg;
   if (bpf_probe_read_user(&seg, sizeof(seg), &c->iov[i])) return 1;
   __u64 n = seg.iov_len < c->left ? seg.iov_len : c->left;
-  long got = copy_user(s, c->off, seg.iov_base, n);
-  if (got < 0) return 1;
-  c->off += got;
+  /* HTTP/2: the segments' places, past the copy too, for the frame walk (state.bpf.h). */
+  if (h2 && i < H2_SEGS) {
+    s->seg_start[i & (H2_SEGS - 1)] = c->at;
+    s->seg_base[i & (H2_SEGS - 1)] = (__u64)seg.iov_base;
+    s->nsegs = i + 1;
+  }
+  if (c->copying && c->off < s->cap) {
+    long got = copy_user(s, c->off, seg.iov_base, n);
+    if (got < 0) {
+      c->copying = false;
+    } else {
+      c->off += got;
+      if (got < n) c->copying = false; /* cap reached */
+    }
+  } else {
+    c->copying = false;
+  }
+  c->at += n;
   c->left -= n;
-  return got < n; /* cap reached */
+  return 0;
 }
 
 static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u64 iovcnt, __u64 total) {
   if (have_bpf_loop) {
-    struct iov_copy c = {.s = s, .iov = iov, .iovcnt = iovcnt, .left = total, .off = 0};
+    struct iov_copy c = {.s = s, .iov = iov, .iovcnt = iovcnt, .left = total, .off = 0, .copying = true};
     bpf_loop(L7TAP_MAX_IOV, copy_iov_segment, &c, 0);
     s->ev.copied = c.off;
     return;
@@ -179,6 +198,7 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
     if (!s) return;
     long got = copy_user(s, 0, (const void*)args.ptr, ret);
     s->ev.copied = got > 0 ? got : 0;
+    s->user_buf = args.ptr;
     finish_data(s, ci, args.direction, ret, true);
   } else if (kind == CALL_IOV) {
     struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);

@@ -73,6 +73,7 @@ static __always_inline void tls_exit(long ret) {
   if (!s) return;
   long got = copy_user(s, 0, (const void*)c.buf, n);
   s->ev.copied = got > 0 ? got : 0;
+  s->user_buf = c.buf;
   finish_data(s, ci, c.direction, n, true);
 }
 

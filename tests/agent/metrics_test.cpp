@@ -65,13 +65,19 @@ TEST(MetricsTest, OneSeriesPerLabelSet) {
   const std::string common = "http_request_method=GET,http_response_status_code=200,";
   const Counts expected = {
       {"http_server_request_duration_seconds",
-       {{common + "http_route=/a,server_port=8080,service_name=svc,", 3},
-        {common + "http_route=/b,server_port=8080,service_name=svc,", 1},
-        {common + "http_route=/aservice_name,server_port=8080,service_name=,", 1},
-        {common + "http_route=/a,server_port=8080,service_name=service_name,", 1}}},
+       {{common + "http_route=/a,network_protocol_version=1.1,server_port=8080,service_name=svc,", 3},
+        {common + "http_route=/b,network_protocol_version=1.1,server_port=8080,service_name=svc,", 1},
+        {common + "http_route=/aservice_name,network_protocol_version=1.1,server_port=8080,service_name=,",
+         1},
+        {common + "http_route=/a,network_protocol_version=1.1,server_port=8080,service_name=service_name,",
+         1}}},
       {"http_client_request_duration_seconds",
-       {{common + "http_route=/a,server_address=10.0.0.1,server_port=8080,service_name=svc,", 2},
-        {common + "http_route=/a,server_address=10.0.0.2,server_port=8080,service_name=svc,", 1}}},
+       {{common + "http_route=/"
+                  "a,network_protocol_version=1.1,server_address=10.0.0.1,server_port=8080,service_name=svc,",
+         2},
+        {common + "http_route=/"
+                  "a,network_protocol_version=1.1,server_address=10.0.0.2,server_port=8080,service_name=svc,",
+         1}}},
   };
   Counts got = Collect(**m);
   EXPECT_EQ(got["http_server_request_duration_seconds"], expected.at("http_server_request_duration_seconds"));
@@ -110,7 +116,9 @@ TEST(MetricsTest, RoutesPerServiceAreCappedThenOther) {
   const auto& server = got.at("http_server_request_duration_seconds");
   EXPECT_EQ(server.size(), 102u);  // 100 routes, "/_other", and other-svc's route
   const std::string common = "http_request_method=GET,http_response_status_code=200,";
-  EXPECT_EQ(server.at(common + "http_route=/_other,server_port=8080,service_name=svc,"), 1900u);
+  EXPECT_EQ(server.at(common +
+                      "http_route=/_other,network_protocol_version=1.1,server_port=8080,service_name=svc,"),
+            1900u);
   EXPECT_EQ(Total(got, "http_server_request_duration_seconds"), 2001u);
   const TableStats* routes = tables.Find("http_routes");
   ASSERT_NE(routes, nullptr);
@@ -130,8 +138,10 @@ TEST(MetricsTest, RoutesPerServiceAreCappedThenOther) {
         Http(protocols::Role::kServer, "/users/name" + std::to_string(i % 7) + "x/profile", "svc", ""));
   const Counts got2 = Collect(**m2);
   ASSERT_EQ(got2.at("http_server_request_duration_seconds").size(), 1u);
-  EXPECT_EQ(got2.at("http_server_request_duration_seconds").begin()->first,
-            common + "http_route=/users/{name}/profile,server_port=8080,service_name=svc,");
+  EXPECT_EQ(
+      got2.at("http_server_request_duration_seconds").begin()->first,
+      common +
+          "http_route=/users/{name}/profile,network_protocol_version=1.1,server_port=8080,service_name=svc,");
 }
 
 // Past --max-series, observations go to the metric's overflow series, counted; nothing is lost.
@@ -147,17 +157,18 @@ TEST(MetricsTest, SeriesPastTheBudgetGoToTheOverflowSeries) {
     (*m)->Record(Http(protocols::Role::kServer, "/r", "svc" + std::to_string(i), ""));
   const Counts got = Collect(**m);
   const auto& server = got.at("http_server_request_duration_seconds");
-  EXPECT_EQ(server.size(), 97u);  // 96 (the budget less one overflow series per metric) and the overflow one
+  // 94 (the budget less one overflow series for each of the 6 metrics) and the overflow one.
+  EXPECT_EQ(server.size(), 95u);
   EXPECT_EQ(
       server.at("http_request_method=_overflow,http_response_status_code=_overflow,http_route=_overflow,"
-                "server_port=_overflow,service_name=_overflow,"),
-      404u);
+                "network_protocol_version=_overflow,server_port=_overflow,service_name=_overflow,"),
+      406u);
   EXPECT_EQ(Total(got, "http_server_request_duration_seconds"), 500u);
-  EXPECT_EQ((*m)->series(), 97u);
+  EXPECT_EQ((*m)->series(), 95u);
   double dropped = 0;
   for (const Sample& s : (*m)->Samples())
     if (s.labels.at(0).second == "http_server_request_duration_seconds") dropped = s.value;
-  EXPECT_EQ(dropped, 404);
+  EXPECT_EQ(dropped, 406);
 }
 
 // Series not updated for the TTL leave /metrics; label values make room again.
@@ -177,14 +188,65 @@ TEST(MetricsTest, IdleSeriesExpire) {
   const std::string common = "http_request_method=GET,http_response_status_code=200,";
   EXPECT_EQ(
       got.at("http_server_request_duration_seconds"),
-      (std::map<std::string, uint64_t>{{common + "http_route=/_other,server_port=8080,service_name=svc,", 1},
-                                       {common + "http_route=/new,server_port=8080,service_name=svc,", 1}}));
+      (std::map<std::string, uint64_t>{
+          {common + "http_route=/_other,network_protocol_version=1.1,server_port=8080,service_name=svc,", 1},
+          {common + "http_route=/new,network_protocol_version=1.1,server_port=8080,service_name=svc,", 1}}));
   EXPECT_EQ(tables.Find("metric_series")->evicted(Eviction::kIdle), 1u);
   (*m)->Record(At(Http(protocols::Role::kServer, "/third", "svc", ""), 21'000));  // /old's route slot is free
   EXPECT_EQ(Collect(**m)
                 .at("http_server_request_duration_seconds")
-                .count(common + "http_route=/third,server_port=8080,service_name=svc,"),
+                .count(common +
+                       "http_route=/third,network_protocol_version=1.1,server_port=8080,service_name=svc,"),
             1u);
+}
+
+// HTTP/2: its version label, error_type only on streams that ended early, an empty status and route when
+// they are unknown; gRPC calls go to the rpc histograms only.
+TEST(MetricsTest, Http2AndGrpcLabels) {
+  TableRegistry tables;
+  auto m = Metrics::Start(
+      Options(), [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  TransactionRecord ok = Http(protocols::Role::kServer, "/a", "svc", "");
+  ok.http.version = protocols::HttpVersion::k2;
+  TransactionRecord reset = ok;
+  reset.http.end = protocols::StreamEnd::kReset;
+  reset.http.status = 0;
+  TransactionRecord unknown = ok;
+  unknown.http.target.clear();
+  unknown.http.method.clear();
+  TransactionRecord call = ok;
+  call.http.method = "POST";
+  call.http.target = "/l7tap.test.Echo/Unary";
+  call.http.grpc = true;
+  call.http.grpc_status = 5;
+  TransactionRecord client_call = call;
+  client_call.http.role = protocols::Role::kClient;
+  client_call.server_address = "10.0.0.1";
+  for (const auto* r : {&ok, &reset, &unknown, &call, &client_call}) (*m)->Record(*r);
+  const Counts got = Collect(**m);
+  EXPECT_EQ(got.at("http_server_request_duration_seconds"),
+            (std::map<std::string, uint64_t>{
+                {"http_request_method=GET,http_response_status_code=200,http_route=/a,"
+                 "network_protocol_version=2,server_port=8080,service_name=svc,",
+                 1},
+                {"error_type=rst_stream,http_request_method=GET,http_response_status_code=,http_route=/a,"
+                 "network_protocol_version=2,server_port=8080,service_name=svc,",
+                 1},
+                {"http_request_method=_OTHER,http_response_status_code=200,http_route=,"
+                 "network_protocol_version=2,server_port=8080,service_name=svc,",
+                 1}}));
+  EXPECT_EQ(
+      got.at("rpc_server_duration_seconds"),
+      (std::map<std::string, uint64_t>{{"rpc_grpc_status_code=5,rpc_method=Unary,rpc_service=l7tap.test.Echo,"
+                                        "rpc_system=grpc,server_port=8080,service_name=svc,",
+                                        1}}));
+  EXPECT_EQ(
+      got.at("rpc_client_duration_seconds"),
+      (std::map<std::string, uint64_t>{{"rpc_grpc_status_code=5,rpc_method=Unary,rpc_service=l7tap.test.Echo,"
+                                        "rpc_system=grpc,server_address=10.0.0.1,server_port=8080,"
+                                        "service_name=svc,",
+                                        1}}));
 }
 
 TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
@@ -197,7 +259,8 @@ TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
   for (int i = 0; i < 10; ++i)
     (*m)->Record(Http(protocols::Role::kClient, "/a", "svc", "10.0.0." + std::to_string(i)));
   const Counts got = Collect(**m);
-  const std::string common = "http_request_method=GET,http_response_status_code=200,http_route=/a,";
+  const std::string common =
+      "http_request_method=GET,http_response_status_code=200,http_route=/a,network_protocol_version=1.1,";
   EXPECT_EQ(got.at("http_client_request_duration_seconds").size(), 4u);
   EXPECT_EQ(got.at("http_client_request_duration_seconds")
                 .at(common + "server_address=_other,server_port=8080,service_name=svc,"),
