@@ -71,7 +71,9 @@ def wait_port(port, timeout=10.0):
 
 
 LOSS_COUNTERS = ("l7tap_connections_not_http_total", "l7tap_http_parse_errors_total", "l7tap_http_desyncs_total",
-                 "l7tap_stream_gaps_total", "l7tap_events_lost_total", "l7tap_http2_header_state_lost_total")
+                 "l7tap_stream_gaps_total", "l7tap_events_lost_total", "l7tap_http2_header_state_lost_total",
+                 "l7tap_http2_header_blocks_partial_total", "l7tap_http2_desyncs_total",
+                 "l7tap_http2_protocol_errors_total")
 
 
 class Agent:
@@ -127,8 +129,15 @@ class Agent:
 
     def loss_counters(self):
         """Counters that must not move in a clean run: a leak of encrypted bytes into parsing, a protocol the
-        parsers gave up on, holes, lost events, lost HTTP/2 header state. Compare before and after."""
-        return {n: self.value(n) for n in LOSS_COUNTERS}
+        parsers gave up on, holes, lost events, lost HTTP/2 header state. Compare before and after: one entry
+        per series (e.g. each reason of l7tap_events_lost_total), so a difference says which."""
+        out = {n: 0.0 for n in LOSS_COUNTERS}
+        for name, labels, v in self.scrape():
+            if name in LOSS_COUNTERS and labels:
+                out["%s{%s}" % (name, ",".join("%s=%s" % kv for kv in sorted(labels.items())))] = v
+            elif name in LOSS_COUNTERS:
+                out[name] = v
+        return out
 
     def stop(self):
         """SIGTERM; returns (exit code, stdout, stderr)."""

@@ -162,20 +162,48 @@ class Http2Case(unittest.TestCase):
         assert code == 0, "l7tap did not exit cleanly on SIGTERM: %s" % err
 
     def setUp(self):
-        self.loss = self.agent.loss_counters()
+        self.ports = set()
+        self.baseline()
         self.tls, self.https = self.serve(tls=True)
         self.h2c, self.http = self.serve(tls=False)
+
+    def baseline(self):
+        """Reads the counters a test then checks the change of (call again before each subtest's traffic)."""
+        self.loss = self.agent.loss_counters()
+        self.books = self.http2_books()
+        self.foreign = self.foreign_http2()
+
+    def http2_books(self):
+        """HTTP/2 counters whose change each test knows: streams recorded with an early end (by reason), header
+        blocks of streams never opened, requests lost (by reason)."""
+        books = collections.Counter()
+        for name, labels, v in self.agent.scrape():
+            if name == "l7tap_http2_frames_unknown_stream_total":
+                books[name] += v
+            elif name in ("l7tap_http2_streams_ended_early_total", "l7tap_http_requests_lost_total"):
+                books["%s{reason=%s}" % (name, labels.get("reason"))] += v
+        return books
+
+    def foreign_http2(self):
+        """HTTP/2 and gRPC transactions at ports that are not this test's. The books and loss counters are
+        node-wide: on a machine where other HTTP/2 traffic runs meanwhile, they may move for it, and a failure
+        says so."""
+        hists = (SERVER_HIST, CLIENT_HIST, "rpc_server_duration_seconds", "rpc_client_duration_seconds")
+        return sum(v for name, labels, v in self.agent.scrape()
+                   if name in [h + "_count" for h in hists] and labels.get("server_port") not in self.ports
+                   and (name.startswith("rpc_") or labels.get("network_protocol_version") == "2"))
 
     def serve(self, tls, server_extra=""):
         """An nginx serving FILES over HTTP/2, stopped at the test's end: (Nginx, base URL)."""
         nginx = Nginx(FILES, tls=(self.cert, self.key) if tls else None, http2=True, server_extra=server_extra)
         self.addCleanup(nginx.stop)
+        self.ports.add(str(nginx.port))
         return nginx, "%s://127.0.0.1:%d" % ("https" if tls else "http", nginx.port)
 
     def assert_exact(self, port, sent, client_service, server_service="nginx"):
         """sent: Counter{(method, status, route, protocol version, error type): n}, from the client's own
-        report. Both sides' breakdowns at port must be exactly that, and no loss counter may have moved since
-        setUp."""
+        report. Both sides' breakdowns at port must be exactly sent, and the counters read by baseline() must
+        have moved by exactly what that traffic makes."""
         total = sum(sent.values())
         self.assertGreater(total, 0)
         self.agent.wait_value(total, SERVER_HIST + "_count", server_port=port)
@@ -185,7 +213,25 @@ class Http2Case(unittest.TestCase):
         self.assertEqual(server, {(server_service, *k): n for k, n in sent.items()}, "server side (nginx)")
         self.assertEqual(client, {(client_service, *k, "127.0.0.1"): n for k, n in sent.items()},
                          "client side (%s)" % client_service)
-        self.assertEqual(self.agent.loss_counters(), self.loss, "loss counters moved")
+        ended_early = collections.Counter()
+        for (_, _, _, _, error_type), n in sent.items():
+            if error_type:
+                ended_early[error_type] += n
+        self.assert_books(ended_early)
+
+    def assert_books(self, ended_early=None):
+        """Since baseline(): per reason, ended_early[reason] more streams that ended early, each seen at both of
+        its ends (client and server are both traced); nothing else moved."""
+        want = collections.Counter(self.books)
+        for reason, n in (ended_early or {}).items():
+            want["l7tap_http2_streams_ended_early_total{reason=%s}" % reason] += 2 * n
+        have = self.http2_books()
+        keys = sorted(set(have) | set(want))
+        foreign = self.foreign_http2() - self.foreign
+        note = " (and %d HTTP/2 or gRPC transactions of other processes were recorded meanwhile)" % foreign \
+            if foreign else ""
+        self.assertEqual({k: have[k] for k in keys}, {k: want[k] for k in keys}, "HTTP/2 books" + note)
+        self.assertEqual(self.agent.loss_counters(), self.loss, "loss counters moved" + note)
 
 
 class CurlTest(Http2Case):
@@ -223,14 +269,14 @@ class CurlTest(Http2Case):
         for path in ("/", "/missing", "/index.html", "/index.html", "/missing"):
             transfers += curl([("GET", [self.http + path])], "--http2-prior-knowledge")
         self.assertEqual({(t.version, t.connects) for t in transfers}, {("2", 1)}, transfers)
-        sent = tally(transfers)
-        self.assert_exact(self.h2c.port, sent, "curl")
+        self.assert_exact(self.h2c.port, tally(transfers), "curl")
 
     def test_http1_keeps_its_version_label(self):
         # The same TLS port offers h2 and http/1.1 by ALPN: each request is labelled with what it spoke.
         transfers = curl([("GET", [self.https + "/", self.https + "/missing", self.https + "/"])], "--http1.1")
         transfers += curl([("GET", [self.https + "/index.html", self.https + "/missing"])], "--http2")
-        self.assertEqual([t.version for t in transfers], ["1.1"] * 3 + ["2"] * 2, transfers)
+        self.assertEqual([(t.version, t.connects) for t in transfers],
+                         [("1.1", 1), ("1.1", 0), ("1.1", 0), ("2", 1), ("2", 0)], transfers)
         self.assert_exact(self.tls.port, tally(transfers), "curl")
 
     def test_large_responses_on_one_connection(self):
@@ -242,6 +288,7 @@ class CurlTest(Http2Case):
                              [("2", 1, "200", len(BIG))] + [("2", 0, "200", len(BIG))] * 3, transfers)
             self.assert_exact(self.tls.port, tally(transfers), "curl")
         with self.subTest("h2c, nghttp"):
+            self.baseline()
             # curl 7.88 cannot reuse a prior-knowledge connection (above): nghttp makes the one connection, its
             # four streams in flight at once, their DATA frames interleaved.
             responses = nghttp("-m", "4", self.http + "/big.bin")
@@ -320,6 +367,7 @@ class StreamErrorTest(Http2Case):
         # is not asserted; the rest of their labels is.
         for tls in (True, False):
             with self.subTest(tls=tls):
+                self.baseline()
                 nginx, base = self.serve(tls, server_extra="keepalive_requests 5;")
                 r = subprocess.run(["nghttp", "-n", "-s", "-m", "8", base + "/index.html"], capture_output=True,
                                    text=True, timeout=60)
@@ -342,7 +390,7 @@ class StreamErrorTest(Http2Case):
                                      self.agent.value(count, server_port=nginx.port))
                     want[service] = (processed, total - processed, total)
                 self.assertEqual(have, want, "(ended normally with 200, ended by GOAWAY, all at this port)")
-                self.assertEqual(self.agent.loss_counters(), self.loss, "loss counters moved")
+                self.assert_books({"goaway": total - processed})
 
 
 # An upstream for nginx that holds its answer to /gate until a file appears: a client's first request on a
@@ -374,15 +422,22 @@ class HeaderStateLossTest(unittest.TestCase):
     client's request headers are indexed by nghttp2 on the first request and referenced by index after) were
     never seen, so the agent cannot know every header. What is asserted:
 
-    - l7tap_http2_header_state_lost_total moved (>= 1): the loss is counted, not silent.
+    - The loss is counted, not silent: the connection was seen mid-way at both of its traced ends, so
+      l7tap_http2_header_state_lost_total is at least 2 (one per end), and at most 4 (its help text counts "a
+      direction's" state: two per end). The agent traces only the nginx worker and the client (--pid), so no
+      other process's connections can add to it, and the connection is counted as HTTP/2 at both ends
+      (l7tap_http2_connections_total 2).
     - Every request sent on that connection after the agent was ready (the client only sends them once the gate
-      opens, which the test does after Agent() returned) is counted, exactly, with its status (200: nginx sends
-      its response headers from the static table and literals, so statuses decode without state), on the
-      server side (nginx) and on the client side.
+      opens, which the test does after Agent() returned) is counted, exactly, on the server side (nginx) and on
+      the client side, with the labels that decode without the lost state: method GET and status 200 are in
+      HPACK's static table (nginx sends :status from it), the protocol version is the connection's. Other
+      labels (route, server_address) may be empty here and are not asserted.
     - The gate's own stream (request before the agent, 203 response after) may or may not be counted: the
       agent never saw its request, and the contract leaves it open. So the port's total is N or N + 1.
+    - Nothing else was lost: no events, gaps, desyncs or protocol errors.
     Each test runs its own agent, started while the connection is open."""
     N = 6
+    maxDiff = None
 
     def setUp(self):
         require_tools()
@@ -400,9 +455,10 @@ class HeaderStateLossTest(unittest.TestCase):
         self.files = dict(FILES, **{"img%d.png" % i: b"\x89PNG fake %d\n" % i for i in range(self.N)})
         self.gate_location = "location = /gate { proxy_pass http://127.0.0.1:%d; proxy_read_timeout 120s; }" % gate_port
 
-    def start_client(self, argv):
+    def start_client(self, nginx, argv):
         """Starts the client, waits until its first request reached the gate (so the connection is open and its
-        header tables are built), then starts the agent. Returns (client, its stdout file, agent)."""
+        header tables are built), then starts the agent, tracing only the client and nginx's worker. Returns
+        (client, its stdout file, agent)."""
         out = tempfile.TemporaryFile(mode="w+")
         self.addCleanup(out.close)
         client = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -413,9 +469,16 @@ class HeaderStateLossTest(unittest.TestCase):
                 out.seek(0)
                 self.fail("the client's first request never reached the gate: %s" % out.read())
             time.sleep(0.01)
-        agent = Agent()
-        self.addCleanup(agent.stop)
+        with open("/proc/%d/task/%d/children" % (nginx.proc.pid, nginx.proc.pid)) as f:
+            workers = f.read().split()
+        self.assertEqual(len(workers), 1, "nginx workers")  # worker_processes 1
+        agent = Agent("--pid", workers[0], "--pid", str(client.pid))
+        self.addCleanup(self.stop_agent, agent)
         return client, out, agent
+
+    def stop_agent(self, agent):
+        code, _, err = agent.stop()
+        self.assertEqual(code, 0, "l7tap did not exit cleanly on SIGTERM: %s" % err)
 
     def finish_client(self, client, out):
         open(self.release, "w").close()
@@ -430,13 +493,17 @@ class HeaderStateLossTest(unittest.TestCase):
 
     def assert_counted_after_loss(self, agent, port, client_service):
         n = self.N
-        labels = dict(server_port=port, http_response_status_code=200, network_protocol_version="2")
+        labels = dict(server_port=port, http_request_method="GET", http_response_status_code=200,
+                      network_protocol_version="2")
         server = agent.wait_value(n, SERVER_HIST + "_count", service_name="nginx", **labels)
         client = agent.wait_value(n, CLIENT_HIST + "_count", service_name=client_service, **labels)
         self.assertEqual((server, client), (n, n), "requests after the agent was ready: server side, client side")
         for hist in (SERVER_HIST, CLIENT_HIST):
             self.assertIn(agent.value(hist + "_count", server_port=port), (n, n + 1), hist + ": at this port")
-        self.assertGreaterEqual(agent.value(HEADER_STATE_LOST), 1, HEADER_STATE_LOST)
+        self.assertIn(agent.value(HEADER_STATE_LOST), (2, 3, 4), HEADER_STATE_LOST)
+        counters = ("l7tap_http2_connections_total", "l7tap_events_lost_total", "l7tap_stream_gaps_total",
+                    "l7tap_http2_desyncs_total", "l7tap_http2_protocol_errors_total")
+        self.assertEqual({c: agent.value(c) for c in counters}, dict(zip(counters, (2, 0, 0, 0, 0))))
 
     def test_tls_curl_connection_open_before_the_agent(self):
         nginx = Nginx(self.files, tls=(self.cert, self.key), http2=True, server_extra=self.gate_location)
@@ -446,7 +513,7 @@ class HeaderStateLossTest(unittest.TestCase):
         argv = ["curl", "--http2", "-sk", "--max-time", "100", "-w", CURL_REPORT, "-o", "/dev/null", base + "/gate"]
         for i in range(self.N):
             argv += ["-o", "/dev/null", base + "/img%d.png" % i]
-        client, out, agent = self.start_client(argv)
+        client, out, agent = self.start_client(nginx, argv)
         report = parse_curl_report(self.finish_client(client, out))
         # One connection, h2, the gate's 203 then N 200s.
         self.assertEqual([(t.version, t.connects, t.status) for t in report],
@@ -457,7 +524,8 @@ class HeaderStateLossTest(unittest.TestCase):
         nginx = Nginx(self.files, http2=True, server_extra=self.gate_location)
         self.addCleanup(nginx.stop)
         # nghttp -a fetches the page's assets on the same connection once the page arrives.
-        client, out, agent = self.start_client(["nghttp", "-n", "-s", "-a", "http://127.0.0.1:%d/gate" % nginx.port])
+        client, out, agent = self.start_client(nginx, ["nghttp", "-n", "-s", "-a",
+                                                       "http://127.0.0.1:%d/gate" % nginx.port])
         responses = parse_nghttp_stats(self.finish_client(client, out))
         self.assertEqual(sorted((r.status, r.path) for r in responses),
                          [("200", "/img%d.png" % i) for i in range(self.N)] + [("203", "/gate")], responses)
