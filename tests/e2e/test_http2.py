@@ -21,9 +21,13 @@ from l7tap_harness import Agent, Nginx, Server, free_port, make_cert, missing_de
 SERVER_HIST = "http_server_request_duration_seconds"
 CLIENT_HIST = "http_client_request_duration_seconds"
 HEADER_STATE_LOST = "l7tap_http2_header_state_lost_total"
+# What a header block cut by the copy cap may move: its HPACK state, its decoding, and the frame boundaries
+# inside the uncopied part.
+HEADER_COUNTERS = (HEADER_STATE_LOST, "l7tap_http2_header_blocks_partial_total", "l7tap_http2_desyncs_total")
 
 INDEX = b"<p>hello</p>\n"
-BIG = bytes(range(256)) * 4096  # 1 MiB: 64 DATA frames of nginx's 16 KiB, well past every flow-control window
+# 1 MiB: 64 DATA frames of nginx's 16 KiB; 16 times nghttp's 64 KiB stream window, so WINDOW_UPDATEs flow too.
+BIG = bytes(range(256)) * 4096
 FILES = {"index.html": INDEX, "big.bin": BIG}
 
 # What one transaction is told apart by. Absent labels read as None: error_type must be absent on streams
@@ -76,10 +80,10 @@ def tally_nghttp(responses):
     return collections.Counter(("GET", r.status, r.path, "2", None) for r in responses)
 
 
-def curl(groups, *options, timeout=60):
+def curl(groups, *options, timeout=60, exit_code=0):
     """One curl invocation. groups: [(method, [url, ...])], one after the other, separated by --next (curl
-    keeps its connections across --next, so all of them can share one); options go to every group. Returns
-    curl's report, one CurlTransfer per URL in order."""
+    keeps its connections across --next, so all of them can share one); options go to every group; curl must
+    exit with exit_code (its last transfer's). Returns curl's report, one CurlTransfer per URL in order."""
     argv = ["curl"]
     for i, (method, urls) in enumerate(groups):
         if i:
@@ -91,7 +95,10 @@ def curl(groups, *options, timeout=60):
             raise ValueError(method)
         for url in urls:
             argv += ["-o", "/dev/null", url]
-    transfers = parse_curl_report(run(argv, timeout=timeout))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != exit_code:
+        raise AssertionError("%s: exit code %d, not %d: %s" % (" ".join(argv), r.returncode, exit_code, r.stderr))
+    transfers = parse_curl_report(r.stdout)
     if len(transfers) != sum(len(urls) for _, urls in groups):
         raise AssertionError("curl reported %d transfers for %s" % (len(transfers), groups))
     return transfers
@@ -200,7 +207,7 @@ class Http2Case(unittest.TestCase):
         self.ports.add(str(nginx.port))
         return nginx, "%s://127.0.0.1:%d" % ("https" if tls else "http", nginx.port)
 
-    def assert_exact(self, port, sent, client_service, server_service="nginx"):
+    def assert_exact(self, port, sent, client_service, server_service="nginx", header_state_may_be_lost=False):
         """sent: Counter{(method, status, route, protocol version, error type): n}, from the client's own
         report. Both sides' breakdowns at port must be exactly sent, and the counters read by baseline() must
         have moved by exactly what that traffic makes."""
@@ -210,16 +217,17 @@ class Http2Case(unittest.TestCase):
         self.agent.wait_value(total, CLIENT_HIST + "_count", server_port=port)
         server = breakdown(self.agent, SERVER_HIST, port, SERVER_KEY)
         client = breakdown(self.agent, CLIENT_HIST, port, CLIENT_KEY)
-        self.assertEqual(server, {(server_service, *k): n for k, n in sent.items()}, "server side (nginx)")
-        self.assertEqual(client, {(client_service, *k, "127.0.0.1"): n for k, n in sent.items()},
-                         "client side (%s)" % client_service)
+        # One comparison for both sides, so a failure shows both.
+        self.assertEqual({"server": server, "client": client},
+                         {"server": {(server_service, *k): n for k, n in sent.items()},
+                          "client": {(client_service, *k, "127.0.0.1"): n for k, n in sent.items()}})
         ended_early = collections.Counter()
         for (_, _, _, _, error_type), n in sent.items():
             if error_type:
                 ended_early[error_type] += n
-        self.assert_books(ended_early)
+        self.assert_books(ended_early, header_state_may_be_lost)
 
-    def assert_books(self, ended_early=None):
+    def assert_books(self, ended_early=None, header_state_may_be_lost=False):
         """Since baseline(): per reason, ended_early[reason] more streams that ended early, each seen at both of
         its ends (client and server are both traced); nothing else moved."""
         want = collections.Counter(self.books)
@@ -231,7 +239,12 @@ class Http2Case(unittest.TestCase):
         note = " (and %d HTTP/2 or gRPC transactions of other processes were recorded meanwhile)" % foreign \
             if foreign else ""
         self.assertEqual({k: have[k] for k in keys}, {k: want[k] for k in keys}, "HTTP/2 books" + note)
-        self.assertEqual(self.agent.loss_counters(), self.loss, "loss counters moved" + note)
+        loss = self.agent.loss_counters()
+        if header_state_may_be_lost:
+            for name in list(loss):
+                if name.startswith(HEADER_COUNTERS):
+                    del loss[name]
+        self.assertEqual(loss, {k: v for k, v in self.loss.items() if k in loss}, "loss counters moved" + note)
 
 
 class CurlTest(Http2Case):
@@ -323,6 +336,23 @@ class NghttpTest(Http2Case):
     def test_h2c_multiplexed(self):
         self.check(self.http, self.h2c.port)
 
+    def check_large_headers(self, base, port):
+        # nghttp --continuation adds six 4 KiB header fields to every request: each header block (about 24 KiB)
+        # is more than one frame, so it goes as HEADERS and CONTINUATION frames, and more than the 16 KiB the
+        # kernel copies per event. The pseudo-headers come first in the block, so every request's labels are
+        # in the copied part. Header state lost to the cut is allowed (the HTTP/2 header counters are not
+        # checked); a request lost or mislabelled is not.
+        responses = nghttp("--continuation", "-m", "2", base + "/index.html", base + "/missing")
+        self.assertEqual(collections.Counter((r.status, r.path) for r in responses),
+                         {("200", "/index.html"): 2, ("404", "/missing"): 2})
+        self.assert_exact(port, tally_nghttp(responses), "nghttp", header_state_may_be_lost=True)
+
+    def test_tls_large_request_headers(self):
+        self.check_large_headers(self.https, self.tls.port)
+
+    def test_h2c_large_request_headers(self):
+        self.check_large_headers(self.http, self.h2c.port)
+
 
 class H2loadTest(Http2Case):
     """h2load: 2 000 requests on 4 connections with 10 streams in flight on each."""
@@ -358,6 +388,19 @@ class StreamErrorTest(Http2Case):
                           ("/big.bin", 63, "200", "2", 0), ("/index.html", 0, "200", "2", 0)])
         sent = collections.Counter((t.method, t.status, t.path, t.version, "rst_stream" if t.exitcode else None)
                                    for t in transfers)
+        self.assert_exact(nginx.port, sent, "curl")
+
+    def test_stream_cut_by_the_connection_close(self):
+        # The same, but the reset stream is curl's last transfer: curl then closes the connection at once
+        # (nginx logs "client prematurely closed connection while sending response", no reset), so the
+        # stream is cut by the close at both ends.
+        nginx, base = self.serve(tls=True, server_extra="location = /big.bin { limit_rate 64k; }")
+        transfers = curl([("GET", [base + "/index.html", base + "/big.bin"])], "--http2", "--max-filesize",
+                         "100000", exit_code=63)
+        self.assertEqual([(t.path, t.exitcode, t.status, t.version, t.connects) for t in transfers],
+                         [("/index.html", 0, "200", "2", 1), ("/big.bin", 63, "200", "2", 0)])
+        sent = collections.Counter((t.method, t.status, t.path, t.version,
+                                    "connection_closed" if t.exitcode else None) for t in transfers)
         self.assert_exact(nginx.port, sent, "curl")
 
     def test_streams_refused_by_goaway(self):
