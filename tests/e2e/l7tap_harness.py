@@ -12,6 +12,7 @@ import urllib.request
 BUILD_DIR = os.environ.get("L7TAP_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 AGENT = os.path.join(BUILD_DIR, "l7tap")
 FIXTURES = os.path.join(BUILD_DIR, "fixtures")
+SOURCE_FIXTURES = os.path.join(os.path.dirname(__file__), "../../fixtures")
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -69,6 +70,12 @@ def wait_port(port, timeout=10.0):
     raise TimeoutError("nothing listens on port %d" % port)
 
 
+LOSS_COUNTERS = ("l7tap_connections_not_http_total", "l7tap_http_parse_errors_total", "l7tap_http_desyncs_total",
+                 "l7tap_stream_gaps_total", "l7tap_events_lost_total", "l7tap_http2_header_state_lost_total",
+                 "l7tap_http2_header_blocks_partial_total", "l7tap_http2_desyncs_total",
+                 "l7tap_http2_protocol_errors_total")
+
+
 class Agent:
     """An l7tap process for the duration of a test class."""
 
@@ -98,8 +105,11 @@ class Agent:
             return parse_metrics(r.read().decode())
 
     def value(self, name, **labels):
-        """Sum of the samples of `name` whose labels include `labels` (float values compare numerically)."""
+        """Sum of the samples of `name` whose labels include `labels` (float values compare numerically; a label
+        given as None must be absent, e.g. error_type=None for HTTP/2 streams that ended normally)."""
         def matches(have, want):
+            if want is None:
+                return have is None
             if have is None:
                 return False
             if isinstance(want, float):  # bucket bounds: compare as numbers, whatever the formatting
@@ -116,6 +126,18 @@ class Agent:
             time.sleep(0.1)
         time.sleep(settle)
         return self.value(name, **labels)
+
+    def loss_counters(self):
+        """Counters that must not move in a clean run: a leak of encrypted bytes into parsing, a protocol the
+        parsers gave up on, holes, lost events, lost HTTP/2 header state. Compare before and after: one entry
+        per series (e.g. each reason of l7tap_events_lost_total), so a difference says which."""
+        out = {n: 0.0 for n in LOSS_COUNTERS}
+        for name, labels, v in self.scrape():
+            if name in LOSS_COUNTERS and labels:
+                out["%s{%s}" % (name, ",".join("%s=%s" % kv for kv in sorted(labels.items())))] = v
+            elif name in LOSS_COUNTERS:
+                out[name] = v
+        return out
 
     def stop(self):
         """SIGTERM; returns (exit code, stdout, stderr)."""
@@ -165,6 +187,12 @@ def fixture(name):
     return os.path.join(FIXTURES, name)
 
 
+def make_cert(directory):
+    """A throw-away self-signed certificate (localhost, 127.0.0.1) in directory: (cert path, key path)."""
+    run(["bash", os.path.join(SOURCE_FIXTURES, "make_cert.sh"), directory])
+    return os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+
+
 def run(argv, timeout=60):
     """Runs a client to completion; raises with its stderr when it fails."""
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -188,9 +216,10 @@ http {{
   client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
   uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
   server {{
-    listen 127.0.0.1:{port}{tls};
+    listen 127.0.0.1:{port}{tls}{http2};
     root {dir}/www;
     {tls_files}
+    {server_extra}
   }}
 }}
 """
@@ -199,8 +228,10 @@ http {{
 class Nginx(Server):
     """Debian's nginx serving files from a temp dir (sendfile on, as nginx is usually run)."""
 
-    def __init__(self, files, tls=None, worker_connections=64):
-        """files: {name: bytes}; tls: (cert path, key path) to serve HTTPS."""
+    def __init__(self, files, tls=None, worker_connections=64, http2=False, server_extra=""):
+        """files: {name: bytes}; tls: (cert path, key path) to serve HTTPS; http2: serve HTTP/2 (with tls: offered
+        by ALPN next to HTTP/1.1; without: cleartext h2c by prior knowledge only, nginx 1.22 speaks no HTTP/1 on
+        such a port); server_extra: more directives for the server block (e.g. locations)."""
         self.dir = tempfile.mkdtemp(prefix="l7tap-nginx-")
         os.chmod(self.dir, 0o755)  # nginx workers run as www-data
         os.makedirs(os.path.join(self.dir, "www"))
@@ -212,7 +243,8 @@ class Nginx(Server):
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(
-                dir=self.dir, port=port, tls=" ssl" if tls else "", connections=worker_connections,
+                dir=self.dir, port=port, tls=" ssl" if tls else "", http2=" http2" if http2 else "",
+                server_extra=server_extra, connections=worker_connections,
                 nofile=2 * worker_connections + 100,
                 tls_files="ssl_certificate %s; ssl_certificate_key %s;" % tls if tls else ""))
         super().__init__(["nginx", "-c", conf, "-p", self.dir], port)

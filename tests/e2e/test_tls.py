@@ -7,16 +7,11 @@ import tempfile
 import time
 import unittest
 
-from l7tap_harness import Agent, Nginx, Server, AGENT, FIXTURES, fixture, free_port, run
+from l7tap_harness import (Agent, Nginx, Server, AGENT, FIXTURES, SOURCE_FIXTURES, fixture, free_port, make_cert,
+                           run)
 
 SERVER_HIST = "http_server_request_duration_seconds"
 CLIENT_HIST = "http_client_request_duration_seconds"
-SOURCE_FIXTURES = os.path.join(os.path.dirname(__file__), "../../fixtures")
-
-
-def make_cert(directory):
-    run(["bash", os.path.join(SOURCE_FIXTURES, "make_cert.sh"), directory])
-    return os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
 
 
 class TlsCase(unittest.TestCase):
@@ -43,9 +38,7 @@ class TlsCase(unittest.TestCase):
 
     def noise(self):
         """Counters the encrypted syscall path would raise if it leaked into parsing."""
-        return [self.agent.value(n) for n in ("l7tap_connections_not_http_total", "l7tap_http_parse_errors_total",
-                                              "l7tap_http_desyncs_total", "l7tap_stream_gaps_total",
-                                              "l7tap_events_lost_total")]
+        return self.agent.loss_counters()
 
     def wait_attached(self, binary, before, timeout=20):
         """A binary carrying its own OpenSSL is attached when first exec'd: waits for that the first time."""
@@ -100,7 +93,7 @@ class FixtureTlsTest(TlsCase):
             self.assertEqual(self.per_request_hits(common), self.expected_hits_per_request())
         finally:
             server.stop()
-        self.assertEqual(self.noise(), noise, "not-HTTP, parse errors, desyncs, gaps, lost")
+        self.assertEqual(self.noise(), noise)
 
     def hits(self):
         return [self.agent.value("l7tap_probe_hits_total", kind=k) for k in ("emulated", "single_step", "uretprobe")]
