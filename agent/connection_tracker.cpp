@@ -6,33 +6,36 @@
 #include <fstream>
 #include <optional>
 
-#include "protocols/dns_session.h"
-#include "protocols/http1_session.h"
-#include "protocols/stream_reassembler.h"
+#include "protocols/protocol_sniffer.h"
 
 namespace l7tap::agent {
 
 using protocols::Direction;
-using protocols::Http1Session;
-using protocols::Http1State;
+using protocols::ProtocolSession;
 using protocols::Role;
+using protocols::SessionStatus;
 
-struct ConnectionTracker::Connection {
+struct ConnectionTracker::Connection final : protocols::TransactionSink {
+  explicit Connection(ConnectionTracker& t) : tracker(t) {}
+  void OnHttp(protocols::HttpTransaction&& t) override { tracker.EmitHttp(*this, std::move(t)); }
+  void OnDns(protocols::DnsTransaction&& t) override { tracker.EmitDns(*this, std::move(t)); }
+
+  ConnectionTracker& tracker;
   ConnId id;
   bool tcp = true;
   bool tls = false;  // plaintext comes from a TLS library; syscall bytes are ciphertext
+  bool dns = false;  // UDP, or TCP on a DNS port: its session is DNS from the open on
   Role role = Role::kUnknown;
   bool opened = false;  // its open was seen: the kernel numbered its bytes from 0
-  Http1State counted_state = Http1State::kDetecting;  // what was already added to the totals
+  SessionStatus counted_status = SessionStatus::kActive;  // what was already added to the totals
   uint16_t local_port = 0;
   uint16_t remote_port = 0;
   uint64_t last_ns = 0;  // kernel time of its last event (idle expiry)
   std::string remote_addr;
   std::string service;
-  // Made on the first bytes: an idle connection holds none.
-  std::unique_ptr<Http1Session> http;
-  std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while http holds state
-  std::unique_ptr<protocols::DnsSession> dns;              // instead of http: UDP, or TCP on a DNS port
+  // Made on the first bytes (an idle connection holds none), or at the open for DNS.
+  std::unique_ptr<ProtocolSession> session;
+  std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while session holds state
   protocols::StreamReassembler streams[2];
 };
 
@@ -67,7 +70,7 @@ ConnectionTracker::~ConnectionTracker() = default;
 
 ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool tcp, Role role) {
   if (conns_.size() >= limits_.max_connections) return nullptr;
-  auto c = std::make_unique<Connection>();
+  auto c = std::make_unique<Connection>(*this);
   Connection* raw = c.get();
   raw->id = id;
   raw->tcp = tcp;
@@ -79,20 +82,33 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
   return raw;
 }
 
-void ConnectionTracker::StartSession(Connection& c) {
-  Connection* raw = &c;
-  c.http = std::make_unique<Http1Session>(c.role, [this, raw](protocols::HttpTransaction&& t) {
-    TransactionRecord r;
-    bool server = t.role == Role::kServer;
-    r.pid = raw->id.tgid;
-    r.service_name = raw->service;
-    r.server_port = server ? raw->local_port : raw->remote_port;
-    if (!server) r.server_address = raw->remote_addr;
-    r.tls = raw->tls;
-    r.http = std::move(t);
-    sink_(std::move(r));
-  });
-  c.counted_state = Http1State::kDetecting;
+void ConnectionTracker::StartSession(Connection& c, std::string_view first_bytes) {
+  if (protocols::SniffStream(first_bytes) == protocols::StreamProtocol::kHttp2) {
+    c.session = protocols::MakeHttp2Session(c.role, c, c.opened);
+    stats_.http2_connections++;
+  } else {
+    c.session = protocols::MakeHttp1Session(c.role, c);
+  }
+  c.counted_status = SessionStatus::kActive;
+}
+
+void ConnectionTracker::EmitHttp(Connection& c, protocols::HttpTransaction&& t) {
+  TransactionRecord r;
+  const bool server = t.role == Role::kServer;
+  r.pid = c.id.tgid;
+  r.service_name = c.service;
+  r.server_port = server ? c.local_port : c.remote_port;
+  if (!server) r.server_address = c.remote_addr;
+  r.tls = c.tls;
+  r.http = std::move(t);
+  sink_(std::move(r));
+}
+
+void ConnectionTracker::EmitDns(Connection& c, protocols::DnsTransaction&& t) {
+  if (!dns_sink_) return;
+  const bool server = t.role == Role::kServer;
+  dns_sink_(DnsRecord{std::move(t), c.id.tgid, c.service, server ? c.local_port : c.remote_port,
+                      server ? std::string() : c.remote_addr});
 }
 
 void ConnectionTracker::SetDns(DnsSink sink, std::vector<uint16_t> ports) {
@@ -101,24 +117,15 @@ void ConnectionTracker::SetDns(DnsSink sink, std::vector<uint16_t> ports) {
 }
 
 void ConnectionTracker::StartDns(Connection& c) {
-  Connection* raw = &c;
-  c.http.reset();
-  c.dns = std::make_unique<protocols::DnsSession>(
-      [this, raw](protocols::DnsTransaction&& t) {
-        if (!dns_sink_) return;
-        const bool server = t.role == Role::kServer;
-        dns_sink_(DnsRecord{std::move(t), raw->id.tgid, raw->service,
-                            server ? raw->local_port : raw->remote_port,
-                            server ? std::string() : raw->remote_addr});
-      },
-      &dns_budget_);
+  c.dns = true;
+  c.session = protocols::MakeDnsSession(c, &dns_budget_);
 }
 
 void ConnectionTracker::ExpireDns(uint64_t now_ns, uint64_t timeout_ns) {
   for (auto& [key, c] : conns_) {
-    if (!c->dns || c->dns->pending() == 0) continue;
-    c->dns->Expire(now_ns, timeout_ns);
-    AccountDns(*c);
+    if (!c->dns || c->session->pending() == 0) continue;
+    c->session->Expire(now_ns, timeout_ns);
+    Account(*c);
   }
 }
 
@@ -170,19 +177,19 @@ void ConnectionTracker::OnData(const Data& ev) {
   if (c->dns) {
     const auto bytes = std::span(reinterpret_cast<const uint8_t*>(ev.payload.data()), ev.payload.size());
     if (!c->tcp)
-      c->dns->OnDatagram(ev.direction, ev.ts_ns, bytes, ev.length);
+      c->session->OnDatagram(ev.direction, ev.ts_ns, bytes, ev.length);
     else if (!ev.tls)
       Push(*c, ev);
-    AccountDns(*c);
+    Account(*c);
     return;
   }
-  if (!c->tcp) return;  // UDP that is not DNS carries no HTTP/1
+  if (!c->tcp) return;  // UDP that is not DNS carries no HTTP
   if (ev.tls && !c->tls) {
     // First plaintext from the TLS library: whatever the syscalls showed was the handshake. Start over on
     // the plaintext stream.
     c->tls = true;
     Deactivate(*c);
-    c->http.reset();
+    c->session.reset();
     for (auto& s : c->streams) {
       s.Reset();
       if (c->opened) s.StartAt(0);  // the plaintext stream is numbered from 0 as well
@@ -191,9 +198,18 @@ void ConnectionTracker::OnData(const Data& ev) {
   } else if (!ev.tls && c->tls) {
     return;  // ciphertext
   }
-  if (!c->http) StartSession(*c);
-  Http1State state = c->http->state();
-  if (state == Http1State::kNotHttp || state == Http1State::kUpgraded) return;  // costs nothing from here on
+  if (!c->session) {
+    StartSession(*c, ev.payload);
+  } else if (c->session->detecting() && !c->opened &&
+             protocols::SniffStream(ev.payload) == protocols::StreamProtocol::kHttp2) {
+    // Seen mid-way, HTTP/1 found no message start yet: these are HTTP/2 frames.
+    Deactivate(*c);
+    Account(*c);
+    c->session = protocols::MakeHttp2Session(c->role, *c, /*from_start=*/false);
+    stats_.http2_connections++;
+  }
+  const SessionStatus status = c->session->status();
+  if (status != SessionStatus::kActive) return;  // costs nothing from here on
   Push(*c, ev);
   Account(*c);
   Touch(*c);
@@ -202,14 +218,14 @@ void ConnectionTracker::OnData(const Data& ev) {
 void ConnectionTracker::Touch(Connection& c) {
   if (c.active) {
     active_.splice(active_.begin(), active_, *c.active);
-  } else if (!c.http->quiesced()) {
+  } else if (!c.session->quiesced()) {
     active_.push_front(&c);
     c.active = active_.begin();
   }
   // Least recent first; one busy in the middle of a message stays (a few tries, then the cap waits).
   for (int tries = 0; active_.size() > limits_.max_active_sessions && tries < 8; ++tries) {
     Connection* oldest = active_.back();
-    if (oldest != &c && !holding_.contains(oldest) && oldest->http->Quiesce()) {
+    if (oldest != &c && !holding_.contains(oldest) && oldest->session->Quiesce()) {
       Deactivate(*oldest);
       sessions_table_.Evicted(Eviction::kLeastRecent);
     } else {
@@ -227,7 +243,7 @@ void ConnectionTracker::Deactivate(Connection& c) {
 
 void ConnectionTracker::Push(Connection& c, const Data& ev) {
   auto& stream = c.streams[static_cast<int>(ev.direction)];
-  protocols::StreamConsumer& out = c.dns ? c.dns->consumer(ev.direction) : c.http->consumer(ev.direction);
+  protocols::StreamConsumer& out = c.session->consumer(ev.direction);
   stream.Push({ev.position, ev.ts_ns, ev.payload, ev.length, ev.lost_events, ev.lost_starts, ev.unseen}, out);
   if (c.streams[0].holding() || c.streams[1].holding()) {
     holding_.insert(&c);
@@ -243,13 +259,9 @@ void ConnectionTracker::ExpireHoles(uint64_t now_ns) {
     Connection& c = **it;
     for (int d = 0; d < 2; ++d) {
       const auto dir = static_cast<Direction>(d);
-      c.streams[d].Expire(cutoff, c.dns ? c.dns->consumer(dir) : c.http->consumer(dir));
+      c.streams[d].Expire(cutoff, c.session->consumer(dir));
     }
-    if (c.dns) {
-      AccountDns(c);
-    } else {
-      Account(c);
-    }
+    Account(c);
     it = c.streams[0].holding() || c.streams[1].holding() ? std::next(it) : holding_.erase(it);
   }
 }
@@ -269,7 +281,7 @@ size_t ConnectionTracker::Sweep(uint64_t now_ns, const std::function<bool(uint32
     if (it->second && c->last_ns < idle_before) {
       idle.push_back(c.get());
     } else if (c->active && c->last_ns + limits_.quiesce_after_ns < now_ns && !holding_.contains(c.get()) &&
-               c->http->Quiesce()) {
+               c->session->Quiesce()) {
       Deactivate(*c);
       sessions_table_.Evicted(Eviction::kIdle);
       ++quiesced;
@@ -315,20 +327,15 @@ std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
 
 void ConnectionTracker::End(Connection& c, const Close* close) {
   uint64_t key = c.id.key();
-  auto flush = [&](auto& session) {
-    for (int d = 0; d < 2; ++d) {
-      const auto dir = static_cast<Direction>(d);
-      c.streams[d].Flush(session.consumer(dir), close ? close->lost_events[d] : 0,
-                         close ? close->lost_starts[d] : 0);
+  if (c.session) {
+    if (c.tcp) {
+      for (int d = 0; d < 2; ++d) {
+        const auto dir = static_cast<Direction>(d);
+        c.streams[d].Flush(c.session->consumer(dir), close ? close->lost_events[d] : 0,
+                           close ? close->lost_starts[d] : 0);
+      }
     }
-  };
-  if (c.dns) {
-    if (c.tcp) flush(*c.dns);
-    c.dns->Close();
-    AccountDns(c);
-  } else if (c.http) {
-    flush(*c.http);
-    c.http->OnClose();
+    c.session->OnClose();
     Account(c);
   }
   holding_.erase(&c);
@@ -337,23 +344,17 @@ void ConnectionTracker::End(Connection& c, const Close* close) {
   conns_table_.set_entries(conns_.size());
 }
 
-void ConnectionTracker::AccountDns(Connection& c) {
-  const protocols::DnsStats d = c.dns->TakeStats();
+void ConnectionTracker::Account(Connection& c) {
+  protocols::ProtocolStats p;
+  c.session->TakeStats(p);
+  const protocols::DnsStats& d = p.dns;
   stats_.dns_unanswered += d.unanswered;
   stats_.dns_unmatched_responses += d.unmatched_responses;
   stats_.dns_malformed += d.malformed;
   stats_.dns_retransmits += d.retransmits;
   stats_.dns_stream_gaps += d.stream_gaps;
   stats_.dns_truncated_captures += d.truncated_captures;
-  dns_table_.set_entries(dns_budget_.used);
-  dns_table_.Evicted(Eviction::kLeastRecent, dns_budget_.evicted - dns_evicted_seen_);
-  dns_table_.Evicted(Eviction::kFull, dns_budget_.refused - dns_refused_seen_);
-  dns_evicted_seen_ = dns_budget_.evicted;
-  dns_refused_seen_ = dns_budget_.refused;
-}
-
-void ConnectionTracker::Account(Connection& c) {
-  const protocols::Http1Stats h = c.http->TakeStats();
+  const protocols::Http1Stats& h = p.http1;
   stats_.http_parse_errors += h.parse_errors;
   stats_.http_unmatched_responses += h.unmatched_responses;
   stats_.http_unanswered_requests += h.unanswered_requests;
@@ -364,6 +365,18 @@ void ConnectionTracker::Account(Connection& c) {
   stats_.http_requests_framing_lost += h.requests_framing_lost;
   stats_.http_requests_queue_full += h.requests_queue_full;
   stats_.http_chunks_skipped += h.chunks_skipped;
+  const protocols::Http2Stats& h2 = p.http2;
+  stats_.http2_streams_reset += h2.streams_reset;
+  stats_.http2_streams_goaway += h2.streams_goaway;
+  stats_.http2_streams_closed += h2.streams_closed;
+  stats_.http2_streams_lost += h2.streams_lost;
+  stats_.http2_streams_over_limit += h2.streams_over_limit;
+  stats_.http2_header_state_lost += h2.header_state_lost;
+  stats_.http2_header_blocks_failed += h2.header_blocks_failed;
+  stats_.http2_desyncs += h2.desyncs;
+  stats_.http2_resyncs += h2.resyncs;
+  stats_.http2_frames_unknown_stream += h2.frames_unknown_stream;
+  stats_.http2_protocol_errors += h2.protocol_errors;
   for (auto& stream : c.streams) {
     const protocols::ReassemblerStats s = stream.TakeStats();
     stats_.stream_gaps += s.gaps;
@@ -371,12 +384,30 @@ void ConnectionTracker::Account(Connection& c) {
     stats_.stream_overlap_bytes += s.overlap_bytes;
     stats_.stream_late_reports += s.late_reports;
   }
-  Http1State state = c.http->state();
-  if (state != c.counted_state) {
-    if (state == Http1State::kNotHttp) stats_.connections_not_http++;
-    if (state == Http1State::kUpgraded) stats_.connections_upgraded++;
-    if ((state == Http1State::kNotHttp || state == Http1State::kUpgraded) && ignored_) ignored_(c.id, c.tls);
-    c.counted_state = state;
+  if (c.dns) {
+    dns_table_.set_entries(dns_budget_.used);
+    dns_table_.Evicted(Eviction::kLeastRecent, dns_budget_.evicted - dns_evicted_seen_);
+    dns_table_.Evicted(Eviction::kFull, dns_budget_.refused - dns_refused_seen_);
+    dns_evicted_seen_ = dns_budget_.evicted;
+    dns_refused_seen_ = dns_budget_.refused;
+    return;
+  }
+  const SessionStatus status = c.session->status();
+  if (status == SessionStatus::kHandOver) {
+    // Upgraded to h2c: HTTP/2 continues on the same streams, from the bytes the old session held.
+    stats_.connections_upgraded++;
+    protocols::Http2HandOver h = c.session->TakeHandOver();
+    Deactivate(c);
+    c.session = protocols::MakeHttp2Session(h.request.role, c, /*from_start=*/true, &h);
+    stats_.http2_connections++;
+    c.counted_status = SessionStatus::kActive;
+    return Account(c);
+  }
+  if (status != c.counted_status) {
+    if (status == SessionStatus::kNotMine) stats_.connections_not_http++;
+    if (status == SessionStatus::kFinished) stats_.connections_upgraded++;
+    if (status != SessionStatus::kActive && ignored_) ignored_(c.id, c.tls);
+    c.counted_status = status;
   }
 }
 

@@ -16,6 +16,7 @@
 #include "agent/event_decoder.h"
 #include "agent/table_stats.h"
 #include "protocols/dns_session.h"
+#include "protocols/protocol_session.h"
 #include "protocols/stream_reassembler.h"
 #include "protocols/transaction.h"
 
@@ -60,6 +61,18 @@ struct TrackerStats {
   std::atomic<uint64_t> http_requests_framing_lost{0};
   std::atomic<uint64_t> http_requests_queue_full{0};
   std::atomic<uint64_t> http_chunks_skipped{0};
+  std::atomic<uint64_t> http2_connections{0};
+  std::atomic<uint64_t> http2_streams_reset{0};
+  std::atomic<uint64_t> http2_streams_goaway{0};
+  std::atomic<uint64_t> http2_streams_closed{0};
+  std::atomic<uint64_t> http2_streams_lost{0};
+  std::atomic<uint64_t> http2_streams_over_limit{0};
+  std::atomic<uint64_t> http2_header_state_lost{0};
+  std::atomic<uint64_t> http2_header_blocks_failed{0};
+  std::atomic<uint64_t> http2_desyncs{0};
+  std::atomic<uint64_t> http2_resyncs{0};
+  std::atomic<uint64_t> http2_frames_unknown_stream{0};
+  std::atomic<uint64_t> http2_protocol_errors{0};
   std::atomic<uint64_t> stale_events{0};  // events of a connection generation already replaced
   std::atomic<uint64_t> dns_unanswered{0};
   std::atomic<uint64_t> dns_unmatched_responses{0};
@@ -119,12 +132,15 @@ class ConnectionTracker {
  private:
   struct Connection;
   Connection* Create(const ConnId& id, bool tcp, protocols::Role role);
-  void StartSession(Connection& c);
+  // Picks the connection's protocol from the bytes about to be parsed.
+  void StartSession(Connection& c, std::string_view first_bytes);
   void Push(Connection& c, const Data& ev);
   void End(Connection& c, const Close* close = nullptr);
+  // Adds what the connection's session and streams counted since the last call to the totals.
   void Account(Connection& c);
-  void AccountDns(Connection& c);
   void StartDns(Connection& c);
+  void EmitHttp(Connection& c, protocols::HttpTransaction&& t);
+  void EmitDns(Connection& c, protocols::DnsTransaction&& t);
   // The connection's session just parsed bytes: most recently active now; frees the least recent ones
   // past max_active_sessions.
   void Touch(Connection& c);

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "protocols/dns_message.h"
+#include "protocols/grpc_path.h"
 #include "protocols/http_route.h"
 
 namespace l7tap::agent {
@@ -54,7 +55,7 @@ std::string_view MethodLabel(std::string_view m) {
   return "_OTHER";
 }
 
-constexpr size_t kFamilies = 4;  // each keeps one series of the budget for its overflow
+constexpr size_t kFamilies = 6;  // each keeps one series of the budget for its overflow
 
 }  // namespace
 
@@ -66,7 +67,9 @@ Metrics::Metrics(const MetricsOptions& options, TableRegistry& tables)
       addresses_(tables.Add("server_addresses", 0, {Eviction::kFull, Eviction::kIdle}),
                  options.max_values_per_service, options.max_services, "_other"),
       dns_names_(tables.Add("dns_question_names", 0, {Eviction::kFull, Eviction::kIdle}),
-                 options.max_values_per_service, options.max_services, "_other") {
+                 options.max_values_per_service, options.max_services, "_other"),
+      rpc_methods_(tables.Add("rpc_methods", 0, {Eviction::kFull, Eviction::kIdle}),
+                   options.max_routes_per_service, options.max_services, "_other/_other") {
   if (!options_.route)
     options_.route = [](std::string_view target) { return protocols::TemplateRoute(target); };
 }
@@ -99,7 +102,21 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, S
                             "Duration of DNS queries answered by servers on this node (query received to "
                             "answer sent)")
                         .Register(*m->registry_);
-  for (const Family* f : {m->server_, m->client_, m->dns_lookup_, m->dns_server_}) m->dropped_[f] = 0;
+  m->rpc_server_ = &prometheus::BuildHistogram()
+                        .Name("rpc_server_duration_seconds")
+                        .Help(
+                            "Duration of gRPC calls served by processes on this node (first request frame "
+                            "read to the response's end of stream written), streaming calls once")
+                        .Register(*m->registry_);
+  m->rpc_client_ = &prometheus::BuildHistogram()
+                        .Name("rpc_client_duration_seconds")
+                        .Help(
+                            "Duration of gRPC calls made by processes on this node (first request frame "
+                            "written to the response's end of stream read), streaming calls once")
+                        .Register(*m->registry_);
+  for (const Family* f :
+       {m->server_, m->client_, m->dns_lookup_, m->dns_server_, m->rpc_server_, m->rpc_client_})
+    m->dropped_[f] = 0;
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(options.listen, /*num_threads=*/1);
@@ -165,6 +182,7 @@ void Metrics::Expire(uint64_t now_ns) {
   routes_.Expire(before);
   addresses_.Expire(before);
   dns_names_.Expire(before);
+  rpc_methods_.Expire(before);
 }
 
 std::vector<Sample> Metrics::Samples() const {
@@ -182,9 +200,12 @@ std::vector<Sample> Metrics::Samples() const {
 
 void Metrics::Record(const TransactionRecord& r) {
   const auto& t = r.http;
+  if (t.grpc) return RecordGrpc(r);
   const bool server = t.role == protocols::Role::kServer;
   const uint64_t now = t.end_ns;
-  const std::string status = std::to_string(t.status), port = std::to_string(r.server_port);
+  // 0: the stream ended before a status was seen, or its header block could not be decoded.
+  const std::string status = t.status ? std::to_string(t.status) : std::string(),
+                    port = std::to_string(r.server_port);
   bool over = false;
   const std::string_view route = routes_.Admit(r.service_name, options_.route(t.target), now, &over);
   if (over) {
@@ -193,18 +214,49 @@ void Metrics::Record(const TransactionRecord& r) {
                  "\"/_other\" (template them with --route PATTERN, or raise --max-routes-per-service)\n",
                  r.service_name.c_str(), routes_.per_service());
   }
-  const LabelView labels[] = {
+  std::vector<LabelView> labels = {
       {"http_request_method", MethodLabel(t.method)},
       {"http_response_status_code", status},
       {"http_route", route},
+      {"network_protocol_version", protocols::HttpVersionName(t.version)},
       {"service_name", r.service_name},
       {"server_port", port},
-      {"server_address",
-       server ? std::string_view() : addresses_.Admit(r.service_name, r.server_address, now)},
   };
-  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
   // Servers have no server_address label (it would be their own address).
-  HistogramFor(server ? *server_ : *client_, std::span(labels).first(server ? 5 : 6), now).Observe(seconds);
+  if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});
+  // Only streams that ended early carry error_type.
+  if (t.end != protocols::StreamEnd::kComplete)
+    labels.push_back({"error_type", protocols::StreamEndName(t.end)});
+  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+  HistogramFor(server ? *server_ : *client_, labels, now).Observe(seconds);
+}
+
+void Metrics::RecordGrpc(const TransactionRecord& r) {
+  const auto& t = r.http;
+  const bool server = t.role == protocols::Role::kServer;
+  const uint64_t now = t.end_ns;
+  const protocols::GrpcMethod m = protocols::SplitGrpcPath(t.target);
+  std::string joined;
+  if (!m.service.empty()) joined.append(m.service).append("/").append(m.method);
+  // One budget for the pair: a service with generated method names stays bounded as a whole.
+  const std::string_view admitted =
+      joined.empty() ? std::string_view("_OTHER/_OTHER") : rpc_methods_.Admit(r.service_name, joined, now);
+  const size_t slash = admitted.find('/');
+  const std::string status = t.grpc_status >= 0 ? std::to_string(t.grpc_status) : std::string(),
+                    port = std::to_string(r.server_port);
+  std::vector<LabelView> labels = {
+      {"rpc_system", "grpc"},
+      {"rpc_service", admitted.substr(0, slash)},
+      {"rpc_method", admitted.substr(slash + 1)},
+      {"rpc_grpc_status_code", status},
+      {"service_name", r.service_name},
+      {"server_port", port},
+  };
+  if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});
+  if (t.end != protocols::StreamEnd::kComplete)
+    labels.push_back({"error_type", protocols::StreamEndName(t.end)});
+  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+  HistogramFor(server ? *rpc_server_ : *rpc_client_, labels, now).Observe(seconds);
 }
 
 void Metrics::RecordDns(const DnsRecord& r) {

@@ -2,7 +2,7 @@
 // The Prometheus side: transaction histograms, self-metrics, and the /metrics HTTP endpoint. Bounded: label
 // values per service are capped (http_route, server_address, dns_question_name), the number of series is
 // capped (past it, a metric's observations go to its overflow series), and series not updated for the TTL
-// leave /metrics.
+// leave /metrics. Label names follow the OpenTelemetry semantic conventions, dots as underscores.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -50,6 +50,8 @@ class Metrics {
                                                 TableRegistry& tables);
   ~Metrics();
 
+  // HTTP/1 and HTTP/2 exchanges to http_{server,client}_request_duration_seconds; gRPC calls (HTTP/2 with a
+  // gRPC content-type) to rpc_{server,client}_duration_seconds instead.
   void Record(const TransactionRecord& r);
   // Client lookups go to dns_lookup_duration_seconds, answers given by a traced server to
   // dns_server_request_duration_seconds. With dns_name_label, the question name is a label too.
@@ -75,6 +77,7 @@ class Metrics {
   prometheus::Histogram& HistogramFor(Family& family, std::span<const LabelView> labels, uint64_t now_ns);
   prometheus::Histogram& Add(Family& family, std::span<const LabelView> labels, std::string key,
                              uint64_t now_ns);
+  void RecordGrpc(const TransactionRecord& r);
 
   MetricsOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -83,6 +86,8 @@ class Metrics {
   Family* client_ = nullptr;
   Family* dns_lookup_ = nullptr;
   Family* dns_server_ = nullptr;
+  Family* rpc_server_ = nullptr;
+  Family* rpc_client_ = nullptr;
   // Label values (joined) -> the family's histogram. prometheus-cpp's Family::Add builds a histogram and a
   // label map on every call before finding the existing one: most of the agent's cost per transaction.
   std::unordered_map<std::string, Series> series_;
@@ -90,6 +95,7 @@ class Metrics {
   LabelBudget routes_;
   LabelBudget addresses_;
   LabelBudget dns_names_;
+  LabelBudget rpc_methods_;  // "service/method" of gRPC calls
   // Per family: observations folded into its overflow series. Filled at construction only (the metrics
   // thread reads it).
   std::unordered_map<const Family*, std::atomic<uint64_t>> dropped_;

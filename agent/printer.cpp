@@ -37,11 +37,16 @@ std::string TransactionPrinter::Format(const TransactionRecord& r) const {
   double ms = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e6 : 0.0;
   // Only the path, never a body; the target is cut so one line stays one line.
   std::string target = t.target.substr(0, 200);
-  char line[512];
-  std::snprintf(line, sizeof(line), "%s %-6s %s[%u] %s %s -> %d %.3fms port=%u%s%s", When(t.end_ns).c_str(),
+  std::string extra;
+  if (t.version == protocols::HttpVersion::k2) extra += " h2";
+  if (t.end != protocols::StreamEnd::kComplete)
+    extra += std::string(" ended=") + protocols::StreamEndName(t.end);
+  if (t.grpc) extra += " grpc-status=" + (t.grpc_status >= 0 ? std::to_string(t.grpc_status) : "none");
+  char line[640];
+  std::snprintf(line, sizeof(line), "%s %-6s %s[%u] %s %s -> %d %.3fms port=%u%s%s%s", When(t.end_ns).c_str(),
                 protocols::RoleName(t.role), r.service_name.c_str(), r.pid, t.method.c_str(), target.c_str(),
                 t.status, ms, r.server_port,
-                r.server_address.empty() ? "" : " peer=", r.server_address.c_str());
+                r.server_address.empty() ? "" : " peer=", r.server_address.c_str(), extra.c_str());
   return line;
 }
 

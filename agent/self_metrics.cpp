@@ -117,7 +117,8 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   s.Gauge("l7tap_connections_open", "Connections followed now", double(e.open_connections));
 
   s.Counter("l7tap_connections_total", "Connections followed since start", double(t.connections_opened));
-  s.Counter("l7tap_connections_not_http_total", "TCP connections whose bytes are not HTTP/1 (ignored)",
+  s.Counter("l7tap_connections_not_http_total",
+            "TCP connections whose bytes are neither HTTP/1 nor HTTP/2 (ignored)",
             double(t.connections_not_http));
   s.Counter("l7tap_connections_upgraded_total", "Connections switched to another protocol (101)",
             double(t.connections_upgraded));
@@ -156,6 +157,35 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             {{"reason", "framing_lost"}});
   s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http_requests_queue_full),
             {{"reason", "queue_full"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http2_streams_lost),
+            {{"reason", "http2_frames_lost"}});
+  s.Counter("l7tap_http_requests_lost_total", lost_requests, double(t.http2_streams_over_limit),
+            {{"reason", "http2_streams_over_limit"}});
+
+  s.Counter("l7tap_http2_connections_total", "Connections parsed as HTTP/2", double(t.http2_connections));
+  const char* early = "HTTP/2 streams recorded with an early end (their error_type label), by reason";
+  s.Counter("l7tap_http2_streams_ended_early_total", early, double(t.http2_streams_reset),
+            {{"reason", "rst_stream"}});
+  s.Counter("l7tap_http2_streams_ended_early_total", early, double(t.http2_streams_goaway),
+            {{"reason", "goaway"}});
+  s.Counter("l7tap_http2_streams_ended_early_total", early, double(t.http2_streams_closed),
+            {{"reason", "connection_closed"}});
+  s.Counter("l7tap_http2_header_state_lost_total",
+            "Times a direction's HPACK state was lost (a gap, or a connection seen mid-way); later header "
+            "fields are decoded as far as they do not refer to it",
+            double(t.http2_header_state_lost));
+  s.Counter("l7tap_http2_header_blocks_partial_total",
+            "HTTP/2 header blocks decoded in part only (labels they would give are empty)",
+            double(t.http2_header_blocks_failed));
+  s.Counter("l7tap_http2_desyncs_total", "Missing bytes that hid HTTP/2 frame boundaries",
+            double(t.http2_desyncs));
+  s.Counter("l7tap_http2_resyncs_total", "HTTP/2 frame boundaries found again after a desync",
+            double(t.http2_resyncs));
+  s.Counter("l7tap_http2_frames_unknown_stream_total",
+            "HTTP/2 header blocks of streams whose opening was not seen (ignored)",
+            double(t.http2_frames_unknown_stream));
+  s.Counter("l7tap_http2_protocol_errors_total",
+            "HTTP/2 connections given up on bytes that break the protocol", double(t.http2_protocol_errors));
   s.Counter("l7tap_http_chunks_skipped_total",
             "Chunks of connections opened before the capture skipped until one began an HTTP message",
             double(t.http_chunks_skipped));

@@ -101,6 +101,10 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
 #define L7TAP_CONN_TLS 1 /* encrypted: syscall payloads are not sent; the TLS uprobes send the plaintext */
 #define L7TAP_CONN_UDP 2 /* a UDP socket: only DNS datagrams are sent (L7TAP_CONN_DNS and a header check) */
 #define L7TAP_CONN_DNS 4 /* local or remote port is a DNS port (--dns-ports) */
+/* The HTTP/2 client preface began one of its streams: events copy up to L7TAP_MAX_PAYLOAD whatever
+ * --max-payload-bytes says, since frame headers sit anywhere in a buffer and a TLS record holds at most 16 KiB
+ * (HTTP/2 frames are found by position and length, and one past the copy would lose the frame boundaries). */
+#define L7TAP_CONN_H2 8
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
 struct l7tap_conn_info {

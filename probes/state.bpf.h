@@ -132,6 +132,7 @@ struct {
 struct scratch {
   struct l7tap_data_event ev;
   __u8 data[2 * L7TAP_MAX_PAYLOAD];
+  __u32 cap; /* bytes this event may copy (max_payload, or more for HTTP/2) */
 };
 
 struct {
@@ -267,7 +268,7 @@ static __always_inline struct l7tap_conn_info* find_conn(__u64 pid_tgid, __s32 f
 /* Copies up to n user bytes at payload offset off, within the cap. Returns bytes copied, or -1 when the
  * read faulted (the caller stops: copied bytes must stay a prefix of the stream). */
 static __always_inline long copy_user(struct scratch* s, __u32 off, const void* src, __u64 n) {
-  __u32 cap = max_payload;
+  __u32 cap = s->cap;
   if (cap > L7TAP_MAX_PAYLOAD) cap = L7TAP_MAX_PAYLOAD;
   if (off >= cap) return 0;
   __u64 room = cap - off;
@@ -293,6 +294,7 @@ static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, stru
   s->ev.conn.generation = ci->generation;
   s->ev.copied = 0;
   s->ev.source = source;
+  s->cap = ci->flags & L7TAP_CONN_H2 ? L7TAP_MAX_PAYLOAD : max_payload;
   return s;
 }
 
@@ -356,6 +358,10 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
     ci->flags |= L7TAP_CONN_TLS;
     return;
   }
+  /* "PRI " at a stream's start: the HTTP/2 preface (no HTTP/1 method is PRI). */
+  if (s->ev.position == 0 && s->ev.copied >= 4 && s->data[0] == 'P' && s->data[1] == 'R' && s->data[2] == 'I' &&
+      s->data[3] == ' ')
+    ci->flags |= L7TAP_CONN_H2;
   if (over_cap_counts && s->ev.copied < length) {
     count(L7TAP_CNT_TRUNCATED_EVENTS, 1);
     count(L7TAP_CNT_TRUNCATED_BYTES, length - s->ev.copied);

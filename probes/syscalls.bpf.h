@@ -64,7 +64,7 @@ static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u6
   __u64 left = total;
 #pragma clang loop unroll(disable)
   for (int i = 0; i < L7TAP_MAX_IOV; i++) {
-    if (i >= iovcnt || left == 0 || off >= max_payload) break;
+    if (i >= iovcnt || left == 0 || off >= s->cap) break;
     struct iovec seg;
     if (bpf_probe_read_user(&seg, sizeof(seg), &iov[i])) break;
     __u64 n = seg.iov_len < left ? seg.iov_len : left;

@@ -1,10 +1,15 @@
 #include "protocols/http1_parser.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace l7tap::protocols {
 
-Http1Parser::Http1Parser(Kind kind) : kind_(kind) { Init(); }
+Http1Parser::Http1Parser(Kind kind) : kind_(kind) {
+  field_.reserve(kMaxToken);
+  upgrade_.reserve(kMaxToken);
+  Init();
+}
 
 const llhttp_settings_t& Http1Parser::Settings() {
   static const llhttp_settings_t settings = [] {
@@ -12,6 +17,9 @@ const llhttp_settings_t& Http1Parser::Settings() {
     llhttp_settings_init(&s);
     s.on_message_begin = &OnMessageBegin;
     s.on_url = &OnUrl;
+    s.on_header_field = &OnHeaderField;
+    s.on_header_value = &OnHeaderValue;
+    s.on_header_value_complete = &OnHeaderValueComplete;
     s.on_headers_complete = &OnHeadersComplete;
     s.on_chunk_header = &OnChunkHeader;
     s.on_chunk_complete = &OnChunkComplete;
@@ -33,6 +41,8 @@ void Http1Parser::Init() {
   upgrade_paused_ = false;
   failed_ = false;
   url_.clear();
+  field_.clear();
+  upgrade_.clear();
   error_ = "";
   llhttp_error_ = HPE_OK;
 }
@@ -166,6 +176,8 @@ int Http1Parser::OnMessageBegin(llhttp_t* p) noexcept {
   self.body_ = Body::kNone;
   self.in_chunk_data_ = false;
   self.url_.clear();
+  self.field_.clear();
+  self.upgrade_.clear();
   self.pending_ = Http1Event::kMessageBegin;
   return HPE_PAUSED;
 }
@@ -177,6 +189,30 @@ int Http1Parser::OnUrl(llhttp_t* p, const char* at, size_t len) noexcept {
   } catch (...) {  // allocation failure: report as a callback error instead of unwinding through C
     return -1;
   }
+  return 0;
+}
+
+// Only the Upgrade header's value is kept (lowercased, its first kMaxToken bytes): it says what a 101
+// switches to. Names and values come in pieces when they cross chunks; fixed-size buffers, so nothing here
+// allocates.
+int Http1Parser::OnHeaderField(llhttp_t* p, const char* at, size_t len) noexcept {
+  Http1Parser& self = Self(p);
+  for (size_t i = 0; i < len && self.field_.size() < kMaxToken; ++i)
+    self.field_.push_back(char(std::tolower(static_cast<unsigned char>(at[i]))));
+  if (self.field_.size() == kMaxToken) self.field_.assign("-");  // longer than any name we keep
+  return 0;
+}
+
+int Http1Parser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept {
+  Http1Parser& self = Self(p);
+  if (self.field_ != "upgrade") return 0;
+  for (size_t i = 0; i < len && self.upgrade_.size() < kMaxToken; ++i)
+    self.upgrade_.push_back(char(std::tolower(static_cast<unsigned char>(at[i]))));
+  return 0;
+}
+
+int Http1Parser::OnHeaderValueComplete(llhttp_t* p) noexcept {
+  Self(p).field_.clear();
   return 0;
 }
 

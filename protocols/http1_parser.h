@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "protocols/transaction.h"
+
 namespace l7tap::protocols {
 
 enum class Http1Event : uint8_t {
@@ -65,10 +67,17 @@ class Http1Parser {
   // Valid from kHeadersComplete until the next kMessageBegin.
   std::string_view method() const;
   const std::string& url() const { return url_; }  // truncated to kMaxUrl
+  // The message's Upgrade header value, lowercased ("h2c", "websocket"); empty without one.
+  std::string_view upgrade() const { return upgrade_; }
   int status_code() const { return parser_.status_code; }
+  // The message's HTTP version (valid from kHeadersComplete); 1.0 for HTTP/0.9 and 1.0.
+  HttpVersion version() const {
+    return parser_.http_major == 1 && parser_.http_minor >= 1 ? HttpVersion::k11 : HttpVersion::k10;
+  }
   std::string error() const;
 
   static constexpr size_t kMaxUrl = 2048;
+  static constexpr size_t kMaxToken = 16;
 
  private:
   enum class Body : uint8_t { kNone, kLength, kChunked, kUntilEof };
@@ -76,6 +85,9 @@ class Http1Parser {
   static Http1Parser& Self(llhttp_t* p) { return *static_cast<Http1Parser*>(p->data); }
   static int OnMessageBegin(llhttp_t* p) noexcept;
   static int OnUrl(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int OnHeaderField(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int OnHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int OnHeaderValueComplete(llhttp_t* p) noexcept;
   static int OnHeadersComplete(llhttp_t* p) noexcept;
   static int OnChunkHeader(llhttp_t* p) noexcept;
   static int OnChunkComplete(llhttp_t* p) noexcept;
@@ -96,6 +108,8 @@ class Http1Parser {
   bool upgrade_paused_ = false;
   bool failed_ = false;
   std::string url_;
+  std::string field_;    // current header name, lowercased (kMaxToken at most; reserved, never reallocated)
+  std::string upgrade_;  // Upgrade header value
   // Why the parser failed: a static text (llhttp's reason, or ours), and llhttp's error code if it was its.
   const char* error_ = "";
   llhttp_errno_t llhttp_error_ = HPE_OK;

@@ -51,6 +51,7 @@ struct Pending {
   std::string method;
   std::string target;
   bool lost = false;
+  HttpVersion version = HttpVersion::k11;
 };
 
 // An answer no request was queued for yet, in response-stream order. Seen: a response that completed before
@@ -252,7 +253,12 @@ class Http1Session::Impl {
       bytes.remove_prefix(step.consumed);
       if (step.event == Http1Event::kDone) break;
       Handle(side, step.event);
-      if (s_.state_ != Http1State::kHttp) return;
+      if (s_.state_ != Http1State::kHttp) {
+        // The rest of the chunk that switched to h2c is the new protocol's.
+        if (s_.h2c_ && &side == &responses_ && (!bytes.empty() || uncopied))
+          s_.h2c_->response_side.push_back({ts_ns, std::string(bytes), uncopied});
+        return;
+      }
     }
     if (uncopied == 0) return;
     if (!side.parser.CanSkip(uncopied)) {
@@ -275,7 +281,8 @@ class Http1Session::Impl {
       case Http1Event::kHeadersComplete:  // reported for requests only
         side.headers_done = true;
         side.current_id = ++m_.last_id;
-        if (Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url()}) &&
+        if (Enqueue({m_.last_id, side.begin_ts_ns, std::string(side.parser.method()), side.parser.url(),
+                     false, side.parser.version()}) &&
             !answers_.empty())
           PairEarly();
         break;
@@ -387,9 +394,17 @@ class Http1Session::Impl {
       if (queue_.size() > 1 && !queue_[1].lost && queue_[1].start_ns < begin) m_.pipelining_seen = true;
       Pending request = std::move(queue_.front());
       queue_.erase(queue_.begin());
-      if (s_.sink_) {
+      if (switched && status == 101 && responses_.parser.upgrade() == "h2c") {
+        // Its answer comes as HTTP/2, on stream 1: the next session records it.
+        s_.h2c_ = std::make_unique<H2cUpgrade>();
+        s_.h2c_->request = HttpTransaction{
+            s_.role_, request.start_ns, 0, std::move(request.method), std::move(request.target),
+            0,        request.version};
+        for (Chunk& c : requests_.held)
+          s_.h2c_->request_side.push_back({c.ts_ns, std::move(c.bytes), c.uncopied});
+      } else if (s_.sink_) {
         s_.sink_(HttpTransaction{s_.role_, request.start_ns, responses_.ts_ns, std::move(request.method),
-                                 std::move(request.target), status});
+                                 std::move(request.target), status, request.version});
       }
       if (!switched && requests_.paused && request.id == requests_.current_id) Resume();  // upgrade refused
     }
@@ -410,7 +425,7 @@ class Http1Session::Impl {
     const uint64_t start = std::min(request.start_ns, response.begin_ns);
     if (s_.sink_) {
       s_.sink_(HttpTransaction{s_.role_, start, response.end_ns, std::move(request.method),
-                               std::move(request.target), response.status});
+                               std::move(request.target), response.status, request.version});
     }
     if (response.switched) {
       s_.state_ = Http1State::kUpgraded;

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "protocols/stream_reassembler.h"
 #include "protocols/transaction.h"
@@ -32,6 +34,20 @@ enum class Http1State : uint8_t {
   kHttp,       // parsing
   kNotHttp,    // first bytes were not HTTP/1 or a parse error: ignored from then on
   kUpgraded,   // 101 Switching Protocols or a CONNECT tunnel: the rest is another protocol, ignored
+};
+
+// Bytes that reached a session but belong to the protocol it switched to.
+struct HeldChunk {
+  uint64_t ts_ns = 0;
+  std::string bytes;
+  uint64_t uncopied = 0;
+};
+
+// An HTTP/1.1 request answered "101 Switching Protocols" to h2c: it continues as stream 1 of HTTP/2.
+struct H2cUpgrade {
+  HttpTransaction request;               // role, start, method, target, version of the upgraded request
+  std::vector<HeldChunk> request_side;   // bytes after the request (the client's preface), in order
+  std::vector<HeldChunk> response_side;  // bytes after the 101 in its chunk (the server's SETTINGS)
 };
 
 class Http1Session {
@@ -60,6 +76,9 @@ class Http1Session {
   void OnClose();
 
   Http1State state() const { return state_; }
+  // After kUpgraded: the connection switched to h2c, and this is where HTTP/2 takes over (once).
+  bool upgraded_to_h2c() const { return h2c_ != nullptr; }
+  std::unique_ptr<H2cUpgrade> TakeH2cUpgrade() { return std::move(h2c_); }
   Role role() const { return role_; }
   const Http1Stats& stats() const { return stats_; }
   // The counts since the last call, zeroing them (for a caller that keeps totals).
@@ -104,6 +123,7 @@ class Http1Session {
   Impl& impl();
 
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<H2cUpgrade> h2c_;
   Role role_;
   Http1State state_ = Http1State::kDetecting;
   Http1Stats stats_;

@@ -16,4 +16,30 @@ const char* RoleName(Role role) {
 
 const char* TransportName(Transport transport) { return transport == Transport::kTcp ? "tcp" : "udp"; }
 
+const char* HttpVersionName(HttpVersion v) {
+  switch (v) {
+    case HttpVersion::k10:
+      return "1.0";
+    case HttpVersion::k11:
+      return "1.1";
+    case HttpVersion::k2:
+      return "2";
+  }
+  return "";
+}
+
+const char* StreamEndName(StreamEnd e) {
+  switch (e) {
+    case StreamEnd::kComplete:
+      return "";
+    case StreamEnd::kReset:
+      return "rst_stream";
+    case StreamEnd::kGoaway:
+      return "goaway";
+    case StreamEnd::kClosed:
+      return "connection_closed";
+  }
+  return "";
+}
+
 }  // namespace l7tap::protocols

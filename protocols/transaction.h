@@ -11,13 +11,30 @@ enum class Role : uint8_t { kUnknown = 0, kClient = 1, kServer = 2 };
 // Which way bytes moved, seen from the traced process.
 enum class Direction : uint8_t { kEgress = 0, kIngress = 1 };  // egress = written, ingress = read
 
+enum class HttpVersion : uint8_t { k10, k11, k2 };
+
+// How an HTTP/2 stream ended.
+enum class StreamEnd : uint8_t {
+  kComplete,  // END_STREAM both ways
+  kReset,     // RST_STREAM from either side
+  kGoaway,    // GOAWAY said it would not be processed, or the connection ended with it open after a GOAWAY
+  kClosed,    // the connection closed with the stream open
+};
+
 struct HttpTransaction {
   Role role = Role::kUnknown;
   uint64_t start_ns = 0;  // server: first request byte read; client: first request byte written
   uint64_t end_ns = 0;    // server: last response byte written; client: last response byte read
   std::string method;     // "GET", "POST", ...
   std::string target;     // request-target as sent (path and query)
-  int status = 0;         // final (non-1xx) status code
+  int status = 0;         // final (non-1xx) status code; 0 when the exchange ended before one was seen
+  HttpVersion version = HttpVersion::k11;
+  // HTTP/2: how the stream ended when it ended early (else kComplete).
+  StreamEnd end = StreamEnd::kComplete;
+  // gRPC (request content-type application/grpc*): the status from grpc-status (trailers, or a
+  // trailers-only response); -1 when none was seen.
+  bool grpc = false;
+  int grpc_status = -1;
 };
 
 // How a DNS message travelled: one UDP datagram, or one length-prefixed message on a TCP stream.
@@ -36,6 +53,10 @@ struct DnsTransaction {
 };
 
 const char* RoleName(Role role);
+// OpenTelemetry's network.protocol.version: "1.0", "1.1", "2".
+const char* HttpVersionName(HttpVersion v);
+// error_type label of an early end ("" for kComplete).
+const char* StreamEndName(StreamEnd e);
 const char* TransportName(Transport transport);
 
 }  // namespace l7tap::protocols

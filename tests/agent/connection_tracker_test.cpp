@@ -225,5 +225,67 @@ TEST_F(BoundedTrackerTest, SessionsPastTheActiveCapFreeTheirParsingState) {
   EXPECT_EQ(sessions.evicted(Eviction::kIdle), 2u);
 }
 
+// HTTP/2 through the tracker: chosen from the bytes, on a connection opened in front of it and on one seen
+// mid-way (HTTP/1 found no message start; frames then claim the connection).
+class TrackerHttp2Test : public TrackerTest {
+ protected:
+  // Frames as HTTP/2 peers write them (the protocol tests use nghttp2's own; these are small enough to read):
+  // a GET answered 200 with a 2-byte body. HPACK: :method GET (static 2), :scheme http (6), :path / (4),
+  // :status 200 (8).
+  static std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+    std::string f;
+    f += char(payload.size() >> 16);
+    f += char(payload.size() >> 8);
+    f += char(payload.size());
+    f += char(type);
+    f += char(flags);
+    f += char(stream >> 24);
+    f += char(stream >> 16);
+    f += char(stream >> 8);
+    f += char(stream);
+    return f + std::string(payload);
+  }
+  static std::string Request(uint32_t stream) { return Frame(1, 0x5, stream, "\x82\x86\x84"); }
+  static std::string Response(uint32_t stream) {
+    return Frame(1, 0x4, stream, "\x88") + Frame(0, 0x1, stream, "ok");
+  }
+};
+
+TEST_F(TrackerHttp2Test, PrefaceMakesTheConnectionHttp2) {
+  ConnId id{30, 7, 1};
+  Open(id, Role::kServer);
+  Send(id, Direction::kIngress, 100, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + Frame(4, 0, 0, ""));
+  Send(id, Direction::kEgress, 110, Frame(4, 0, 0, "") + Frame(4, 1, 0, ""));
+  Send(id, Direction::kIngress, 120, Request(1) + Request(3));
+  Send(id, Direction::kEgress, 200, Response(3));
+  Send(id, Direction::kEgress, 300, Response(1));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].http.version, protocols::HttpVersion::k2);
+  EXPECT_EQ(seen[0].http.status, 200);
+  EXPECT_EQ(seen[0].http.method, "GET");
+  EXPECT_EQ(seen[0].http.target, "/");
+  EXPECT_EQ(seen[0].http.end_ns, 200u);  // stream 3 answered first
+  EXPECT_EQ(seen[1].http.end_ns, 300u);
+  EXPECT_EQ(seen[0].server_port, 8080);
+  EXPECT_EQ(tracker.stats().http2_connections, 1u);
+  EXPECT_TRUE(ignored.empty());
+}
+
+TEST_F(TrackerHttp2Test, ConnectionSeenMidwayIsClaimedByItsFrames) {
+  ConnId id{31, 8, 1};
+  // No open: the connection was there before the capture. Its first chunk is the middle of a DATA frame.
+  tracker.OnData(Data{100, id, 5000, 6, Direction::kIngress, false, "\x01\x02\x03\x04\x05\x06"});
+  tracker.OnData(Data{110, id, 5006, 0, Direction::kIngress, false, ""});
+  const std::string request = Request(41);
+  tracker.OnData(Data{120, id, 5006, uint32_t(request.size()), Direction::kIngress, false, request});
+  const std::string response = Response(41);
+  tracker.OnData(Data{130, id, 9000, uint32_t(response.size()), Direction::kEgress, false, response});
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].http.version, protocols::HttpVersion::k2);
+  EXPECT_EQ(seen[0].http.role, Role::kServer);
+  EXPECT_EQ(seen[0].http.status, 200);
+  EXPECT_EQ(tracker.stats().http2_header_state_lost, 2u);
+}
+
 }  // namespace
 }  // namespace l7tap::agent

@@ -5,6 +5,8 @@
                    recorded by a relay between them, as each side saw them (fuzz_records.h format)
   stream_http1     the same exchanges as stream chunks, some dropped, held back and reordered, with
                    reorder timeouts and quiescing (stream_http1_fuzzer.cpp's ops)
+  http2_session    HTTP/2 (prior knowledge) of curl, nghttp and h2load with nginx, recorded the same way:
+                   whole, cut in small chunks, with uncopied tails, gaps, and seen mid-way
   dns_message      DNS messages of dig and dnsmasq (UDP and TCP), recorded the same way
   dns_session      those exchanges as datagrams and stream chunks (fuzz_records.h format)
   elf_file         small shared objects and objects compiled from the symbolizer's TLS stub, and variants
@@ -301,6 +303,97 @@ def stream_seeds(exchanges):
                 else:
                     lossy += record(0 | d, data) + record(5) + record(6)
             write_seed("stream_http1", f"{name}-{side}-lossy", bytes([role | 4]) + lossy)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTP/2
+
+
+NGINX_H2_CONF = """{user}
+worker_processes 1;
+error_log {prefix}/error.log;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body;
+  server {{
+    listen 127.0.0.1:{port} http2;
+    root {prefix}/www;
+    location /api/ {{ return 200 "{{\\"ok\\":true}}\\n"; }}
+    location /reset {{ return 444; }}
+  }}
+}}
+"""
+
+
+def h2_exchanges(workdir):
+    """Recorded HTTP/2 connections (prior knowledge): lists of (direction, bytes) as the client saw them."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("<html><body>l7tap fuzz seed</body></html>\n")
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        f.write(os.urandom(20000))
+    port = free_port()
+    conf = os.path.join(workdir, "nginx.conf")
+    user = "user root;" if os.geteuid() == 0 else ""
+    with open(conf, "w") as f:
+        f.write(NGINX_H2_CONF.format(user=user, prefix=workdir, port=port))
+    nginx = subprocess.Popen(["nginx", "-c", conf, "-p", workdir, "-g", "daemon off;"])
+    exchanges = {}
+    try:
+        wait_for_port(port)
+        relay = TcpRelay(port)
+        base = f"http://127.0.0.1:{relay.port}"
+        curls = {
+            "curl_get": [f"{base}/"],
+            "curl_post": ["-d", "name=l7tap&kind=fuzz", f"{base}/api/users/12345?debug=1"],
+            "curl_not_found": [f"{base}/missing/page"],
+            "curl_big": [f"{base}/big.bin"],
+            "curl_reset": [f"{base}/reset"],
+        }
+        for name, args in curls.items():
+            subprocess.run(["curl", "-s", "-o", "/dev/null", "--max-time", "5", "--http2-prior-knowledge"] + args,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            exchanges[name] = relay.take()[0]
+        run(["nghttp", "-n", f"{base}/", f"{base}/index.html", f"{base}/api/orders/7", f"{base}/missing"])
+        exchanges["nghttp_concurrent"] = relay.take()[0]
+        run(["h2load", "-n", "30", "-c", "1", "-m", "10", f"{base}/index.html"])
+        exchanges["h2load_m10"] = relay.take()[0]
+    finally:
+        nginx.terminate()
+        nginx.wait()
+    return exchanges
+
+
+def http2_seeds(exchanges):
+    for name, events in exchanges.items():
+        # One record holds at most 65535 bytes.
+        events = [(d, data[i:i + 65535]) for d, data in events for i in range(0, len(data), 65535)]
+        client = b"".join(record(0 | d, data) for d, data in events)
+        server = b"".join(record(0 | (d ^ INGRESS), data) for d, data in events)
+        write_seed("http2_session", f"{name}-client", bytes([1 | 4]) + client)
+        write_seed("http2_session", f"{name}-server", bytes([2 | 4]) + server)
+        write_seed("http2_session", f"{name}-unknown-role", bytes([0 | 4]) + client)
+        if name in ("nghttp_concurrent", "curl_big"):
+            pieces = b"".join(record(d, data[i:i + 7]) for d, data in events for i in range(0, len(data), 7))
+            write_seed("http2_session", f"{name}-client-7-byte-chunks", bytes([1 | 4]) + pieces)
+            cut = b""
+            for d, data in events:
+                if len(data) > 300:
+                    cut += record(1 | d | (8 << 4), data[:len(data) - 256])
+                else:
+                    cut += record(d, data)
+            write_seed("http2_session", f"{name}-client-uncopied-tails", bytes([1 | 4]) + cut)
+            gapped = b""
+            for i, (d, data) in enumerate(events):
+                gapped += record(2 | d, value=len(data)) if i % 4 == 3 else record(d, data)
+            write_seed("http2_session", f"{name}-client-gaps", bytes([1 | 4]) + gapped)
+        if name == "h2load_m10":
+            # Seen mid-way: the first third of the events never reached the session.
+            later = b"".join(record(d, data) for d, data in events[len(events) // 3:])
+            write_seed("http2_session", f"{name}-client-midway", bytes([1]) + later)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -730,8 +823,8 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     build = os.path.abspath(sys.argv[1])
-    targets = set(sys.argv[2:]) or {"http1_session", "stream_http1", "dns_message", "dns_session", "elf_file",
-                                   "go_binary", "probe_placement", "address_table"}
+    targets = set(sys.argv[2:]) or {"http1_session", "stream_http1", "http2_session", "dns_message",
+                                   "dns_session", "elf_file", "go_binary", "probe_placement", "address_table"}
     for target in targets:
         shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
     with tempfile.TemporaryDirectory() as workdir:
@@ -741,6 +834,8 @@ def main():
                 http_seeds(exchanges)
             if "stream_http1" in targets:
                 stream_seeds(exchanges)
+        if "http2_session" in targets:
+            http2_seeds(h2_exchanges(os.path.join(workdir, "http2")))
         if targets & {"dns_message", "dns_session"}:
             dns_seeds()
         if "elf_file" in targets:
