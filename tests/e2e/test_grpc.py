@@ -14,6 +14,7 @@ import unittest
 
 from l7tap_harness import FIXTURES, IN_CI, mismatches, missing_dependency, stop_process, sum_samples
 from test_go import GoCase
+from test_go_http2 import h2_noise
 
 RPC_SERVER = "rpc_server_duration_seconds"
 RPC_CLIENT = "rpc_client_duration_seconds"
@@ -46,7 +47,9 @@ CALLS = [
 # A server stream counts once with its full duration: the delayed calls alone last this long in all.
 STREAM_SECONDS = 2 * (3 - 1) * 0.100
 # Cancelled by the client after 2 of 3 messages, the server holding the stream open: an RST_STREAM ends it.
+# The client then makes one more call, Unary and OK, so that the last RST_STREAM is sent before it closes.
 CANCELS = (dict(method="ServerStream", n=2, count=3, cancel_after=2), 2)
+AFTER_CANCELS = {("Unary", 0): 1}
 RAW_SUBTYPE = (dict(method="Unary", n=2, subtype="raw"), {("Unary", 0): 2})       # application/grpc+raw
 
 
@@ -157,6 +160,8 @@ class GrpcCase(GoCase):
             out = client(**flags)
             self.assertEqual(out.strip(), "calls %d status %d:%d" % (n, CANCELLED, n), flags)
             cancelled = n
+            for key, calls in AFTER_CANCELS.items():
+                expected[key] = expected.get(key, 0) + calls
         return expected, cancelled
 
     def observed(self, port, keys, server_comm, client_comm):
@@ -170,7 +175,7 @@ class GrpcCase(GoCase):
             out[(side, "grpc", SERVICE)] = sum_samples(samples, count, server_port=port, rpc_system="grpc",
                                                       rpc_service=SERVICE)
             out[(side, "service_name", name)] = sum_samples(samples, count, server_port=port, service_name=name)
-            for error in ("rst_stream", "goaway"):
+            for error in ("rst_stream", "goaway", "connection_closed"):
                 out[(side, "error_type", error)] = sum_samples(samples, count, server_port=port, error_type=error)
             for method, status in keys:
                 out[(side, method, status)] = sum_samples(
@@ -192,6 +197,7 @@ class GrpcCase(GoCase):
             out[(side, "service_name", name)] = total
             out[(side, "error_type", "rst_stream")] = cancelled
             out[(side, "error_type", "goaway")] = 0
+            out[(side, "error_type", "connection_closed")] = 0
             out[(side, "http")] = 0
             out[(side, "seconds", "ServerStream", ">= %g" % STREAM_SECONDS)] = True
             for (method, status), n in keys.items():
@@ -242,7 +248,7 @@ class GoGrpcTest(GrpcCase):
                 self.check_build(build)
 
     def check_build(self, build):
-        losses, noise = self.losses(), self.noise()
+        losses, noise, noise2 = self.losses(), self.noise(), h2_noise(self.agent)
         name = comm(os.path.join(GRPC_DIR, build + "-server"))  # server and client: the same 15 characters
         before = self.attached()
         server = self.start_go_server(build)
@@ -265,6 +271,7 @@ class GoGrpcTest(GrpcCase):
         got, want = self.check(ports)
         got["losses"], want["losses"] = self.losses(), losses
         got["noise"], want["noise"] = self.noise(), noise
+        got["http2 noise"], want["http2 noise"] = h2_noise(self.agent), noise2
         wrong = mismatches(got, want)
         if wrong:
             self.fail("%s: (port, side, what) beyond what was there before:\n%s" % (build, "\n".join(wrong)))
@@ -281,7 +288,7 @@ class PythonGrpcTest(GrpcCase):
         return ([b for b in builds if b.endswith("-default")] or builds)[-1]
 
     def run_pair(self, server, client, server_comm, client_comm):
-        losses, noise = self.losses(), self.noise()
+        losses, noise, noise2 = self.losses(), self.noise(), h2_noise(self.agent)
         try:
             port = server.ports["h2c"]
             base = self.base(port, server_comm, client_comm)
@@ -292,6 +299,7 @@ class PythonGrpcTest(GrpcCase):
         got, want = self.check({port: (keys, cancelled, server_comm, client_comm, base)})
         got["losses"], want["losses"] = self.losses(), losses
         got["noise"], want["noise"] = self.noise(), noise
+        got["http2 noise"], want["http2 noise"] = h2_noise(self.agent), noise2
         wrong = mismatches(got, want)
         if wrong:
             self.fail("(port, side, what) beyond what was there before:\n%s" % "\n".join(wrong))
