@@ -166,6 +166,9 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   skel->rodata->wakeup_bytes = o.wakeup_bytes;
   skel->rodata->recover_at_exit = backend == SyscallBackend::kTracepoint;
   skel->rodata->filter_pids = !o.pids.empty();
+  // bpf_loop (5.17+) lets iovec copies walk every segment; before it, the first L7TAP_MIN_IOV.
+  skel->rodata->have_bpf_loop =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr) == 1;
   bpf_map__set_max_entries(skel->maps.events, o.ringbuf_bytes);
   probes->ncpus_ = libbpf_num_possible_cpus();
   if (probes->ncpus_ <= 0) return Error{"cannot count possible CPUs (" + Errno(probes->ncpus_) + ")"};

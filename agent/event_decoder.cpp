@@ -19,7 +19,13 @@ ConnId ToConnId(const l7tap_conn_id& c) { return ConnId{c.tgid, c.fd, c.generati
 
 std::string Address(const uint8_t* bytes, bool ipv6) {
   char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(ipv6 ? AF_INET6 : AF_INET, bytes, text, sizeof(text));
+  // An IPv4 peer of a dual-stack socket (::ffff:a.b.c.d, as gRPC connects) is the IPv4 address it is.
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (ipv6 && std::memcmp(bytes, kMapped, sizeof(kMapped)) == 0) {
+    inet_ntop(AF_INET, bytes + 12, text, sizeof(text));
+  } else {
+    inet_ntop(ipv6 ? AF_INET6 : AF_INET, bytes, text, sizeof(text));
+  }
   return text;
 }
 

@@ -76,7 +76,8 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             double(k[L7TAP_CNT_COPY_FAILED]));
   s.Counter("l7tap_payload_segment_limit_total",
             "Calls with more iovec segments or messages than the kernel copies (" +
-                std::to_string(L7TAP_MAX_IOV) + ")",
+                std::to_string(L7TAP_MAX_IOV) + " segments with bpf_loop, else " +
+                std::to_string(L7TAP_MIN_IOV) + "; " + std::to_string(L7TAP_MAX_MMSG) + " messages)",
             double(k[L7TAP_CNT_IOV_LIMIT]));
   s.Counter("l7tap_connections_untracked_total",
             "Connection registrations the kernel refused, by reason (each I/O on a socket not followed tries "

@@ -18,6 +18,7 @@ GOALS = """| goal | measured here |
 | 0 events lost at 20 000 requests/s | {lost_rate_http} lost at {rate_rps_http} req/s HTTP (syscall probes, fixed rate); {lost} at full speed ({rps} req/s HTTPS, 8 connections, mode both); {lost_rate} at {rate_rps} req/s HTTPS (fixed rate, mode both) |
 | agent RSS ≤ 50 MB | {rss} MiB peak |
 | HTTP/1 parsing ≥ 1 GB/s on one core | {parse} |
+| HTTP/2 parsing ≤ 1 µs per stream on one core | {parse_h2} |
 | probe placement: optimized ≥ 5× cheaper than entry | {placement} |
 """
 
@@ -79,9 +80,51 @@ def parse_summary(micro_path):
             "on this CPU)" % (mb("Http1SessionKeepAlive"), mb("Http1SessionLargeBodies"), mb("LlhttpAlone")))
 
 
+def h2_parse_summary(micro_path):
+    """The HTTP/2 rows of the microbenchmarks (http2_bench's per_stream counter, median and min–max), in words."""
+    if not os.path.exists(micro_path):
+        return "not measured"
+    per = {}
+    for line in open(micro_path):
+        m = re.match(r"BM_Http2(\w+?)_(median|min|max) .*per_stream=([\d.]+)([munp]?)s", line)
+        if m:
+            scale = {"": 1e9, "m": 1e6, "u": 1e3, "n": 1, "p": 1e-3}[m.group(4)]
+            per.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3)) * scale
+    def ns(name):
+        v = per.get(name, {})
+        if "median" not in v:
+            return "n/a"
+        spread = " (%.0f–%.0f)" % (v["min"], v["max"]) if "min" in v and "max" in v else ""
+        return "%.0f ns%s" % (v["median"], spread)
+    return ("%s per stream (one GET and its response) on a connection of 100 concurrent streams through "
+            "Http2Session, %s through the whole connection tracker; %s with 100 sequential streams reusing the "
+            "HPACK table, %s per unary gRPC call (recorded nghttp2 client and server, fresh session per "
+            "connection, CPU time; median with min–max over the repetitions)" % (
+                ns("Concurrent100"), ns("TrackerConcurrent100"), ns("Sequential100"), ns("GrpcUnary100")))
+
+
+def h2_summary(report):
+    """The HTTP/2 overhead rows in words, for the goals table's neighbourhood."""
+    h2 = report.get("h2")
+    if not h2:
+        return ""
+    rows = {(r["load"], r["mode"]): r for r in h2["rows"]}
+    lat, tp = rows.get(("latency", "both")), rows.get(("throughput", "both"))
+    if not lat or not tp:
+        return ""
+    exact = all(r.get("exact") for r in (lat, tp))
+    return ("HTTP/2 over TLS (h2load against nginx, mode both vs untraced): mean request time ×%s on one "
+            "connection with one stream at a time (+%s µs), throughput ×%s with 4 connections of 10 streams; "
+            "the agent counted %s the requests h2load made on nginx's side in every traced run.\n" % (
+                med(lat, "mean_ratio", "%.3f"), med(lat, "added_mean_us"), med(tp, "rps_ratio", "%.3f"),
+                "exactly" if exact else "NOT exactly"))
+
+
 def plot(report, directory):
     """Overhead (p50 traced/untraced − 1, %) against service time, one line per HTTPS mode."""
     rows = [r for r in report["rows"] if r["scheme"] == "https" and r["load"] == "latency" and "p50_ratio" in r]
+    if not rows:
+        return None
     times = sorted({r["service_us"] for r in rows})
     modes = [m for m in dict.fromkeys(r["mode"] for r in rows)]
     data = os.path.join(directory, "overhead.dat")
@@ -103,6 +146,22 @@ def plot(report, directory):
     subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
     os.unlink(data)
     return png
+
+
+def h2_setup(report):
+    h2 = report.get("h2")
+    if not h2:
+        return ""
+    return ("HTTP/2: h2load (%s, Debian's nghttp2-client, on the system libssl like nginx) against nginx (%s, one "
+            "worker, `listen … ssl http2`, a 612-byte static page) over TLS with ALPN h2 on loopback, both on CPU 0, "
+            "the agent on CPU 1; a fixed number of requests per run: one connection with one stream at a time "
+            "(`-c 1 -m 1`, latency) and 4 connections with 10 concurrent streams each (`-c 4 -m 10`, throughput); "
+            "%d repetitions, untraced and traced alternating (A B, B A, …). Mean request time is h2load's own, "
+            "p50 and p99 come from its per-request log (`--log-file`). Every traced run checks the agent's count "
+            "of HTTP/2 requests on nginx's side (`http_server_request_duration_seconds_count`, "
+            "`network_protocol_version=\"2\"`, nginx's port) against h2load's. With 40 streams in flight and "
+            "h2load sharing nginx's CPU, throughput-run latencies are queueing (mean ≈ streams in flight / "
+            "throughput), not per-request cost.\n\n" % (h2["h2load"], h2["nginx"], h2["reps"]))
 
 
 def main():
@@ -132,7 +191,10 @@ def main():
         lost=int(bothtp["lost"]) if bothtp else "n/a", rps=med(bothtp, "rps", "%.0f"),
         lost_rate=int(bothrate["lost"]) if bothrate else "n/a", rate_rps=med(bothrate, "rps", "%.0f"),
         lost_rate_http=int(sysrate["lost"]) if sysrate else "n/a", rate_rps_http=med(sysrate, "rps", "%.0f"),
-        parse=parse_summary(os.path.join(directory, "micro.txt")), rss="%.0f" % max(r.get("peak_rss_mib", 0) for r in rows),
+        parse=parse_summary(os.path.join(directory, "micro.txt")),
+        parse_h2=h2_parse_summary(os.path.join(directory, "micro.txt")),
+        rss="%.0f" % max([r.get("peak_rss_mib", 0) for r in rows] +
+                         [r.get("peak_rss_mib", 0) for r in (report.get("h2") or {}).get("rows", [])], default=0),
         placement=placement)
     png = plot(report, directory)
 
@@ -148,13 +210,14 @@ Measured {time.strftime('%Y-%m-%d', time.gmtime())} by `make bench` ({'QUICK=1, 
 
 Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through the system libssl) answers `/work/N` after sleeping N µs; wrk (Debian, also on libssl) drives it over loopback: one connection in a closed loop for latency, 8 connections at full speed for throughput; the fixture client (`http_client --mode rate`, libssl too) sends a fixed rate on 4 connections in an open loop (HTTP 20 000 requests/s; HTTPS 10 000, as at 20 000 the TLS client and server alone nearly fill CPU 0 and the open loop then measures queueing), its latency counted from each request's scheduled time. l7tap runs with its defaults (events reach the agent in 10 ms batches, `--event-batch-ms`). Both wrk and the server are traced, so each request is seen twice (transactions/request = 2) and the added latency is that of two traced processes. The server and wrk share CPU 0 and the agent runs on CPU 1: in a closed loop the service CPU then never idles (on this VM an idle vCPU's wake-up latency is tens of µs and would drown the probes; an agent keeping CPUs awake would even make traced runs look faster), and the agent's own work stays off the measured path while the probes' work, which runs in the traced processes, stays on it. Figures are medians over the repetitions with min–max in parentheses; ratios are traced/untraced within one repetition.
 
-Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off`: HTTPS shows only ciphertext, nothing recorded); **tls-only** (`--syscall-probes off`: the TLS uprobes fire but OpenSSL's socket is named by the syscall probes, so their plaintext is dropped and counted as lost — this row is the uprobes' cost alone); **both** (how l7tap runs); **both-entry** (the same with `--probe-placement=entry`).
+{h2_setup(report)}Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off`: HTTPS shows only ciphertext, nothing recorded); **tls-only** (`--syscall-probes off`: the TLS uprobes fire but OpenSSL's socket is named by the syscall probes, so their plaintext is dropped and counted as lost — this row is the uprobes' cost alone); **both** (how l7tap runs); **both-entry** (the same with `--probe-placement=entry`).
 
 ## Goals
 
 {goals}
 {budget(report, directory, both0)}
-![overhead vs service time]({os.path.basename(png)})
+{h2_summary(report)}
+{f"![overhead vs service time]({os.path.basename(png)})" if png else ""}
 
 ## Overhead by mode
 
@@ -172,7 +235,7 @@ Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off
 """
     with open(os.path.join(directory, "REPORT.md"), "w") as f:
         f.write(text)
-    print("wrote %s and %s" % (os.path.join(directory, "REPORT.md"), png))
+    print("wrote %s%s" % (os.path.join(directory, "REPORT.md"), " and " + png if png else ""))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,15 @@ if [[ "${QUICK:-0}" == 1 ]]; then
   reps=3
 fi
 
-# Microbenchmarks: HTTP/1 parsing, the user-space pipeline and route labels; symbolizing a large Go binary
-# (built on first use, about a minute, then cached).
+# Microbenchmarks: HTTP/1 parsing, the user-space pipeline and route labels; HTTP/2 per stream (median, min
+# and max over the repetitions); symbolizing a large Go binary (built on first use, about a minute, then cached).
 {
   "$build/benchmarks/pipeline_bench" --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true \
     2>&1 | grep -E '^(Benchmark|-|BM_.*_median)'
   "$build/benchmarks/route_bench" --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true \
     2>&1 | grep -E '^BM_.*_median'
+  "$build/benchmarks/http2_bench" --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true \
+    2>&1 | grep -E '^(Benchmark|-|BM_.*_(median|min|max))'
   if [[ "${QUICK:-0}" != 1 ]] && cmake --build "$build" --target go_fixture_big >/dev/null 2>&1; then
     "$build/benchmarks/go_symbolize_bench" --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true \
       2>&1 | grep -E '^(Benchmark|-|BM_.*_median)'

@@ -13,8 +13,11 @@
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
 #define L7TAP_DEFAULT_PAYLOAD 4096
-/* Bounded loops in the kernel: iovec segments copied per call, messages per sendmmsg/recvmmsg. */
-#define L7TAP_MAX_IOV 8
+/* Bounded loops in the kernel: iovec segments copied per call (L7TAP_MAX_IOV with bpf_loop, 5.17+; else
+ * L7TAP_MIN_IOV), messages per sendmmsg/recvmmsg. gRPC's C core writes each HTTP/2 frame header and payload
+ * as separate segments, up to 260 per sendmsg (the copy still stops at the byte cap). */
+#define L7TAP_MAX_IOV 1024 /* UIO_MAXIOV */
+#define L7TAP_MIN_IOV 8
 #define L7TAP_MAX_MMSG 8
 #define L7TAP_COMM_LEN 16
 /* Attach cookies. Bit 40: the probe sits on an instruction the kernel single-steps (for the hit counters).

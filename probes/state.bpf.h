@@ -12,6 +12,10 @@
 /* Set by user space before load. */
 const volatile __u32 self_tgid = 0;
 const volatile __u32 max_payload = L7TAP_DEFAULT_PAYLOAD;
+/* Set by the agent when the kernel has bpf_loop (5.17+): iovec copies then walk up to L7TAP_MAX_IOV segments. */
+const volatile bool have_bpf_loop = false;
+
+static __always_inline __u32 iov_limit(void) { return have_bpf_loop ? L7TAP_MAX_IOV : L7TAP_MIN_IOV; }
 const volatile bool filter_pids = false;
 /* Syscall tracepoints: a call that began before the probes were attached is recovered at its exit (kretprobes
  * only fire for calls entered after attaching, so the kprobe backend cannot). */

@@ -59,11 +59,43 @@ static __always_inline void enter_conn(__s32 fd, __u8 kind) {
   t->call = (struct call_args){.fd = fd, .kind = kind};
 }
 
+/* One iovec segment per call: bpf_loop's callback, which the verifier checks once rather than once per
+ * iteration (an open-coded loop of more than a few segments exceeds its instruction budget). Returns 1 to
+ * stop. */
+struct iov_copy {
+  struct scratch* s;
+  const struct iovec* iov;
+  __u64 iovcnt;
+  __u64 left;
+  __u32 off;
+};
+
+static long copy_iov_segment(__u64 i, void* data) {
+  struct iov_copy* c = data;
+  struct scratch* s = c->s;
+  if (!s || i >= c->iovcnt || c->left == 0 || c->off >= s->cap) return 1;
+  struct iovec seg;
+  if (bpf_probe_read_user(&seg, sizeof(seg), &c->iov[i])) return 1;
+  __u64 n = seg.iov_len < c->left ? seg.iov_len : c->left;
+  long got = copy_user(s, c->off, seg.iov_base, n);
+  if (got < 0) return 1;
+  c->off += got;
+  c->left -= n;
+  return got < n; /* cap reached */
+}
+
 static __noinline void copy_iov(struct scratch* s, const struct iovec* iov, __u64 iovcnt, __u64 total) {
+  if (have_bpf_loop) {
+    struct iov_copy c = {.s = s, .iov = iov, .iovcnt = iovcnt, .left = total, .off = 0};
+    bpf_loop(L7TAP_MAX_IOV, copy_iov_segment, &c, 0);
+    s->ev.copied = c.off;
+    return;
+  }
+  /* Kernels before 5.17: an open-coded loop over the first L7TAP_MIN_IOV segments. */
   __u32 off = 0;
   __u64 left = total;
 #pragma clang loop unroll(disable)
-  for (int i = 0; i < L7TAP_MAX_IOV; i++) {
+  for (int i = 0; i < L7TAP_MIN_IOV; i++) {
     if (i >= iovcnt || left == 0 || off >= s->cap) break;
     struct iovec seg;
     if (bpf_probe_read_user(&seg, sizeof(seg), &iov[i])) break;
@@ -85,7 +117,7 @@ static __noinline void emit_msg(struct l7tap_conn_info* ci, const struct call_ar
   __u64 iovlen = 0;
   bpf_probe_read_user(&iov, sizeof(iov), &msg->msg_iov);
   bpf_probe_read_user(&iovlen, sizeof(iovlen), &msg->msg_iovlen);
-  if (iovlen > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
+  if (iovlen > iov_limit()) count(L7TAP_CNT_IOV_LIMIT, 1);
   copy_iov(s, iov, iovlen, length);
   finish_data(s, ci, args->direction, length, true);
 }
@@ -151,7 +183,7 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
   } else if (kind == CALL_IOV) {
     struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
     if (!s) return;
-    if (args.count > L7TAP_MAX_IOV) count(L7TAP_CNT_IOV_LIMIT, 1);
+    if (args.count > iov_limit()) count(L7TAP_CNT_IOV_LIMIT, 1);
     copy_iov(s, (const struct iovec*)args.ptr, args.count, ret);
     finish_data(s, ci, args.direction, ret, true);
   } else if (kind == CALL_SENDFILE) {

@@ -86,6 +86,13 @@ TEST(EventDecoderTest, OpenIPv4AndIPv6) {
   EXPECT_EQ(o->remote_addr, "::1");
   EXPECT_FALSE(o->tcp);
   EXPECT_EQ(o->comm, std::string(16, 'x'));
+
+  // A dual-stack socket's IPv4 peer reads as IPv4.
+  inet_pton(AF_INET6, "::ffff:127.0.0.9", ev.remote_addr);
+  auto mapped = DecodeEvent(&ev, sizeof(ev));
+  o = std::get_if<ConnOpen>(&mapped);
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(o->remote_addr, "127.0.0.9");
 }
 
 }  // namespace
