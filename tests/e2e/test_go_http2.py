@@ -1,7 +1,8 @@
 """End to end, as root: Go's default HTTP/2 (h2 by ALPN over crypto/tls), next to HTTP/1.1 on the same listener,
 for every Go toolchain and build mode fixtures/go produced. Per build: GETs on one connection and on a connection
 each, POSTs, 404s, streamed responses (flushed in pieces, several streams at once on one connection), 1 MiB
-bodies both ways; and the new endpoints over HTTP/1.1 (HTTPS and plain HTTP). Counts must be exact on the server
+bodies both ways; and the new endpoints over HTTP/1.1 (HTTPS and plain HTTP); requests cancelled mid-body
+(RST_STREAM). Counts must be exact on the server
 and the client side, per protocol version (network_protocol_version "2" or "1.1"), method, status and route,
 with nothing lost and no parsing noise."""
 import os
@@ -196,6 +197,73 @@ class GoHttp2SurplusDialTest(GoHttp2BuildsTest):
         builds = go_builds()
         self.assertTrue(builds, "no Go fixtures were built (run make deps)")
         self.check_build(builds[-1])
+
+
+class GoHttp2ResetTest(GoCase):
+    """Requests the client cancels mid-body over HTTP/2 (/hang holds the response open after its first piece):
+    the Transport resets each stream, and each is counted once on each side with the status it had (200) and
+    error_type="rst_stream"; the request the client makes after them (GET /) is counted plainly. Oldest and
+    newest toolchain, default builds."""
+    CANCELS = 3
+
+    def test_cancelled_streams(self):
+        builds = [b for b in go_builds() if b.endswith("-default")]
+        self.assertTrue(builds, "no Go fixtures were built (run make deps)")
+        for build in sorted({builds[0], builds[-1]}):
+            with self.subTest(build=build):
+                self.check_build(build)
+
+    def observed(self, port):
+        samples = self.agent.scrape()
+        out = {}
+        for side, hist in (("server", SERVER_HIST), ("client", CLIENT_HIST)):
+            name = hist + "_count"
+            out[(side, "all")] = sum_samples(samples, name, server_port=port)
+            out[(side, "rst_stream")] = sum_samples(samples, name, server_port=port, error_type="rst_stream")
+            out[(side, "/hang 200 rst_stream")] = sum_samples(
+                samples, name, server_port=port, network_protocol_version="2", http_request_method="GET",
+                http_response_status_code=200, http_route="/hang", error_type="rst_stream")
+            out[(side, "/ 200")] = sum_samples(samples, name, server_port=port, network_protocol_version="2",
+                                               http_request_method="GET", http_response_status_code=200,
+                                               http_route="/")
+        return out
+
+    def check_build(self, build):
+        client_bin = os.path.join(GO_DIR, build + "-client")
+        losses, noise, noise2 = self.losses(), self.noise(), h2_noise(self.agent)
+        before = self.attached()
+        server = GoServer(os.path.join(GO_DIR, build + "-server"), self.cert, self.key, self.tmp)
+        try:
+            self.wait_attached(before, build + "-server")
+            before = self.attached()
+            self.client(client_bin, "http://127.0.0.1:%d/" % server.http_port, 0)
+            self.wait_attached(before, client_bin)
+            port = server.https_port
+            base = self.observed(port)
+            out = self.client(client_bin, "https://127.0.0.1:%d/hang" % port, self.CANCELS, proto="h2",
+                              **{"cancel-after-bytes": len("piece 0\n")})
+            self.assertEqual(out.strip(), "requests %d status 200:%d" % (self.CANCELS, self.CANCELS))
+            self.assertTrue(server.alive(), "%s-server exited" % build)
+        finally:
+            server.stop()
+        total = self.CANCELS + 1
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+                self.agent.value(h + "_count", server_port=port) < base[(side, "all")] + total
+                for side, h in (("server", SERVER_HIST), ("client", CLIENT_HIST))):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        got = {k: v - base[k] for k, v in self.observed(port).items()}
+        want = {}
+        for side in ("server", "client"):
+            want.update({(side, "all"): total, (side, "rst_stream"): self.CANCELS,
+                         (side, "/hang 200 rst_stream"): self.CANCELS, (side, "/ 200"): 1})
+        got["losses"], want["losses"] = self.losses(), losses
+        got["noise"], want["noise"] = self.noise(), noise
+        got["http2 noise"], want["http2 noise"] = h2_noise(self.agent), noise2
+        wrong = mismatches(got, want)
+        if wrong:
+            self.fail("%s: beyond what was there before at port %d:\n%s" % (build, port, "\n".join(wrong)))
 
 
 if __name__ == "__main__":
