@@ -58,6 +58,31 @@ def parse_metrics(text):
     return samples
 
 
+def sum_samples(samples, name, **labels):
+    """Sum of the samples (parse_metrics) of `name` whose labels include `labels` (float values compare
+    numerically; a label given as None must be absent): Agent.value on one scrape, for reading many values at
+    one moment."""
+    def matches(have, want):
+        if want is None:
+            return have is None
+        if have is None:
+            return False
+        if isinstance(want, float):  # bucket bounds: compare as numbers, whatever the formatting
+            return float(have) == want
+        return have == str(want)
+    return sum(v for n, l, v in samples if n == name and all(matches(l.get(k), x) for k, x in labels.items()))
+
+
+def mismatches(got, want):
+    """The keys where two {key: value} dicts differ, one line each ("key: got G, want W"), for assertion
+    messages that show every wrong count at once and only those."""
+    lines = []
+    for key in sorted(set(got) | set(want), key=repr):
+        if got.get(key) != want.get(key):
+            lines.append("%r: got %r, want %r" % (key, got.get(key, "nothing"), want.get(key, "nothing")))
+    return lines
+
+
 def wait_port(port, timeout=10.0):
     """Waits until something listens on 127.0.0.1:port (connect and close: no HTTP is sent)."""
     deadline = time.monotonic() + timeout
@@ -107,16 +132,7 @@ class Agent:
     def value(self, name, **labels):
         """Sum of the samples of `name` whose labels include `labels` (float values compare numerically; a label
         given as None must be absent, e.g. error_type=None for HTTP/2 streams that ended normally)."""
-        def matches(have, want):
-            if want is None:
-                return have is None
-            if have is None:
-                return False
-            if isinstance(want, float):  # bucket bounds: compare as numbers, whatever the formatting
-                return float(have) == want
-            return have == str(want)
-        return sum(v for n, l, v in self.scrape()
-                   if n == name and all(matches(l.get(k), x) for k, x in labels.items()))
+        return sum_samples(self.scrape(), name, **labels)
 
     def wait_value(self, expected, name, settle=0.5, timeout=20.0, **labels):
         """Waits until the value reaches `expected`, then lets late events land and returns the final value
