@@ -6,6 +6,7 @@
 #include <fstream>
 #include <optional>
 
+#include "protocols/http2_frame.h"
 #include "protocols/protocol_sniffer.h"
 
 namespace l7tap::agent {
@@ -84,7 +85,10 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
 
 void ConnectionTracker::StartSession(Connection& c, std::string_view first_bytes) {
   if (protocols::SniffStream(first_bytes) == protocols::StreamProtocol::kHttp2) {
-    c.session = protocols::MakeHttp2Session(c.role, c, c.opened);
+    // The preface is sent once, first: a connection whose open was not seen (a dial registered at its first
+    // I/O) still starts here, with nothing lost.
+    const bool preface = first_bytes.starts_with(protocols::kHttp2Preface.substr(0, 4));
+    c.session = protocols::MakeHttp2Session(c.role, c, c.opened || preface);
     stats_.http2_connections++;
   } else {
     c.session = protocols::MakeHttp1Session(c.role, c);

@@ -167,9 +167,15 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   s.Counter("l7tap_http2_frame_events_total",
             "Events the kernel sent for HTTP/2 frames whose header lay past a call's copy cap",
             double(k[L7TAP_CNT_H2_FRAME_EVENTS]));
-  s.Counter("l7tap_http2_frame_walks_lost_total",
-            "Times the kernel lost its place in a direction's HTTP/2 frames (parsing then resynchronises)",
-            double(k[L7TAP_CNT_H2_WALK_LOST]));
+  const char* walks =
+      "Times the kernel lost its place in a direction's HTTP/2 frames (parsing then resynchronises), by "
+      "reason";
+  s.Counter("l7tap_http2_frame_walks_lost_total", walks, double(k[L7TAP_CNT_H2_WALK_LOST]),
+            {{"reason", "bytes_missed"}});
+  s.Counter("l7tap_http2_frame_walks_lost_total", walks, double(k[L7TAP_CNT_H2_WALK_UNREADABLE]),
+            {{"reason", "header_unreadable"}});
+  s.Counter("l7tap_http2_frame_walks_lost_total", walks, double(k[L7TAP_CNT_H2_WALK_LONG]),
+            {{"reason", "too_many_frames"}});
   const char* early = "HTTP/2 streams recorded with an early end (their error_type label), by reason";
   s.Counter("l7tap_http2_streams_ended_early_total", early, double(t.http2_streams_reset),
             {{"reason", "rst_stream"}});

@@ -95,7 +95,9 @@ enum l7tap_counter {
   L7TAP_CNT_LOST_RESPONSE_STARTS = 20,  /* dropped data events whose bytes began an HTTP/1 response */
   L7TAP_CNT_LOST_DNS_MESSAGES = 21,     /* dropped DNS datagrams */
   L7TAP_CNT_H2_FRAME_EVENTS = 22,       /* events sent for HTTP/2 frames past a call's copy cap */
-  L7TAP_CNT_H2_WALK_LOST = 23,          /* HTTP/2 frame walks given up (frame headers out of reach) */
+  L7TAP_CNT_H2_WALK_LOST = 23,          /* HTTP/2 frame walks given up: bytes moved that the walk missed */
+  L7TAP_CNT_H2_WALK_UNREADABLE = 24,    /* ... a frame header out of reach (unreadable, or no buffer) */
+  L7TAP_CNT_H2_WALK_LONG = 25,          /* ... more frames in one call than a walk takes */
   L7TAP_CNT__MAX = 32,
 };
 

@@ -28,7 +28,8 @@ struct {
   __type(value, struct l7tap_go_offsets);
 } go_offsets SEC(".maps");
 
-/* *tls.Conn -> conn interface's data word (*net.TCPConn) -> *netFD -> pfd.Sysfd. -1 when any read faults. */
+/* *tls.Conn -> conn interface's data word (*net.TCPConn) -> *netFD -> pfd.Sysfd. -1 when any read faults; -2
+ * when the descriptor is closed (Go sets Sysfd to -1 once no call uses it). */
 static __always_inline __s32 go_conn_fd(__u64 conn, __u32 slot) {
   struct l7tap_go_offsets* o = bpf_map_lookup_elem(&go_offsets, &slot);
   if (!o || !o->valid) return -1;
@@ -38,6 +39,7 @@ static __always_inline __s32 go_conn_fd(__u64 conn, __u32 slot) {
     return -1;
   if (bpf_probe_read_user(&net_fd, sizeof(net_fd), (void*)(tcp_conn + o->net_conn_fd)) || !net_fd) return -1;
   if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void*)(net_fd + o->sysfd))) return -1;
+  if (sysfd == -1) return -2;
   return sysfd >= 0 && sysfd <= 0x7fffffff ? (__s32)sysfd : -1;
 }
 
@@ -46,6 +48,9 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
                                         __u8 dir) {
   if (n <= 0) return;
   __s32 fd = go_conn_fd(conn, slot);
+  /* A Write entered on a closed connection (a Transport closing a surplus dial while its writer still runs)
+   * fails without moving a byte: nothing is lost. */
+  if (fd == -2) return;
   if (fd < 0) {
     count(L7TAP_CNT_GO_CONN_UNREADABLE, 1);
     return;

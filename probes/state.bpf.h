@@ -133,7 +133,7 @@ struct {
 
 /* Event under construction, one slot per CPU (a plain array: per-CPU values are limited to 32 KiB; user
  * space sizes it to the possible CPUs). The payload area is twice the cap so bounded offsets verify. */
-#define H2_SEGS 64 /* power of two */
+#define H2_SEGS 512 /* power of two; gRPC's C core writes up to 260 segments per call */
 
 struct scratch {
   struct l7tap_data_event ev;
@@ -145,6 +145,7 @@ struct scratch {
   __u64 seg_start[H2_SEGS];
   __u64 seg_base[H2_SEGS];
   __u32 nsegs;
+  __u32 seg_hint; /* where h2_locate's last answer was: a walk goes forward */
 };
 
 struct {
@@ -309,6 +310,7 @@ static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, stru
   s->cap = ci->flags & L7TAP_CONN_H2 ? L7TAP_MAX_PAYLOAD : max_payload;
   s->user_buf = 0;
   s->nsegs = 0;
+  s->seg_hint = 0;
   return s;
 }
 
@@ -370,29 +372,41 @@ __noinline __u64 h2_locate(struct scratch* s, __u64 off, __u64* avail) {
     *avail = s->call_length - off;
     return s->user_buf + off;
   }
-  for (int j = 0; j < H2_SEGS; j++) {
-    if (j >= s->nsegs) break;
-    const __u64 start = s->seg_start[j];
-    const __u64 end = j + 1 < s->nsegs && j + 1 < H2_SEGS ? s->seg_start[(j + 1) & (H2_SEGS - 1)] : s->call_length;
+  __u32 j = s->seg_hint, hint = j;
+  barrier_var(hint);
+  if (j >= s->nsegs || off < s->seg_start[hint & (H2_SEGS - 1)]) j = 0;
+  for (int k = 0; k < H2_SEGS; k++, j++) {
+    if (j >= s->nsegs || j >= H2_SEGS) break;
+    /* Masked where the verifier sees it (the compiler would drop a mask it can prove redundant). */
+    __u32 at = j, next = j + 1;
+    barrier_var(at);
+    barrier_var(next);
+    at &= H2_SEGS - 1;
+    next &= H2_SEGS - 1;
+    const __u64 start = s->seg_start[at];
+    const __u64 end = j + 1 < s->nsegs && j + 1 < H2_SEGS ? s->seg_start[next] : s->call_length;
     if (off >= start && off < end) {
+      s->seg_hint = j;
       *avail = end - off;
-      return s->seg_base[j] + (off - start);
+      return s->seg_base[at] + (off - start);
     }
   }
   return 0;
 }
 
-/* Reads the 9-byte frame header at offset `off` of the call's bytes, from the process (also where the copy
- * holds it: an offset used to index the copy would make the verifier track it precisely, and the walk's
- * loop would then never converge). */
-static __always_inline bool h2_header(struct scratch* s, __u64 off, __u8 h[H2_HEADER]) {
+/* The size (header included) and type of the frame whose header starts at offset `off` of the call's bytes,
+ * read from the process (also where the copy holds it: an offset used to index the copy would make the verifier
+ * track it precisely, and the walk's loop would then never converge). A header cut by the call's end needs its
+ * 3 length bytes here (the rest follows in the next call); type is 0xff when the type byte is not. */
+static __always_inline bool h2_frame_at(struct scratch* s, __u64 off, __u64* size, __u8* type) {
   __u64 avail;
   const __u64 at = h2_locate(s, off, &avail);
-  return avail >= H2_HEADER && bpf_probe_read_user(h, H2_HEADER, (const void*)at) == 0;
-}
-
-static __always_inline __u64 h2_frame_size(const __u8 h[H2_HEADER]) {
-  return H2_HEADER + (((__u64)h[0] << 16) | ((__u64)h[1] << 8) | h[2]);
+  if (avail < 3) return false;
+  __u8 h[4] = {};
+  if (bpf_probe_read_user(h, avail >= 4 ? 4 : 3, (const void*)at)) return false;
+  *size = H2_HEADER + (((__u64)h[0] << 16) | ((__u64)h[1] << 8) | h[2]);
+  *type = avail >= 4 ? h[3] : 0xff;
+  return true;
 }
 
 /* At a stream's start: "PRI " (the client preface; no HTTP/1 method is PRI) or a SETTINGS frame header on
@@ -426,16 +440,18 @@ static long h2_find_cut(__u64 i, void* data) {
   struct h2_walk* w = data;
   struct scratch* s = w->s;
   if (!s || w->off >= w->total) return 1;
-  if (w->off + H2_HEADER > s->ev.copied) {
+  const __u64 left = w->total - w->off;
+  if (w->off + (left < H2_HEADER ? left : H2_HEADER) > s->ev.copied) {
     w->cut = w->off;
     return 1;
   }
-  __u8 h[H2_HEADER];
-  if (!h2_header(s, w->off, h)) {
+  __u64 size;
+  __u8 type;
+  if (!h2_frame_at(s, w->off, &size, &type)) {
     w->lost = true;
     return 1;
   }
-  w->off += h2_frame_size(h);
+  w->off += size;
   return 0;
 }
 
@@ -455,7 +471,7 @@ static __noinline __u64 h2_cut(struct scratch* s, struct l7tap_conn_info* ci, __
   bpf_loop(H2_FRAMES_PER_CALL, h2_find_cut, &w, 0);
   if (w.lost || (!w.cut && w.off < w.total) || (w.cut && !s->user_buf && !s->nsegs)) {
     ci->h2_next[dir] = 0;
-    count(L7TAP_CNT_H2_WALK_LOST, 1);
+    count(w.lost || w.cut ? L7TAP_CNT_H2_WALK_UNREADABLE : L7TAP_CNT_H2_WALK_LONG, 1);
     return 0;
   }
   if (!w.cut) {
@@ -466,33 +482,40 @@ static __noinline __u64 h2_cut(struct scratch* s, struct l7tap_conn_info* ci, __
   return w.cut;
 }
 
+/* Copies `want` bytes of the call from offset `off` to the start of the event's data, across segments (gRPC
+ * splits a header block over several). Global, so the verifier checks its loop once. Returns bytes copied. */
+__noinline long h2_copy(struct scratch* s, __u64 off, __u64 want) {
+  if (!s) return 0;
+  __u64 done = 0;
+  for (int k = 0; k < 8; k++) {
+    if (done >= want || done >= L7TAP_MAX_PAYLOAD) break;
+    __u64 avail;
+    const __u64 at = h2_locate(s, off + done, &avail);
+    if (!at) break;
+    __u64 n = want - done < avail ? want - done : avail;
+    const long got = copy_user(s, (__u32)done, (const void*)at, n);
+    if (got <= 0) break;
+    done += got;
+    if ((__u64)got < n) break;
+  }
+  return (long)done;
+}
+
 /* bpf_loop callback: sends the frame at w->off as an event of its own. */
 static long h2_send_frame(__u64 i, void* data) {
   struct h2_walk* w = data;
   struct scratch* s = w->s;
   struct l7tap_conn_info* ci = w->ci;
   if (!s || !ci || w->off >= w->total) return 1;
-  __u8 h[H2_HEADER];
-  if (!h2_header(s, w->off, h)) {
+  __u64 size;
+  __u8 type;
+  if (!h2_frame_at(s, w->off, &size, &type)) {
     w->lost = true;
     return 1;
   }
-  const __u64 size = h2_frame_size(h);
-  /* DATA: its header only. Other frames (header blocks, SETTINGS, RST_STREAM, GOAWAY...) whole, from at most
-   * two segments (gRPC writes a frame's header and payload as two). Sizes come from the header and the
-   * segment, never from the walk's offset (see h2_header). */
-  __u64 want = h[3] == 0 ? H2_HEADER : size;
+  __u64 want = type == 0 ? H2_HEADER : size;
   if (want > L7TAP_MAX_PAYLOAD) want = L7TAP_MAX_PAYLOAD;
-  __u64 avail;
-  __u64 at = h2_locate(s, w->off, &avail);
-  const __u64 first = want < avail ? want : avail;
-  long got = copy_user(s, 0, (const void*)at, first);
-  if (got == (long)first && first < want) {
-    at = h2_locate(s, w->off + first, &avail);
-    const __u64 second = want - first < avail ? want - first : avail;
-    const long more = at ? copy_user(s, (__u32)first, (const void*)at, second) : 0;
-    if (more > 0) got += more;
-  }
+  const long got = h2_copy(s, w->off, want);
   const __u64 length = size < w->total - w->off ? size : w->total - w->off;
   s->ev.position = w->start + w->off;
   s->ev.length = length;
@@ -521,7 +544,7 @@ static __noinline void h2_frames(struct scratch* s, struct l7tap_conn_info* ci, 
   bpf_loop(H2_FRAMES_PER_CALL, h2_send_frame, &w, 0);
   if (w.lost || w.off < w.total) {
     ci->h2_next[dir] = 0;
-    count(L7TAP_CNT_H2_WALK_LOST, 1);
+    count(w.lost ? L7TAP_CNT_H2_WALK_UNREADABLE : L7TAP_CNT_H2_WALK_LONG, 1);
     return;
   }
   ci->h2_next[dir] = call_start + w.off + 1;

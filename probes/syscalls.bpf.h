@@ -81,11 +81,12 @@ static long copy_iov_segment(__u64 i, void* data) {
   struct iovec seg;
   if (bpf_probe_read_user(&seg, sizeof(seg), &c->iov[i])) return 1;
   __u64 n = seg.iov_len < c->left ? seg.iov_len : c->left;
-  /* HTTP/2: the segments' places, past the copy too, for the frame walk (state.bpf.h). */
-  if (h2 && i < H2_SEGS) {
+  /* The segments' places, for an HTTP/2 frame walk (state.bpf.h): past the copy too on HTTP/2 connections,
+   * and on any other since the call that reveals HTTP/2 (its preface) is walked too. */
+  if (i < H2_SEGS) {
     s->seg_start[i & (H2_SEGS - 1)] = c->at;
     s->seg_base[i & (H2_SEGS - 1)] = (__u64)seg.iov_base;
-    s->nsegs = i + 1;
+    s->nsegs = (__u32)i + 1;
   }
   if (c->copying && c->off < s->cap) {
     long got = copy_user(s, c->off, seg.iov_base, n);
