@@ -399,13 +399,25 @@ __noinline __u64 h2_locate(struct scratch* s, __u64 off, __u64* avail) {
  * track it precisely, and the walk's loop would then never converge). A header cut by the call's end needs its
  * 3 length bytes here (the rest follows in the next call); type is 0xff when the type byte is not. */
 static __always_inline bool h2_frame_at(struct scratch* s, __u64 off, __u64* size, __u8* type) {
-  __u64 avail;
-  const __u64 at = h2_locate(s, off, &avail);
-  if (avail < 3) return false;
   __u8 h[4] = {};
-  if (bpf_probe_read_user(h, avail >= 4 ? 4 : 3, (const void*)at)) return false;
+  __u32 have = 0;
+  __u64 avail;
+  __u64 at = h2_locate(s, off, &avail);
+  if (avail >= 4) {
+    if (bpf_probe_read_user(h, 4, (const void*)at)) return false;
+    have = 4;
+  } else {
+    /* The header crosses segments (gRPC's C core splits them) or the call's end: byte by byte. */
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      at = h2_locate(s, off + i, &avail);
+      if (!at || bpf_probe_read_user(&h[i], 1, (const void*)at)) break;
+      have = i + 1;
+    }
+  }
+  if (have < 3) return false;
   *size = H2_HEADER + (((__u64)h[0] << 16) | ((__u64)h[1] << 8) | h[2]);
-  *type = avail >= 4 ? h[3] : 0xff;
+  *type = have >= 4 ? h[3] : 0xff;
   return true;
 }
 
