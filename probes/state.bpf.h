@@ -401,7 +401,7 @@ __noinline __u64 h2_locate(struct scratch* s, __u64 off, __u64* avail) {
 static __always_inline bool h2_frame_at(struct scratch* s, __u64 off, __u64* size, __u8* type) {
   __u8 h[4] = {};
   __u32 have = 0;
-  __u64 avail;
+  __u64 avail = 0;
   __u64 at = h2_locate(s, off, &avail);
   if (avail >= 4) {
     if (bpf_probe_read_user(h, 4, (const void*)at)) return false;
@@ -501,7 +501,7 @@ __noinline long h2_copy(struct scratch* s, __u64 off, __u64 want) {
   __u64 done = 0;
   for (int k = 0; k < 8; k++) {
     if (done >= want || done >= L7TAP_MAX_PAYLOAD) break;
-    __u64 avail;
+    __u64 avail = 0;
     const __u64 at = h2_locate(s, off + done, &avail);
     if (!at) break;
     __u64 n = want - done < avail ? want - done : avail;

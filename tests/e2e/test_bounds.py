@@ -240,7 +240,7 @@ class TablesTest(unittest.TestCase):
             self.assertEqual(names, {"kernel_conns", "kernel_muted", "kernel_ssl_fds", "kernel_go_calls",
                                      "kernel_go_offsets", "kernel_pid_filter", "kernel_dns_ports", "connections",
                                      "http_sessions", "held_stream_bytes", "dns_pending", "metric_series",
-                                     "http_routes",
+                                     "http_routes", "rpc_methods",
                                      "server_addresses", "dns_question_names", "tls_traced_files",
                                      "inspected_files", "pending_rescans"})
             for name in names:
