@@ -175,9 +175,10 @@ std::optional<std::string_view> ElfFile::Read(uint64_t offset, uint64_t size) co
     const ssize_t n = pread(fd_, chunk.bytes.get() + done, chunk.size - done, off_t(start + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      const int err = errno;
       // Past the end as opened only if the file shrank; Changed() tells which.
       if (read_error_.empty()) {
-        read_error_ = n < 0 ? std::string("read error: ") + std::strerror(errno)
+        read_error_ = n < 0 ? std::string("read error: ") + std::strerror(err)
                             : "read error: the file ended at byte " + std::to_string(start + done) +
                                   ", before its size when opened (" + std::to_string(opened_.size) + ")";
       }
