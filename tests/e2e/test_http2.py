@@ -7,6 +7,7 @@ h2load's summary, nghttp's statistics): each side's transactions at the test's p
 method, status, route, protocol version and error type, must equal the client's report, and nothing else may
 be recorded at that port."""
 import collections
+import glob
 import os
 import re
 import shutil
@@ -16,7 +17,8 @@ import time
 import unittest
 import urllib.parse
 
-from l7tap_harness import Agent, Nginx, Server, free_port, make_cert, missing_dependency, run, stop_process
+from l7tap_harness import (FIXTURES, Agent, Nginx, Server, free_port, make_cert, missing_dependency, run,
+                           stop_process)
 
 SERVER_HIST = "http_server_request_duration_seconds"
 CLIENT_HIST = "http_client_request_duration_seconds"
@@ -178,6 +180,7 @@ class Http2Case(unittest.TestCase):
         """Reads the counters a test then checks the change of (call again before each subtest's traffic)."""
         self.loss = self.agent.loss_counters()
         self.books = self.http2_books()
+        self.upgraded = self.agent.value("l7tap_connections_upgraded_total")
         self.foreign = self.foreign_http2()
 
     def http2_books(self):
@@ -308,6 +311,29 @@ class CurlTest(Http2Case):
             # nghttp prints 1 MiB as "1M" (it rounds down: a short body would be "1023K"; a wrong length fails it).
             self.assertEqual([(r.status, r.size) for r in responses], [("200", "1M")] * 4, responses)
             self.assert_exact(self.h2c.port, tally_nghttp(responses), "nghttp")
+
+
+class UpgradeTest(Http2Case):
+    """curl --http2 on an http:// URL asks for "Upgrade: h2c" on its first request; golang.org/x/net's h2c
+    server answers 101 and the connection continues as HTTP/2, the upgraded request as stream 1 (nginx and
+    nghttpd do not upgrade, so the server here is Go's)."""
+
+    def test_h2c_upgrade_from_http1(self):
+        servers = glob.glob(os.path.join(FIXTURES, "go", "h2c", "go*-h2c-server"))
+        if not servers:
+            missing_dependency("the Go h2c fixture (build/fixtures/go/h2c; make deps installs golang-golang-x-net-dev)")
+        port = free_port()
+        server = Server([servers[0], "-port", str(port)], port)
+        self.addCleanup(server.stop)
+        self.ports.add(str(port))
+        base = "http://127.0.0.1:%d" % port
+        transfers = curl([("GET", [base + "/", base + "/missing", base + "/", base + "/other"])], "--http2")
+        # All four on one connection, every one answered as HTTP/2: the first through the upgrade.
+        self.assertEqual([(t.version, t.connects) for t in transfers], [("2", 1), ("2", 0), ("2", 0), ("2", 0)],
+                         transfers)
+        self.assert_exact(port, tally(transfers), "curl", server_service=os.path.basename(servers[0])[:15])
+        # Both ends switched protocols once (server and client are both traced).
+        self.assertEqual(self.agent.value("l7tap_connections_upgraded_total") - self.upgraded, 2)
 
 
 class NghttpTest(Http2Case):
