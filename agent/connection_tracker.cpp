@@ -134,6 +134,8 @@ void ConnectionTracker::ExpireDns(uint64_t now_ns, uint64_t timeout_ns) {
 }
 
 void ConnectionTracker::OnOpen(const ConnOpen& ev) {
+  // A process id in use again (or a late exit report of one reused): it is alive.
+  if (exited_.erase(ev.conn.tgid)) exited_order_.remove(ev.conn.tgid);
   if (auto it = conns_.find(ev.conn.key()); it != conns_.end()) End(*it->second);  // fd reused, close unseen
   Connection* c = Create(ev.conn, ev.tcp, ev.role);
   if (!c) {
@@ -168,6 +170,10 @@ void ConnectionTracker::OnData(const Data& ev) {
     }
   }
   if (!c) {
+    if (exited_.contains(ev.conn.tgid)) {
+      stats_.stale_events++;  // the process is gone: this ends nothing it had open
+      return;
+    }
     // The open event was lost: follow the connection anyway, without addresses.
     c = Create(ev.conn, true, Role::kUnknown);
     if (!c) {
@@ -322,6 +328,13 @@ void ConnectionTracker::OnClose(const Close& ev) {
 }
 
 std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
+  if (exited_.insert(tgid).second) {
+    exited_order_.push_back(tgid);
+    if (exited_order_.size() > kMaxExited) {
+      exited_.erase(exited_order_.front());
+      exited_order_.pop_front();
+    }
+  }
   std::vector<int32_t> fds;
   for (auto& [key, c] : conns_)
     if (c->id.tgid == tgid) fds.push_back(c->id.fd);

@@ -73,7 +73,9 @@ struct TrackerStats {
   std::atomic<uint64_t> http2_resyncs{0};
   std::atomic<uint64_t> http2_frames_unknown_stream{0};
   std::atomic<uint64_t> http2_protocol_errors{0};
-  std::atomic<uint64_t> stale_events{0};  // events of a connection generation already replaced
+  // Events of a connection already ended: its fd's generation replaced, or its process exited (a thread
+  // still in a write when the process exits reports it after the exit).
+  std::atomic<uint64_t> stale_events{0};
   std::atomic<uint64_t> dns_unanswered{0};
   std::atomic<uint64_t> dns_unmatched_responses{0};
   std::atomic<uint64_t> dns_malformed{0};
@@ -161,6 +163,10 @@ class ConnectionTracker {
   TableStats& dns_table_;
   TableStats& sessions_table_;
   TableStats& held_table_;
+  // Processes that exited, most recent last (bounded): their late events start no connection.
+  std::unordered_set<uint32_t> exited_;
+  std::list<uint32_t> exited_order_;
+  static constexpr size_t kMaxExited = 4096;
   uint64_t held_refused_seen_ = 0;
   uint64_t dns_evicted_seen_ = 0, dns_refused_seen_ = 0;
   TrackerStats stats_;

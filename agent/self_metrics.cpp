@@ -132,7 +132,8 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   s.Counter("l7tap_stream_late_reports_total",
             "Events the kernel reported lost after their hole had been declared without the count",
             double(t.stream_late_reports));
-  s.Counter("l7tap_stale_events_total", "Events of a connection already replaced on its fd",
+  s.Counter("l7tap_stale_events_total",
+            "Events of a connection already ended: replaced on its fd, or of a process that had exited",
             double(t.stale_events));
   s.Counter("l7tap_http_parse_errors_total", "Connections where HTTP/1 parsing failed",
             double(t.http_parse_errors));

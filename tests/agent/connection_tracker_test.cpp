@@ -225,6 +225,24 @@ TEST_F(BoundedTrackerTest, SessionsPastTheActiveCapFreeTheirParsingState) {
   EXPECT_EQ(sessions.evicted(Eviction::kIdle), 2u);
 }
 
+TEST_F(TrackerTest, EventsAfterTheProcessExitedStartNoConnection) {
+  ConnId id{40, 4, 1};
+  Open(id, Role::kClient);
+  Send(id, Direction::kEgress, 10, kRequest);
+  tracker.OnProcessExit(40);
+  // A thread still in its write when the process exited reports it after the exit.
+  Send(id, Direction::kEgress, 20, kRequest);
+  EXPECT_EQ(tracker.open_connections(), 0u);
+  EXPECT_EQ(tracker.stats().stale_events, 1u);
+  EXPECT_EQ(tracker.stats().connections_without_open, 0u);
+  // The process id in use again: followed as usual.
+  ConnId again{40, 4, 2};
+  Open(again, Role::kClient);
+  Send(again, Direction::kEgress, 30, kRequest);
+  Send(again, Direction::kIngress, 40, kResponse);
+  EXPECT_EQ(seen.size(), 1u);
+}
+
 // HTTP/2 through the tracker: chosen from the bytes, on a connection opened in front of it and on one seen
 // mid-way (HTTP/1 found no message start; frames then claim the connection).
 class TrackerHttp2Test : public TrackerTest {
