@@ -57,6 +57,10 @@ std::string_view MethodLabel(std::string_view m) {
 
 constexpr size_t kFamilies = 6;  // each keeps one series of the budget for its overflow
 
+double Seconds(const protocols::HttpTransaction& t) {
+  return t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
+}
+
 }  // namespace
 
 Metrics::Metrics(const MetricsOptions& options, TableRegistry& tables)
@@ -78,42 +82,31 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, S
                                                 TableRegistry& tables) {
   std::unique_ptr<Metrics> m(new Metrics(options, tables));
   m->registry_ = std::make_shared<prometheus::Registry>();
-  m->server_ = &prometheus::BuildHistogram()
-                    .Name("http_server_request_duration_seconds")
-                    .Help(
-                        "Duration of HTTP requests served by processes on this node (first request byte "
-                        "read to last response byte written)")
-                    .Register(*m->registry_);
-  m->client_ = &prometheus::BuildHistogram()
-                    .Name("http_client_request_duration_seconds")
-                    .Help(
-                        "Duration of HTTP requests made by processes on this node (first request byte "
-                        "written to last response byte read)")
-                    .Register(*m->registry_);
-  m->dns_lookup_ = &prometheus::BuildHistogram()
-                        .Name("dns_lookup_duration_seconds")
-                        .Help(
-                            "Duration of DNS lookups made by processes on this node (query sent to answer "
-                            "received)")
-                        .Register(*m->registry_);
-  m->dns_server_ = &prometheus::BuildHistogram()
-                        .Name("dns_server_request_duration_seconds")
-                        .Help(
-                            "Duration of DNS queries answered by servers on this node (query received to "
-                            "answer sent)")
-                        .Register(*m->registry_);
-  m->rpc_server_ = &prometheus::BuildHistogram()
-                        .Name("rpc_server_duration_seconds")
-                        .Help(
-                            "Duration of gRPC calls served by processes on this node (first request frame "
-                            "read to the response's end of stream written), streaming calls once")
-                        .Register(*m->registry_);
-  m->rpc_client_ = &prometheus::BuildHistogram()
-                        .Name("rpc_client_duration_seconds")
-                        .Help(
-                            "Duration of gRPC calls made by processes on this node (first request frame "
-                            "written to the response's end of stream read), streaming calls once")
-                        .Register(*m->registry_);
+  auto family = [&m](const char* name, const char* help) {
+    return &prometheus::BuildHistogram().Name(name).Help(help).Register(*m->registry_);
+  };
+  m->server_ =
+      family("http_server_request_duration_seconds",
+             "Duration of HTTP requests served by processes on this node (first request byte read to "
+             "last response byte written)");
+  m->client_ =
+      family("http_client_request_duration_seconds",
+             "Duration of HTTP requests made by processes on this node (first request byte written to "
+             "last response byte read)");
+  m->dns_lookup_ =
+      family("dns_lookup_duration_seconds",
+             "Duration of DNS lookups made by processes on this node (query sent to answer received)");
+  m->dns_server_ =
+      family("dns_server_request_duration_seconds",
+             "Duration of DNS queries answered by servers on this node (query received to answer sent)");
+  m->rpc_server_ =
+      family("rpc_server_duration_seconds",
+             "Duration of gRPC calls served by processes on this node (first request frame read to the "
+             "response's end of stream written), streaming calls once");
+  m->rpc_client_ =
+      family("rpc_client_duration_seconds",
+             "Duration of gRPC calls made by processes on this node (first request frame written to the "
+             "response's end of stream read), streaming calls once");
   for (const Family* f :
        {m->server_, m->client_, m->dns_lookup_, m->dns_server_, m->rpc_server_, m->rpc_client_})
     m->dropped_[f] = 0;
@@ -231,8 +224,7 @@ void Metrics::Record(const TransactionRecord& r) {
   // Only streams that ended early carry error_type.
   if (t.end != protocols::StreamEnd::kComplete)
     labels.push_back({"error_type", protocols::StreamEndName(t.end)});
-  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
-  HistogramFor(server ? *server_ : *client_, labels, now).Observe(seconds);
+  HistogramFor(server ? *server_ : *client_, labels, now).Observe(Seconds(t));
 }
 
 void Metrics::RecordGrpc(const TransactionRecord& r) {
@@ -259,8 +251,7 @@ void Metrics::RecordGrpc(const TransactionRecord& r) {
   if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});
   if (t.end != protocols::StreamEnd::kComplete)
     labels.push_back({"error_type", protocols::StreamEndName(t.end)});
-  const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
-  HistogramFor(server ? *rpc_server_ : *rpc_client_, labels, now).Observe(seconds);
+  HistogramFor(server ? *rpc_server_ : *rpc_client_, labels, now).Observe(Seconds(t));
 }
 
 void Metrics::RecordDns(const DnsRecord& r) {
