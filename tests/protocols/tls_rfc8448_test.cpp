@@ -1,15 +1,19 @@
 // RFC 8448 §3, "Simple 1-RTT Handshake" (TLS_AES_128_GCM_SHA256): the traffic keys from the secrets the trace
-// prints, and its records decrypted one by one.
+// prints, its records decrypted one by one, and the whole trace through TlsDecryptor.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "protocols/tls_cipher.h"
+#include "protocols/tls_decryptor.h"
 #include "protocols/tls_keys.h"
+#include "tls_feed.h"
 
 namespace l7tap::protocols {
 namespace {
+
+using testing::RecordingSink;
 
 // Bytes from hex digits, spaces ignored.
 std::string Hex(std::string_view hex) {
@@ -26,6 +30,12 @@ std::string Hex(std::string_view hex) {
     }
   }
   return out;
+}
+
+std::string NoSpaces(std::string_view hex) {
+  std::string s(hex);
+  std::erase(s, ' ');
+  return s;
 }
 
 SecretBytes Secret(std::string_view hex) {
@@ -205,6 +215,49 @@ TEST(TlsRfc8448, RecordsDecryptWithTheirKeys) {
   // A prefix decrypts on its own (no tag check): the first 20 bytes of the data record.
   EXPECT_EQ(Open(kServerApplicationSecret, kServerApplicationRecord, 1, false).substr(0, 20),
             TracePayload().substr(0, 20));
+}
+
+TEST(TlsRfc8448, TheWholeTraceThroughTheDecryptor) {
+  TlsSecretStore store;
+  for (auto [name, secret] : {std::pair{"CLIENT_HANDSHAKE_TRAFFIC_SECRET", kClientHandshakeSecret},
+                              std::pair{"SERVER_HANDSHAKE_TRAFFIC_SECRET", kServerHandshakeSecret},
+                              std::pair{"CLIENT_TRAFFIC_SECRET_0", kClientApplicationSecret},
+                              std::pair{"SERVER_TRAFFIC_SECRET_0", kServerApplicationSecret}}) {
+    const std::string line = std::string(name) + " " + NoSpaces(kClientRandom) + " " + NoSpaces(secret);
+    auto s = ParseKeyLogLine(line);
+    ASSERT_TRUE(s) << line;
+    store.Add(std::move(*s));
+  }
+  for (Role role : {Role::kClient, Role::kServer}) {
+    RecordingSink sink;
+    TlsDecryptor d(role, store, sink, 1);
+    const Direction client = role == Role::kClient ? Direction::kEgress : Direction::kIngress;
+    const Direction server = role == Role::kClient ? Direction::kIngress : Direction::kEgress;
+    uint64_t ts = 1000;
+    auto send = [&](Direction dir, std::string_view hex) { d.consumer(dir).OnData(ts += 1000, Hex(hex), 0); };
+    send(client, kClientHelloRecord);
+    send(server, kServerHelloRecord);
+    send(server, kServerFlightRecord);
+    send(client, kClientFinishedRecord);
+    send(server, kServerTicketRecord);
+    send(client, kClientApplicationRecord);
+    send(server, kServerApplicationRecord);
+    send(client, kClientAlertRecord);
+    send(server, kServerAlertRecord);
+    d.OnClose();
+    EXPECT_EQ(d.untraced(), TlsUntracedReason::kNone);
+    EXPECT_EQ(d.version(), kTls13);
+    EXPECT_EQ(d.cipher_suite(), 0x1301);
+    EXPECT_EQ(sink.of(client).bytes, TracePayload());
+    EXPECT_EQ(sink.of(server).bytes, TracePayload());
+    const TlsDecryptorStats st = d.TakeStats();
+    EXPECT_EQ(st.records, 7u);
+    EXPECT_EQ(st.tickets, 1u);
+    EXPECT_EQ(st.alerts, 2u);
+    EXPECT_EQ(st.tag_failures, 0u);
+    EXPECT_EQ(st.secrets_by_random, 4u);
+    EXPECT_EQ(st.bytes_decrypted, 100u);
+  }
 }
 
 }  // namespace
