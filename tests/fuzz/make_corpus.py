@@ -16,6 +16,9 @@
   probe_placement  code of the static OpenSSL fixture (SSL_read/_ex and SSL_write/_ex with their workers) and
                    of the Go fixtures' crypto/tls functions (probe_placement_fuzzer.cpp's header first)
   address_table    `l7tap symbols --table` output, and the same edited (comments, case, blank lines)
+  tls_decryptor    TLS connections of libssl's client and server in memory, every suite l7tap decrypts, with
+                   their key logs: whole, cut small, with uncopied tails, gaps, late secrets, trial pairing,
+                   resumed, seen mid-way (BUILD_DIR/tests/fuzz/make_tls_corpus writes them)
 
 Usage: tests/fuzz/make_corpus.py BUILD_DIR [TARGET...]
 BUILD_DIR is a normal build (its fixtures and l7tap). Needs nginx, dnsmasq, dig, curl and gcc (make deps).
@@ -824,7 +827,8 @@ def main():
         sys.exit(__doc__)
     build = os.path.abspath(sys.argv[1])
     targets = set(sys.argv[2:]) or {"http1_session", "stream_http1", "http2_session", "dns_message",
-                                   "dns_session", "elf_file", "go_binary", "probe_placement", "address_table"}
+                                   "dns_session", "elf_file", "go_binary", "probe_placement", "address_table",
+                                   "tls_decryptor"}
     for target in targets:
         shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
     with tempfile.TemporaryDirectory() as workdir:
@@ -846,6 +850,10 @@ def main():
             code_seeds(build)
         if "address_table" in targets:
             address_table_seeds(build)
+        if "tls_decryptor" in targets:
+            directory = os.path.join(CORPUS, "tls_decryptor")
+            os.makedirs(directory, exist_ok=True)
+            run([os.path.join(build, "tests", "fuzz", "make_tls_corpus"), directory])
     total = 0
     for target in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, target))
