@@ -58,6 +58,13 @@ struct Piece {
   StreamGap gap;
 };
 
+// Where records are decrypted: one buffer per thread for all connections (a record's plaintext is passed on
+// before the next is decrypted; sinks do not call into decryptors).
+std::vector<uint8_t>& Scratch() {
+  thread_local std::vector<uint8_t> buffer(kTlsMaxRecordBody);
+  return buffer;
+}
+
 std::span<const uint8_t> AsBytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -137,7 +144,7 @@ const char* TlsUntracedReasonName(TlsUntracedReason reason) {
 class TlsDecryptor::Impl {
  public:
   Impl(Role role, TlsSecretStore& store, TlsPlaintextSink& sink, uint32_t tgid, TlsDecryptorLimits limits)
-      : role_(role), store_(store), sink_(sink), tgid_(tgid), limits_(limits), plain_(kTlsMaxRecordBody) {
+      : role_(role), store_(store), sink_(sink), tgid_(tgid), limits_(limits), plain_(Scratch()) {
     if (role_ != Role::kUnknown) {
       const Direction c2s = role_ == Role::kClient ? Direction::kEgress : Direction::kIngress;
       side(c2s).client = true;
@@ -929,7 +936,7 @@ class TlsDecryptor::Impl {
   size_t buffered_ = 0;
   uint64_t progress_ = 0;
   TlsDecryptorStats stats_;
-  std::vector<uint8_t> plain_;
+  std::vector<uint8_t>& plain_;  // Scratch()
   std::vector<Piece> pieces_;
   Side sides_[2] = {Side(*this, Direction::kEgress), Side(*this, Direction::kIngress)};
 };

@@ -19,7 +19,8 @@
 
 namespace l7tap::protocols {
 
-// Where the decrypted application data goes. Called from within the decryptor's calls: it must not call back.
+// Where the decrypted application data goes. Called from within the decryptor's calls: it must not call into
+// a TlsDecryptor. ts_ns: capture time of the chunk that ended the record.
 class TlsPlaintextSink {
  public:
   virtual ~TlsPlaintextSink() = default;

@@ -28,7 +28,7 @@ std::optional<TlsRecordHeader> ParseTlsRecordHeader(std::span<const uint8_t> byt
   return h;
 }
 
-TlsRecordReader::TlsRecordReader() : body_(new uint8_t[kTlsMaxRecordBody]) {}
+TlsRecordReader::TlsRecordReader() = default;
 
 TlsRecordReader::~TlsRecordReader() = default;
 
@@ -56,12 +56,14 @@ size_t TlsRecordReader::Feed(uint64_t ts_ns, std::span<const uint8_t> bytes) {
         parsed_ = *h;
         state_ = State::kBody;
         body_have_ = 0;
+        // Grown to the largest record seen: connections of small records stay small.
+        if (body_.size() < parsed_.length) body_.resize(parsed_.length);
         if (parsed_.length == 0) Complete(ts_ns);
         break;
       }
       case State::kBody: {
         const size_t n = std::min<size_t>(parsed_.length - body_have_, rest.size());
-        std::memcpy(body_.get() + body_have_, rest.data(), n);
+        std::memcpy(body_.data() + body_have_, rest.data(), n);
         body_have_ += uint32_t(n);
         taken += n;
         if (body_have_ == parsed_.length) Complete(ts_ns);
@@ -111,7 +113,7 @@ bool TlsRecordReader::SkipUnknown(uint64_t ts_ns, const StreamGap& gap) {
 
 void TlsRecordReader::AddHole(uint32_t n, bool tail, const StreamGap* gap) {
   if (n == 0) return;
-  std::memset(body_.get() + body_have_, 0, n);
+  std::memset(body_.data() + body_have_, 0, n);
   TlsHole hole{body_have_, n, tail, {}};
   hole.gap.missing = n;
   MergeReports(hole.gap, gap);
@@ -128,7 +130,7 @@ void TlsRecordReader::AddHole(uint32_t n, bool tail, const StreamGap* gap) {
 void TlsRecordReader::Complete(uint64_t ts_ns) {
   record_.header = parsed_;
   record_.header_bytes = header_;
-  record_.body = std::span<const uint8_t>(body_.get(), parsed_.length);
+  record_.body = std::span<const uint8_t>(body_.data(), parsed_.length);
   record_.holes = holes_;
   record_.ts_ns = ts_ns;
   ready_ = true;

@@ -5,7 +5,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -103,7 +102,7 @@ class TlsRecordReader {
   uint8_t header_have_ = 0;
   TlsRecordHeader parsed_;
   uint32_t body_have_ = 0;  // body bytes taken (copied or in holes)
-  std::unique_ptr<uint8_t[]> body_;
+  std::vector<uint8_t> body_;
   std::vector<TlsHole> holes_;
   TlsRecord record_;
   TlsHidden hidden_;
