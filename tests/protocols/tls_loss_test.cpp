@@ -188,6 +188,38 @@ TEST_P(TlsLoss, GarbageAfterTheHandshakeEndsInDesync) {
   EXPECT_EQ(st.resyncs, 0u);
 }
 
+TEST(TlsLossTls13, KeyUpdateLostWithItsRecord) {
+  // The client's KeyUpdate record never seen (a gap of its length): its next record only verifies with the
+  // updated keys, which the decryptor derives as the KeyUpdate would have.
+  TlsWire wire;
+  const TlsWireRun run = wire.Run({Write(true, Pattern(700, 1)), testing::KeyUpdate(true, false),
+                                   Write(true, Pattern(900, 2)), Write(false, Pattern(300, 3))});
+  std::vector<Piece> pieces = Cut(run.chunks, Role::kClient, {.per_record = true});
+  // The client's protected records: Finished, 700 bytes, the KeyUpdate (a 5-byte message), 900 bytes, alert.
+  size_t i = 0;
+  int seen = 0;
+  for (; i < pieces.size(); ++i)
+    if (pieces[i].dir == Direction::kEgress && pieces[i].bytes[0] == 23 && ++seen == 3) break;
+  ASSERT_LT(i, pieces.size());
+  ASSERT_EQ(pieces[i].bytes.size(), 5u + 5 + 17);
+  pieces[i] = Piece{Direction::kEgress, "", 0, pieces[i].bytes.size()};
+  Harness h(Role::kClient);
+  AddKeyLog(h.store, run.client_keylog, 0);
+  FeedPieces(h.decryptor, pieces);
+  h.decryptor.OnClose();
+  EXPECT_EQ(h.decryptor.untraced(), TlsUntracedReason::kNone);
+  const Received& out = h.sink.of(Direction::kEgress);
+  // No application byte was lost, but how many bytes the hidden record held is not known.
+  EXPECT_TRUE(out.bytes == run.client_sent);
+  EXPECT_EQ(out.unknown_length_gaps, 1u);
+  EXPECT_EQ(out.gap_bytes, 0u);
+  ExpectPlaintext(h.sink.of(Direction::kIngress), run.server_sent);
+  const TlsDecryptorStats st = h.decryptor.TakeStats();
+  EXPECT_EQ(st.key_updates, 1u);
+  EXPECT_EQ(st.resyncs, 1u);
+  EXPECT_EQ(st.desyncs, 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Suites, TlsLoss, ::testing::ValuesIn(kSuiteCases),
                          [](const ::testing::TestParamInfo<SuiteCase>& info) { return info.param.name; });
 

@@ -217,8 +217,8 @@ TEST(TlsRfc8448, RecordsDecryptWithTheirKeys) {
             TracePayload().substr(0, 20));
 }
 
-TEST(TlsRfc8448, TheWholeTraceThroughTheDecryptor) {
-  TlsSecretStore store;
+// The trace's secrets, by the client random of its ClientHello.
+void AddTraceSecrets(TlsSecretStore& store) {
   for (auto [name, secret] : {std::pair{"CLIENT_HANDSHAKE_TRAFFIC_SECRET", kClientHandshakeSecret},
                               std::pair{"SERVER_HANDSHAKE_TRAFFIC_SECRET", kServerHandshakeSecret},
                               std::pair{"CLIENT_TRAFFIC_SECRET_0", kClientApplicationSecret},
@@ -228,28 +228,43 @@ TEST(TlsRfc8448, TheWholeTraceThroughTheDecryptor) {
     ASSERT_TRUE(s) << line;
     store.Add(std::move(*s));
   }
+}
+
+// Feeds the trace's records in the order sent, each its own chunk; of the server's flight only
+// `flight_copied` bytes are copied (the rest an uncopied tail).
+void FeedTrace(TlsDecryptor& d, Role role, size_t flight_copied = SIZE_MAX) {
+  const Direction client = role == Role::kClient ? Direction::kEgress : Direction::kIngress;
+  const Direction server = role == Role::kClient ? Direction::kIngress : Direction::kEgress;
+  uint64_t ts = 1000;
+  auto send = [&](Direction dir, std::string_view hex, size_t copied = SIZE_MAX) {
+    const std::string bytes = Hex(hex);
+    copied = std::min(copied, bytes.size());
+    d.consumer(dir).OnData(ts += 1000, std::string_view(bytes).substr(0, copied), bytes.size() - copied);
+  };
+  send(client, kClientHelloRecord);
+  send(server, kServerHelloRecord);
+  send(server, kServerFlightRecord, flight_copied);
+  send(client, kClientFinishedRecord);
+  send(server, kServerTicketRecord);
+  send(client, kClientApplicationRecord);
+  send(server, kServerApplicationRecord);
+  send(client, kClientAlertRecord);
+  send(server, kServerAlertRecord);
+}
+
+TEST(TlsRfc8448, TheWholeTraceThroughTheDecryptor) {
+  TlsSecretStore store;
+  AddTraceSecrets(store);
   for (Role role : {Role::kClient, Role::kServer}) {
     RecordingSink sink;
     TlsDecryptor d(role, store, sink, 1);
-    const Direction client = role == Role::kClient ? Direction::kEgress : Direction::kIngress;
-    const Direction server = role == Role::kClient ? Direction::kIngress : Direction::kEgress;
-    uint64_t ts = 1000;
-    auto send = [&](Direction dir, std::string_view hex) { d.consumer(dir).OnData(ts += 1000, Hex(hex), 0); };
-    send(client, kClientHelloRecord);
-    send(server, kServerHelloRecord);
-    send(server, kServerFlightRecord);
-    send(client, kClientFinishedRecord);
-    send(server, kServerTicketRecord);
-    send(client, kClientApplicationRecord);
-    send(server, kServerApplicationRecord);
-    send(client, kClientAlertRecord);
-    send(server, kServerAlertRecord);
+    FeedTrace(d, role);
     d.OnClose();
     EXPECT_EQ(d.untraced(), TlsUntracedReason::kNone);
     EXPECT_EQ(d.version(), kTls13);
     EXPECT_EQ(d.cipher_suite(), 0x1301);
-    EXPECT_EQ(sink.of(client).bytes, TracePayload());
-    EXPECT_EQ(sink.of(server).bytes, TracePayload());
+    EXPECT_EQ(sink.of(Direction::kEgress).bytes, TracePayload());
+    EXPECT_EQ(sink.of(Direction::kIngress).bytes, TracePayload());
     const TlsDecryptorStats st = d.TakeStats();
     EXPECT_EQ(st.records, 7u);
     EXPECT_EQ(st.tickets, 1u);
@@ -258,6 +273,27 @@ TEST(TlsRfc8448, TheWholeTraceThroughTheDecryptor) {
     EXPECT_EQ(st.secrets_by_random, 4u);
     EXPECT_EQ(st.bytes_decrypted, 100u);
   }
+}
+
+TEST(TlsRfc8448, FlightCopiedInPartStillEndsTheHandshake) {
+  // The server packs its four handshake messages in one record, copied for 200 bytes: the Finished is among
+  // the bytes not seen. The next record's tag says which keys it takes (the application ones).
+  TlsSecretStore store;
+  AddTraceSecrets(store);
+  RecordingSink sink;
+  TlsDecryptor d(Role::kClient, store, sink, 1);
+  FeedTrace(d, Role::kClient, 200);
+  d.OnClose();
+  EXPECT_EQ(d.untraced(), TlsUntracedReason::kNone);
+  EXPECT_EQ(sink.of(Direction::kIngress).bytes, TracePayload());
+  EXPECT_EQ(sink.of(Direction::kEgress).bytes, TracePayload());
+  const TlsDecryptorStats st = d.TakeStats();
+  EXPECT_EQ(st.records, 7u);
+  EXPECT_EQ(st.records_partial, 1u);
+  EXPECT_EQ(st.tag_failures, 1u);  // the ticket under the handshake keys
+  EXPECT_EQ(st.resyncs, 1u);
+  EXPECT_EQ(st.tickets, 1u);
+  EXPECT_EQ(st.secrets_by_random, 4u);
 }
 
 }  // namespace
