@@ -18,7 +18,21 @@ TlsSecretStore::TlsSecretStore(TlsSecretStoreLimits limits) : limits_(limits) {
 
 TlsSecretStore::~TlsSecretStore() = default;
 
+bool TlsSecretStore::Duplicate(const TlsSecret& secret) const {
+  const TlsSecret* held = nullptr;
+  if (secret.has_client_random) {
+    held = Find(secret.client_random, secret.label);
+  } else if (auto cur = current_group_.find({secret.tgid, secret.ssl}); cur != current_group_.end()) {
+    held = Peek(cur->second, secret.label);
+  }
+  return held && held->secret == secret.secret;
+}
+
 void TlsSecretStore::Add(TlsSecret secret) {
+  if (Duplicate(secret)) {
+    ++stats_.duplicates;
+    return;
+  }
   if (fifo_.size() >= limits_.capacity) PopOldest(false);
   const uint64_t serial = first_serial_ + fifo_.size();
   ++stats_.added;

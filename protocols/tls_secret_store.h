@@ -27,6 +27,9 @@ struct TlsSecretStoreStats {
   uint64_t evicted = 0;                              // wiped to make room (capacity)
   uint64_t claimed = 0;                              // handed to a connection (one secret may go to several)
   uint64_t groups_claimed = 0;                       // groups paired with a connection by trial
+  // Not added: the same secret again (both ends of a loopback connection in one process log it, a Go
+  // function restarted after growing its stack reports it twice).
+  uint64_t duplicates = 0;
 };
 
 class TlsSecretStore {
@@ -36,6 +39,7 @@ class TlsSecretStore {
   TlsSecretStore(const TlsSecretStore&) = delete;
   TlsSecretStore& operator=(const TlsSecretStore&) = delete;
 
+  // The same secret again is dropped (counted).
   void Add(TlsSecret secret);
   // Wipes the secrets older than the TTL (by their ts_ns).
   void Expire(uint64_t now_ns);
@@ -85,6 +89,7 @@ class TlsSecretStore {
   };
 
   const TlsSecret* At(uint64_t slot) const;
+  bool Duplicate(const TlsSecret& secret) const;
   void PopOldest(bool expired);
   void AddToGroup(uint64_t serial, const TlsSecret& secret);
 

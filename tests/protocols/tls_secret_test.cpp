@@ -169,6 +169,17 @@ TEST(TlsSecretStore, SameRandomAgainReplacesTheIndexedSecret) {
   ASSERT_TRUE(store.Claim(Random(1), TlsSecretLabel::kClientRandom));
 }
 
+TEST(TlsSecretStore, TheSameSecretTwiceIsKeptOnce) {
+  TlsSecretStore store;
+  store.Add(MakeSecret(TlsSecretLabel::kClientTraffic0, 1, 0x31, 10));
+  store.Add(MakeSecret(TlsSecretLabel::kClientTraffic0, 1, 0x31, 11));  // the other end of a loopback
+  store.Add(MakeSecret(TlsSecretLabel::kServerTraffic0, 1, 0x31, 12));  // another label: a secret of its own
+  EXPECT_EQ(store.size(), 2u);
+  const TlsSecretStoreStats st = store.TakeStats();
+  EXPECT_EQ(st.added, 2u);
+  EXPECT_EQ(st.duplicates, 1u);
+}
+
 TlsSecret ObjectSecret(TlsSecretLabel label, uint32_t tgid, uint64_t ssl, uint64_t ts) {
   TlsSecret s = MakeSecret(label, 0, 0x20, ts);
   s.has_client_random = false;
@@ -183,8 +194,15 @@ TEST(TlsSecretStore, GroupsByLibraryObjectAndHandshake) {
   store.Add(ObjectSecret(TlsSecretLabel::kServerHandshakeTraffic, 7, 0xA, 2));
   store.Add(ObjectSecret(TlsSecretLabel::kClientHandshakeTraffic, 7, 0xB, 3));
   store.Add(ObjectSecret(TlsSecretLabel::kClientHandshakeTraffic, 8, 0xA, 4));
-  // The same object's label again: its next handshake.
+  // The same object's secret again (a probe that fired twice) is one; its label with another secret is the
+  // object's next handshake.
   store.Add(ObjectSecret(TlsSecretLabel::kClientHandshakeTraffic, 7, 0xA, 5));
+  const TlsSecretStoreStats first = store.TakeStats();
+  EXPECT_EQ(first.duplicates, 1u);
+  EXPECT_EQ(first.added_without_random, 4u);
+  TlsSecret next = ObjectSecret(TlsSecretLabel::kClientHandshakeTraffic, 7, 0xA, 5);
+  next.secret.data()[0] = 0x21;
+  store.Add(std::move(next));
   const std::vector<uint64_t> groups = store.UnclaimedGroups(7);
   ASSERT_EQ(groups.size(), 3u);
   EXPECT_TRUE(store.Peek(groups[0], TlsSecretLabel::kServerHandshakeTraffic));
@@ -200,7 +218,7 @@ TEST(TlsSecretStore, GroupsByLibraryObjectAndHandshake) {
   EXPECT_TRUE(store.Claim(groups[1], TlsSecretLabel::kClientTraffic0));
   EXPECT_TRUE(store.Claim(groups[0], TlsSecretLabel::kClientHandshakeTraffic));
   const TlsSecretStoreStats st = store.TakeStats();
-  EXPECT_EQ(st.added_without_random, 6u);
+  EXPECT_EQ(st.added_without_random, 2u);
   EXPECT_EQ(st.groups_claimed, 1u);
   EXPECT_EQ(st.claimed, 2u);
   // Groups go with their last secret.
