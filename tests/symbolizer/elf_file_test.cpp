@@ -17,6 +17,7 @@
 #include "symbolizer/go_pclntab.h"
 #include "symbolizer/probe_placement.h"
 #include "symbolizer/ret_finder.h"
+#include "symbolizer/tls_keylog_hook.h"
 #include "symbolizer/tls_library.h"
 #include "tests/symbolizer/test_tools.h"
 
@@ -341,6 +342,9 @@ void QueryEverything(const ElfFile& file) {
   (void)ReadGoBuildInfo(file);
   (void)GoPclntab::Read(file);
   (void)ReadGoFdOffsetsFromDwarf(file);
+  (void)FindOpenSslKeyLogHook(file);
+  (void)FindSslLogSecretFromCode(file);
+  (void)FindGoKeyLogHook(file);
   if (auto symbol = file.FindFunction("SSL_read")) {
     if (auto offset = file.FileOffset(symbol->address)) {
       (void)PlaceTlsProbes(file, {{"SSL_read", *offset}}, /*optimized=*/true);
@@ -394,6 +398,10 @@ TEST(ElfFileTest, FileTruncatedWhileOpenIsReportedNotCrashedOn) {
       auto go_binary = InspectGoBinary(**file);
       ASSERT_FALSE(go_binary.ok());
       EXPECT_EQ(go_binary.error(), expected);
+      for (auto& keylog : {FindOpenSslKeyLogHook(**file), FindGoKeyLogHook(**file)}) {
+        ASSERT_FALSE(keylog.ok());
+        EXPECT_EQ(keylog.error(), expected);
+      }
     }
   }
 }
