@@ -9,6 +9,7 @@
 #include "symbolizer/elf_file.h"
 #include "symbolizer/go_binary.h"
 #include "symbolizer/probe_placement.h"
+#include "symbolizer/tls_keylog_hook.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -75,13 +76,29 @@ std::string Placement(const symbolizer::Instruction& at) {
   return "'" + at.text + "' " + (at.emulated ? "emulated" : "single-step");
 }
 
+// The key-log hook, on one line, then the registers its arguments are in; a reason when there is none. It
+// does not decide the exit status: the agent's probes do not use it yet.
+void PrintKeyLogHook(const Result<symbolizer::KeyLogHook>& hook, std::ostream& out) {
+  if (!hook) {
+    out << "keylog: none (" << hook.error() << ")\n";
+    return;
+  }
+  const symbolizer::KeyLogHook& found = hook.value();
+  out << "keylog: " << symbolizer::KeyLogHookFunction(found.kind) << " " << Hex(found.offset) << " "
+      << found.source << " " << Placement({0, found.instruction, !found.single_step});
+  if (found.thunk_offset) out << " (tail-called by ssl_log_secret at " << Hex(*found.thunk_offset) << ")";
+  out << "\n";
+  out << "keylog-registers: " << symbolizer::KeyLogHookRegisters(found.kind) << "\n";
+}
+
 }  // namespace
 
 std::string SymbolsUsage() {
   return "usage: l7tap symbols PATH [--table] [--symbol-table FILE]\n"
          "  Shows where l7tap would attach in PATH (a libssl, a statically linked binary): build-id, "
          "symbols,\n"
-         "  TLS library flavour and version, and the file offset of each SSL function.\n"
+         "  TLS library flavour and version, the file offset of each SSL function, and the key-log hook\n"
+         "  (the one function that sees every TLS secret of a handshake) with its argument registers.\n"
          "  --table               print only address-table lines for PATH's build (redirect into a file)\n"
          "  --symbol-table FILE   resolve a stripped PATH through an address table made with --table\n";
 }
@@ -171,7 +188,9 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
   // Go: version, then crypto/tls.(*Conn).Read/Write entry, RET and probe file offsets, then the struct
   // offsets from a *tls.Conn to its socket fd and where they came from.
   std::string go_reason;
+  bool go_binary = false;
   if (auto go = symbolizer::InspectGoBinary(elf)) {
+    go_binary = true;
     out << "go: " << go->build.version << "\n";
     for (const auto& function : go->functions) {
       out << "function: " << function.name << " " << Hex(function.offset) << " " << function.source << "\n";
@@ -198,8 +217,11 @@ int RunSymbolsCommand(const std::vector<std::string>& args, std::ostream& out, s
       go_reason = elf.path() + ": Go binary without crypto/tls.(*Conn).Read/Write (no HTTPS to trace)";
     }
   } else if (go.error().find("not a Go binary") == std::string::npos) {
+    go_binary = true;
     go_reason = go.error();
   }
+  PrintKeyLogHook(go_binary ? symbolizer::FindGoKeyLogHook(elf) : symbolizer::FindOpenSslKeyLogHook(elf),
+                  out);
 
   if (!usable) {
     // A Go binary's reason is Go's; anything else's is the TLS library's.

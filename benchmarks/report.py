@@ -23,9 +23,11 @@ GOALS = """| goal | measured here |
 """
 
 
-def row(rows, scheme, load, st, mode):
+def row(rows, scheme, load, st, mode, target=0):
+    """The summary row; `target`: the fixed rate of a rate row (rows of older runs have one rate, unnamed)."""
     for r in rows:
-        if (r["scheme"], r["load"], r["service_us"], r["mode"]) == (scheme, load, st, mode):
+        if (r["scheme"], r["load"], r["service_us"], r["mode"]) == (scheme, load, st, mode) and (
+                r.get("target_rps", target) == target):
             return r
     return None
 
@@ -113,11 +115,108 @@ def h2_summary(report):
     if not lat or not tp:
         return ""
     exact = all(r.get("exact") for r in (lat, tp))
-    return ("HTTP/2 over TLS (h2load against nginx, mode both vs untraced): mean request time ×%s on one "
+    text = ("HTTP/2 over TLS (h2load against nginx, mode both vs untraced): mean request time ×%s on one "
             "connection with one stream at a time (+%s µs), throughput ×%s with 4 connections of 10 streams; "
-            "the agent counted %s the requests h2load made on nginx's side in every traced run.\n" % (
+            "the agent counted %s the requests h2load made on nginx's side in every traced run." % (
                 med(lat, "mean_ratio", "%.3f"), med(lat, "added_mean_us"), med(tp, "rps_ratio", "%.3f"),
                 "exactly" if exact else "NOT exactly"))
+    klat, ktp = rows.get(("latency", "keys")), rows.get(("throughput", "keys"))
+    if klat and ktp:
+        text += (" Mode keys: ×%s (+%s µs) and ×%s, counted %s." % (
+            med(klat, "mean_ratio", "%.3f"), med(klat, "added_mean_us"), med(ktp, "rps_ratio", "%.3f"),
+            "exactly" if all(r.get("exact") for r in (klat, ktp)) else "NOT exactly"))
+    return text + "\n"
+
+
+# keys mode's goals, each judged from the numbers of one summary row: (what, goal in words).
+KEYS_GOALS = [
+    ("p50", "p50 traced/untraced ≤ 1.10 (one connection, 0 µs service time)"),
+    ("throughput", "req/s traced/untraced ≥ 0.90 (8 connections)"),
+    ("cpu", "agent CPU ≤ 5 µs per transaction, decryption included"),
+    ("lost", "0 events lost at 20 000 HTTPS requests/s (fixed rate)"),
+]
+COUNT_ORDER = ["exact", "in flight", "mismatch"]
+
+
+def keys_section(report):
+    """keys mode against plaintext (mode both) for OpenSSL and Go, each goal met or not met by the numbers.
+    A verdict stands only where the agent's counts of the same runs are right: a mode that records less
+    would otherwise look cheaper."""
+    rows = report["rows"]
+    keys_rate = report.get("keys_rate", 20000)
+    rate_words = "{:,} req/s".format(keys_rate).replace(",", " ")
+    servers = [("OpenSSL", "OpenSSL 3 (fixture server; wrk and the fixture client on libssl)", "https"),
+               ("Go", "Go crypto/tls (%s; wrk on libssl)" % report.get("go_server", "Go fixture server"), "go")]
+    unavailable = "keys" in report.get("modes_unavailable", [])
+    failed = [f for f in report.get("failures", []) if f["mode"] == "keys"]
+    if not unavailable and not failed and not any(r["mode"] == "keys" for r in rows):
+        return ""
+
+    def judged(value, ok, used):
+        """(met, cell text): `ok` from the numbers, unless the agent's counts of the runs `used` are wrong."""
+        if any(r and r.get("count_status") == "mismatch" for r in used):
+            return False, value + " — **not met** (the agent's counts of these runs are wrong)"
+        return ok, value + (" — met" if ok else " — **not met**")
+
+    out = ["## Keys mode (`--tls-capture keys`)\n",
+           "keys captures each handshake's secrets with one uprobe on the TLS library's key-log function and "
+           "decrypts the ciphertext the syscall probes copy anyway: per request the traced processes pay only the "
+           "syscall probes. Its goals, against plaintext capture (mode both: uprobes on SSL_read/SSL_write and "
+           "Go's (*tls.Conn).Read/Write) in the same repetitions, both sides of every request traced: " +
+           "; ".join(text for _, text in KEYS_GOALS) + ". Medians over the repetitions; a goal reads met only "
+           "where the agent also counted those runs' requests right.\n"]
+    if unavailable:
+        out.append("Not measured: the agent that ran had no `--tls-capture`.\n")
+        return "\n".join(out)
+    for f in failed:
+        out.append("Mode keys failed (%s, repetition %d) and was left out from there: %s\n" % (
+            f["scheme"], f["rep"], f["error"]))
+    table = ["| server | mode | " + " | ".join(text for _, text in KEYS_GOALS) +
+             " | uprobe hits/request (one connection) | agent's counts |", "|---|---|---|---|---|---|---|---|"]
+    tally = []
+    for short, label, scheme in servers:
+        for mode, name in (("both", "plaintext (both)"), ("keys", "keys")):
+            lat = row(rows, scheme, "latency", 0, mode)
+            tp = row(rows, scheme, "throughput", 0, mode)
+            rate = row(rows, scheme, "rate", 0, mode, keys_rate) if scheme == "https" else None
+            if not lat and not tp and not rate:
+                continue
+            cells = {}
+            if lat and lat.get("p50_ratio"):
+                v = lat["p50_ratio"]["median"]
+                cells["p50"] = judged("%.3f" % v, v <= 1.10, [lat])
+            if tp and tp.get("rps_ratio"):
+                v = tp["rps_ratio"]["median"]
+                cells["throughput"] = judged("%.3f" % v, v >= 0.90, [tp])
+            cpu = [(what, r["agent_us_per_txn"]["median"]) for what, r in (("full speed", tp), (rate_words, rate))
+                   if r and r.get("agent_us_per_txn")]
+            if cpu:
+                cells["cpu"] = judged(", ".join("%.1f µs at %s" % (v, what) for what, v in cpu),
+                                      all(v <= 5 for _, v in cpu), [tp, rate])
+            if rate and "lost" in rate:
+                # The rate must be reached too: an agent slowing the service below it would lose nothing.
+                reached = rate["rps"]["min"] >= 0.99 * keys_rate
+                text = "%d lost, %.0f req/s achieved (min %.0f)%s" % (
+                    rate["lost"], rate["rps"]["median"], rate["rps"]["min"],
+                    "" if reached else ", below 99 % of the rate")
+                cells["lost"] = judged(text, rate["lost"] == 0 and reached, [rate])
+            missing = ("not measured (the fixed-rate client runs against the OpenSSL server only)" if scheme == "go"
+                       else "not measured")
+            statuses = [r["count_status"] for r in (lat, tp, rate) if r and "count_status" in r]
+            counts = max(statuses, key=COUNT_ORDER.index) if statuses else "–"
+            counts = {"in flight": "right (wrk's side exact, the server's side up to wrk's unanswered requests "
+                                   "more)", "mismatch": "**wrong** (see the tables below)"}.get(counts, counts)
+            # Per-request uprobe hits tell whether keys ran as keys (only handshakes hit its uprobe).
+            table.append("| %s | %s | %s | %s | %s |" % (
+                label, name, " | ".join(cells[key][1] if key in cells else missing for key, _ in KEYS_GOALS),
+                med(lat, "hits_per_request", "%.2f"), counts))
+            if mode == "keys":
+                tally.append("%s %d of %d" % (short, sum(met for met, _ in cells.values()), len(cells)))
+    if len(table) > 2:
+        out.extend(table + [""])
+    if tally:
+        out.append("Goals met by keys mode, of those measured here: " + "; ".join(tally) + ".\n")
+    return "\n".join(out)
 
 
 def plot(report, directory):
@@ -148,6 +247,20 @@ def plot(report, directory):
     return png
 
 
+def go_setup(report):
+    if not any(r["scheme"] == "go" for r in report["rows"]):
+        return ""
+    return ("Go: the Go fixture server (`fixtures/go/server`, %s: go1.23, `-ldflags=-s -w`, so l7tap finds "
+            "crypto/tls through `.gopclntab` as in most production binaries) serves HTTPS on CPU 0, GOMAXPROCS 1 "
+            "from its CPU affinity; wrk (libssl, traced too) requests `/` on one connection (latency) and on 8 "
+            "(throughput). The Go server has no service-time knob, so its latency rows are at 0 µs only. Every "
+            "traced run checks the agent's count of the server's requests at its port "
+            "(`http_server_request_duration_seconds_count`) and of wrk's side against wrk's own count; wrk stops "
+            "with up to one request per connection unanswered, which the server did answer, so the server side "
+            "may exceed wrk's count by up to the connection count (wrk's side must match exactly). The OpenSSL "
+            "rows get the same check, the fixed-rate ones exact on both sides.\n\n" % report.get("go_server", "?"))
+
+
 def h2_setup(report):
     h2 = report.get("h2")
     if not h2:
@@ -156,7 +269,8 @@ def h2_setup(report):
             "worker, `listen … ssl http2`, a 612-byte static page) over TLS with ALPN h2 on loopback, both on CPU 0, "
             "the agent on CPU 1; a fixed number of requests per run: one connection with one stream at a time "
             "(`-c 1 -m 1`, latency) and 4 connections with 10 concurrent streams each (`-c 4 -m 10`, throughput); "
-            "%d repetitions, untraced and traced alternating (A B, B A, …). Mean request time is h2load's own, "
+            "%d repetitions, untraced, both and keys, their order reversed every other repetition (A B C, C B A, …). "
+            "Mean request time is h2load's own, "
             "p50 and p99 come from its per-request log (`--log-file`). Every traced run checks the agent's count "
             "of HTTP/2 requests on nginx's side (`http_server_request_duration_seconds_count`, "
             "`network_protocol_version=\"2\"`, nginx's port) against h2load's. With 40 streams in flight and "
@@ -174,8 +288,8 @@ def main():
     entry0 = row(rows, "https", "latency", 0, "both-entry")
     both1ms = row(rows, "https", "latency", 1000, "both")
     bothtp = row(rows, "https", "throughput", 0, "both")
-    bothrate = row(rows, "https", "rate", 0, "both")
-    sysrate = row(rows, "http", "rate", 0, "syscalls")
+    bothrate = row(rows, "https", "rate", 0, "both", report.get("fixed_rate", {}).get("https", 10000))
+    sysrate = row(rows, "http", "rate", 0, "syscalls", report.get("fixed_rate", {}).get("http", 20000))
     placement = "n/a"
     if both0 and entry0 and both0.get("added_us") and entry0.get("added_us"):
         placement = ("%.1f µs added per request with optimized placement vs %.1f µs with entry placement (p50, HTTPS, "
@@ -204,13 +318,16 @@ def main():
 
     with open(os.path.join(directory, "overhead.md")) as f:
         tables = f.read()
+    kprobes = {False: " (this kernel has no kprobes, so the tracepoint backend stands in for the kprobe one)"}.get(
+        m.get("kprobes"), "")
+    keys_rate = "{:,}".format(report.get("keys_rate", 20000)).replace(",", " ")
     text = f"""# l7tap overhead report
 
-Measured {time.strftime('%Y-%m-%d', time.gmtime())} by `make bench` ({'QUICK=1, ' if report['reps'] < 5 else ''}{report['reps']} repetitions, modes interleaved A B A B …, {report['seconds']} s per wrk run). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}; syscall probe backend **{report['backend']}** (this kernel has no kprobes, so the tracepoint backend stands in for the kprobe one).
+Measured {time.strftime('%Y-%m-%d', time.gmtime())} by `make bench` ({'QUICK=1, ' if report['reps'] < 5 else ''}{report['reps']} repetitions, modes interleaved A B A B …, {report['seconds']} s per wrk run). Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}; syscall probe backend **{report['backend']}**{kprobes}.
 
-Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through the system libssl) answers `/work/N` after sleeping N µs; wrk (Debian, also on libssl) drives it over loopback: one connection in a closed loop for latency, 8 connections at full speed for throughput; the fixture client (`http_client --mode rate`, libssl too) sends a fixed rate on 4 connections in an open loop (HTTP 20 000 requests/s; HTTPS 10 000, as at 20 000 the TLS client and server alone nearly fill CPU 0 and the open loop then measures queueing), its latency counted from each request's scheduled time. l7tap runs with its defaults (events reach the agent in 10 ms batches, `--event-batch-ms`). Both wrk and the server are traced, so each request is seen twice (transactions/request = 2) and the added latency is that of two traced processes. The server and wrk share CPU 0 and the agent runs on CPU 1: in a closed loop the service CPU then never idles (on this VM an idle vCPU's wake-up latency is tens of µs and would drown the probes; an agent keeping CPUs awake would even make traced runs look faster), and the agent's own work stays off the measured path while the probes' work, which runs in the traced processes, stays on it. Figures are medians over the repetitions with min–max in parentheses; ratios are traced/untraced within one repetition.
+Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through the system libssl) answers `/work/N` after sleeping N µs; wrk (Debian, also on libssl) drives it over loopback: one connection in a closed loop for latency, 8 connections at full speed for throughput; the fixture client (`http_client --mode rate`, libssl too) sends a fixed rate on 4 connections in an open loop (HTTP 20 000 requests/s; HTTPS 10 000, as at 20 000 the TLS client and server alone nearly fill CPU 0 and the open loop then measures queueing), its latency counted from each request's scheduled time; for keys mode's goal one more HTTPS fixed-rate run at {keys_rate} requests/s in modes untraced, both and keys (the achieved rate shows whether CPU 0 kept up). Besides each mode's flags l7tap runs with its defaults (events reach the agent in 10 ms batches, `--event-batch-ms`). Both wrk and the server are traced, so each request is seen twice (transactions/request = 2) and the added latency is that of two traced processes. The server and wrk share CPU 0 and the agent runs on CPU 1: in a closed loop the service CPU then never idles (on this VM an idle vCPU's wake-up latency is tens of µs and would drown the probes; an agent keeping CPUs awake would even make traced runs look faster), and the agent's own work stays off the measured path while the probes' work, which runs in the traced processes, stays on it. Figures are medians over the repetitions with min–max in parentheses; ratios are traced/untraced within one repetition.
 
-{h2_setup(report)}Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off`: HTTPS shows only ciphertext, nothing recorded); **tls-only** (`--syscall-probes off`: the TLS uprobes fire but OpenSSL's socket is named by the syscall probes, so their plaintext is dropped and counted as lost — this row is the uprobes' cost alone); **both** (how l7tap runs); **both-entry** (the same with `--probe-placement=entry`).
+{go_setup(report)}{h2_setup(report)}Modes: **untraced**; **syscalls** (l7tap, syscall probes only, `--tls-probes off`: HTTPS shows only ciphertext, nothing recorded); **tls-only** (`--syscall-probes off --tls-capture plaintext`: the TLS uprobes fire but OpenSSL's socket is named by the syscall probes, so their plaintext is dropped and counted as lost — this row is the uprobes' cost alone); **both** (`--tls-capture plaintext`: syscall probes and uprobes on SSL_read/SSL_write and Go's (*tls.Conn).Read/Write, which read the plaintext); **both-entry** (the same with `--probe-placement=entry`); **keys** (`--tls-capture keys`: syscall probes and one uprobe per file on the TLS library's key-log function, hit once per handshake; the agent decrypts the ciphertext the syscall probes copy).
 
 ## Goals
 
@@ -218,6 +335,8 @@ Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through 
 {budget(report, directory, both0)}
 {h2_summary(report)}
 {f"![overhead vs service time]({os.path.basename(png)})" if png else ""}
+
+{keys_section(report)}
 
 ## Overhead by mode
 

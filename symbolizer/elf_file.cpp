@@ -259,6 +259,7 @@ std::optional<std::string> ElfFile::Load() {
   GElf_Ehdr ehdr;
   if (gelf_getehdr(elf_, &ehdr) == nullptr) return malformed + "no ELF header: " + LibelfError();
   machine_ = ehdr.e_machine;
+  is_position_independent_ = ehdr.e_type == ET_DYN;
   is_x86_64_ = gelf_getclass(elf_) == ELFCLASS64 && ehdr.e_machine == EM_X86_64;
   const uint64_t file_size = opened_.size;
 
@@ -433,6 +434,14 @@ std::optional<uint64_t> ElfFile::VirtualAddress(uint64_t offset) const {
   return std::nullopt;
 }
 
+std::vector<ElfFile::CodeRange> ElfFile::ExecutableRanges() const {
+  std::vector<CodeRange> ranges;
+  for (const Segment& segment : segments_) {
+    if ((segment.flags & PF_X) != 0 && segment.filesz > 0) ranges.push_back({segment.vaddr, segment.filesz});
+  }
+  return ranges;
+}
+
 bool ElfFile::IsExecutableOffset(uint64_t offset) const {
   for (const Segment& segment : segments_) {
     if ((segment.flags & PF_X) != 0 && offset >= segment.offset && offset - segment.offset < segment.filesz) {
@@ -477,6 +486,24 @@ std::vector<std::string> ElfFile::FindWholeStrings(std::string_view prefix, size
     return strings.size() < max_results;
   });
   return strings;
+}
+
+std::vector<uint64_t> ElfFile::FindStringAddresses(std::string_view text, size_t max_results) const {
+  std::vector<uint64_t> addresses;
+  if (text.empty() || max_results == 0) return addresses;
+  const std::string terminated = std::string(text) + '\0';
+  for (const Region& region : rodata_) {
+    const auto read = Read(region.offset, region.size);
+    if (!read) continue;
+    for (size_t pos = read->find(terminated); pos != std::string_view::npos;
+         pos = read->find(terminated, pos + 1)) {
+      const auto vaddr = VirtualAddress(region.offset + pos);
+      if (!vaddr) continue;  // a section outside every PT_LOAD: no code can load it
+      addresses.push_back(*vaddr);
+      if (addresses.size() == max_results) return addresses;
+    }
+  }
+  return addresses;
 }
 
 std::optional<std::string> ElfFile::StringAfter(std::string_view text) const {

@@ -53,6 +53,8 @@ class ElfFile {
   bool is_x86_64() const { return is_x86_64_; }
   bool has_symtab() const { return has_symtab_; }
   uint16_t machine() const { return machine_; }  // e_machine, for error messages
+  // ET_DYN (a shared library or PIE): code reaches data only PC-relatively, never by absolute address.
+  bool is_position_independent() const { return is_position_independent_; }
   // libelf's handle on the open file, for libraries that read it through libelf (libdw's dwarf_begin_elf), so
   // they read the very file opened here, without a mapping. Valid as long as this ElfFile.
   Elf* handle() const { return elf_; }
@@ -94,6 +96,9 @@ class ElfFile {
   std::vector<std::string> FindStrings(std::string_view prefix, size_t max_results) const;
   // Like FindStrings, but only occurrences that start a string (at the start of a section or after a NUL).
   std::vector<std::string> FindWholeStrings(std::string_view prefix, size_t max_results) const;
+  // Virtual addresses of the occurrences of `text` followed by a NUL, in file order, at most `max_results`:
+  // where code loads that string from (a merged tail of a longer string counts).
+  std::vector<uint64_t> FindStringAddresses(std::string_view text, size_t max_results) const;
   // The string stored right after the first whole string equal to `text` (a key and its value, when a
   // compiler lays them out together), if it is printable and terminated.
   std::optional<std::string> StringAfter(std::string_view text) const;
@@ -116,6 +121,14 @@ class ElfFile {
   // `size` file bytes at virtual address `vaddr`, within one PT_LOAD segment; nullopt otherwise (or when
   // unreadable). Cached like Bytes.
   std::optional<std::string_view> BytesAt(uint64_t vaddr, uint64_t size) const;
+
+  // The file bytes of each executable PT_LOAD segment, in program header order: all the code there is, with
+  // or without section headers.
+  struct CodeRange {
+    uint64_t vaddr = 0;
+    uint64_t size = 0;
+  };
+  std::vector<CodeRange> ExecutableRanges() const;
 
  private:
   struct Segment {
@@ -170,6 +183,7 @@ class ElfFile {
   std::string build_id_;
   bool is_x86_64_ = false;
   bool has_symtab_ = false;
+  bool is_position_independent_ = false;
   uint16_t machine_ = 0;
   std::vector<Segment> segments_;
   std::vector<Region> rodata_;

@@ -16,6 +16,9 @@
   probe_placement  code of the static OpenSSL fixture (SSL_read/_ex and SSL_write/_ex with their workers) and
                    of the Go fixtures' crypto/tls functions (probe_placement_fuzzer.cpp's header first)
   address_table    `l7tap symbols --table` output, and the same edited (comments, case, blank lines)
+  keylog_hook      small ELF files compiled from the symbolizer's key-log stub (each shape, stripped and
+                   not, one position-dependent) and a small Go ELF with writeKeyLog's code; and a thunk with
+                   a label call as bare code (keylog_hook_fuzzer.cpp's header first)
   tls_decryptor    TLS connections of libssl's client and server in memory, every suite l7tap decrypts, with
                    their key logs: whole, cut small, with uncopied tails, gaps, late secrets, trial pairing,
                    resumed, seen mid-way (BUILD_DIR/tests/fuzz/make_tls_corpus writes them)
@@ -534,6 +537,7 @@ def elf_seeds(workdir):
 # Go: small files with the real code and build information of the Go fixtures.
 
 GO_FUNCTIONS = ["crypto/tls.(*Conn).Read", "crypto/tls.(*Conn).Write"]
+GO_WRITE_KEY_LOG = "crypto/tls.(*Config).writeKeyLog"
 FD_TYPES = {  # the DWARF structure types go_dwarf_offsets.cpp reads, with the members it needs
     "crypto/tls.Conn": [("conn", 0)],
     "net.conn": [("fd", 0)],
@@ -544,11 +548,11 @@ FD_TYPES = {  # the DWARF structure types go_dwarf_offsets.cpp reads, with the m
 
 
 def symbols(path):
-    """name -> (address, size) of the Go TLS functions, from nm."""
+    """name -> (address, size) of the Go TLS functions (writeKeyLog too), from nm."""
     found = {}
     for line in run(["nm", "-S", path]).decode().splitlines():
         fields = line.split(None, 3)
-        if len(fields) == 4 and fields[3] in GO_FUNCTIONS:
+        if len(fields) == 4 and (fields[3] in GO_FUNCTIONS or fields[3] == GO_WRITE_KEY_LOG):
             found[fields[3]] = (int(fields[0], 16), int(fields[1], 16))
     return found
 
@@ -706,15 +710,16 @@ class ElfWriter:
 
 
 def go_elf(fixture, minor, pie=False, symtab=True, with_dwarf=False, expression_locations=False,
-           legacy_minor=None):
-    """A small Go ELF file holding the fixture's crypto/tls.(*Conn).Read/Write code and build information."""
+           legacy_minor=None, names=GO_FUNCTIONS):
+    """A small Go ELF file holding the code of the fixture's functions `names` (crypto/tls.(*Conn).Read/Write)
+    and its build information."""
     found = symbols(fixture)
     secs = sections(fixture)
     writer = ElfWriter(pie)
     text_start = writer.address_of_next(32)
     code = b""
     functions = []
-    for name in GO_FUNCTIONS:
+    for name in names:
         address, size = found[name]
         text_offset = secs[".text"][1] + (address - secs[".text"][0])
         code += bytes((-len(code)) % 32)
@@ -806,6 +811,49 @@ def code_seeds(build):
                                                                              24 << 1) + code)
 
 
+def keylog_seeds(build, workdir):
+    stub = os.path.join(STUB, "keylog_stub.c")
+    variants = {
+        "stub-thunk.so": ["-DL7TAP_KEYLOG=1"],
+        "stub-thunk-stripped.so": ["-DL7TAP_KEYLOG=1", "-s"],
+        "stub-checked-stripped.so": ["-DL7TAP_KEYLOG=2", "-s"],
+        "stub-disagree-stripped.so": ["-DL7TAP_KEYLOG=3", "-s"],
+        "stub-unpassed-stripped.so": ["-DL7TAP_KEYLOG=4", "-s"],
+    }
+    for name, flags in variants.items():
+        out = os.path.join(workdir, name)
+        run(["gcc"] + COMPACT + ["-nostdlib"] + flags + ["-o", out, stub])
+        with open(out, "rb") as f:
+            write_seed("keylog_hook", name, b"\0" + f.read())
+    # Position-dependent: the labels are loaded as 32-bit constants.
+    out = os.path.join(workdir, "stub-thunk-nopie-stripped")
+    run(["gcc", "-O2", "-fno-pie", "-no-pie", "-nostdlib", "-Wl,-e,l7tap_master_secret", "-Wl,--build-id=sha1",
+         "-Wl,-z,noseparate-code", "-Wl,-z,max-page-size=0x40", "-Wl,-z,norelro", "-s", "-DL7TAP_KEYLOG=1",
+         "-o", out, stub])
+    with open(out, "rb") as f:
+        write_seed("keylog_hook", "stub-thunk-nopie-stripped", b"\0" + f.read())
+    fixtures = os.path.join(build, "fixtures", "go")
+    newest = sorted({name.split("-")[0] for name in os.listdir(fixtures) if name.startswith("go1.")},
+                    key=lambda v: int(v.split(".")[1]))[-1]
+    fixture = os.path.join(fixtures, f"{newest}-default-server")
+    minor = int(newest.split(".")[1])
+    write_seed("keylog_hook", f"{newest}-server-write-key-log-stripped",
+               b"\0" + go_elf(fixture, minor, symtab=False, names=[GO_WRITE_KEY_LOG] + GO_FUNCTIONS))
+    # Bare code, at position 16: a caller loading a label into rsi and calling a thunk shaped like
+    # ssl_log_secret in Debian's libssl.so.3, which tail-jumps to a function starting with push r15.
+    caller = 16
+    thunk = caller + 7 + 3 + 5 + 1
+    thunk_code = (b"\x48\x89\xf8\x49\x89\xd0\x48\x89\xf7\x49\x89\xc9\x48\x8d\x90\x60\x01\x00\x00"
+                  b"\xb9\x20\x00\x00\x00\x48\x89\xc6")
+    target = thunk + len(thunk_code) + 5
+    label = target + 3
+    code = (b"\x48\x8d\x35" + struct.pack("<i", label - (caller + 7)) + b"\x48\x89\xdf" + b"\xe8" +
+            struct.pack("<i", thunk - (caller + 15)) + b"\xc3" + thunk_code + b"\xe9" +
+            struct.pack("<i", target - (thunk + len(thunk_code) + 5)) + b"\x41\x57\xc3" + b"CLIENT_RANDOM\0")
+    header = struct.pack("<HHHB", thunk, label, label + 7, 1)
+    write_seed("keylog_hook", "code-thunk-and-label-call", b"\x01" + header + code)
+
+
 def address_table_seeds(build):
     l7tap = os.path.join(build, "l7tap")
     table = run([l7tap, "symbols", "--table", os.path.join(build, "fixtures", "http_server_static")])
@@ -828,7 +876,7 @@ def main():
     build = os.path.abspath(sys.argv[1])
     targets = set(sys.argv[2:]) or {"http1_session", "stream_http1", "http2_session", "dns_message",
                                    "dns_session", "elf_file", "go_binary", "probe_placement", "address_table",
-                                   "tls_decryptor"}
+                                   "keylog_hook", "tls_decryptor"}
     for target in targets:
         shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
     with tempfile.TemporaryDirectory() as workdir:
@@ -850,6 +898,8 @@ def main():
             code_seeds(build)
         if "address_table" in targets:
             address_table_seeds(build)
+        if "keylog_hook" in targets:
+            keylog_seeds(build, workdir)
         if "tls_decryptor" in targets:
             directory = os.path.join(CORPUS, "tls_decryptor")
             os.makedirs(directory, exist_ok=True)

@@ -17,6 +17,7 @@
 #include "symbolizer/go_pclntab.h"
 #include "symbolizer/probe_placement.h"
 #include "symbolizer/ret_finder.h"
+#include "symbolizer/tls_keylog_hook.h"
 #include "symbolizer/tls_library.h"
 #include "tests/symbolizer/test_tools.h"
 
@@ -226,6 +227,60 @@ TEST(ElfFileTest, WholeStringsAndTheStringAfterOne) {
   EXPECT_FALSE(stub->StringAfter("").has_value());
 }
 
+// Where code loads a string from: every occurrence followed by its NUL, the merged tail of a longer string
+// included, as virtual addresses.
+TEST(ElfFileTest, StringAddressesAreWhereTheBytesAre) {
+  const std::string bytes = testing::ReadFile(kLibssl);
+  const auto loads = testing::ReadelfLoads(kLibssl);
+  auto libssl = MustOpen(kLibssl);
+  ASSERT_NE(libssl, nullptr);
+  const size_t early = bytes.find(std::string("\0EARLY_EXPORTER_SECRET\0", 23));
+  ASSERT_NE(early, std::string::npos);
+  const uint64_t early_address = testing::SegmentAddress(loads, early + 1);
+  EXPECT_EQ(libssl->FindStringAddresses("EARLY_EXPORTER_SECRET", 10), std::vector<uint64_t>{early_address});
+  // The linker stores EXPORTER_SECRET as EARLY_EXPORTER_SECRET's tail.
+  EXPECT_EQ(libssl->FindStringAddresses("EXPORTER_SECRET", 10), std::vector<uint64_t>{early_address + 6});
+  EXPECT_TRUE(libssl->FindStringAddresses("EXPORTER_SECRE", 10).empty());  // not followed by its NUL
+  EXPECT_TRUE(libssl->FindStringAddresses("", 10).empty());
+  EXPECT_TRUE(libssl->FindStringAddresses("CLIENT_RANDOM", 0).empty());
+  // A string in many places: bounded.
+  auto libcrypto = MustOpen(kLibcrypto);
+  ASSERT_NE(libcrypto, nullptr);
+  EXPECT_EQ(libcrypto->FindStringAddresses("name", 3).size(), 3u);
+}
+
+// The executable PT_LOADs as readelf lists them ("R E" flags), and whether the file is position-independent.
+TEST(ElfFileTest, ExecutableRangesAndPositionIndependenceMatchReadelf) {
+  const std::string go = testing::GoFixture(testing::GoToolchains().front(), "default", "server");
+  const std::string go_pie = testing::GoFixture(testing::GoToolchains().front(), "pie", "server");
+  for (const std::string& path : {std::string(kLibssl), std::string(kLs), std::string(testing::kNode),
+                                  std::string(L7TAP_FIXTURE_HTTP_SERVER_STATIC), go, go_pie}) {
+    std::vector<ElfFile::CodeRange> expected;
+    std::istringstream lines(testing::Run("readelf -lW '" + path + "'"));
+    bool dyn = false;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("Elf file type is DYN") != std::string::npos) dyn = true;
+      std::istringstream fields(line);
+      std::string type, offset, vaddr, paddr, filesz, memsz, flags;
+      if (!(fields >> type) || type != "LOAD") continue;
+      fields >> offset >> vaddr >> paddr >> filesz >> memsz;
+      std::getline(fields, flags);
+      if (flags.find('E') == std::string::npos) continue;
+      expected.push_back({std::stoull(vaddr, nullptr, 16), std::stoull(filesz, nullptr, 16)});
+    }
+    ASSERT_FALSE(expected.empty()) << path;
+    auto file = MustOpen(path);
+    ASSERT_NE(file, nullptr);
+    const auto ranges = file->ExecutableRanges();
+    ASSERT_EQ(ranges.size(), expected.size()) << path;
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      EXPECT_EQ(ranges[i].vaddr, expected[i].vaddr) << path;
+      EXPECT_EQ(ranges[i].size, expected[i].size) << path;
+    }
+    EXPECT_EQ(file->is_position_independent(), dyn) << path;
+  }
+}
+
 TEST(ElfFileTest, NeededMatchesReadelf) {
   for (const std::string path : {kLibssl, kLibcrypto, kLs, L7TAP_FIXTURE_HTTP_SERVER}) {
     auto file = MustOpen(path);
@@ -272,6 +327,8 @@ void QueryEverything(const ElfFile& file) {
   (void)file.FindStrings("go1.", 10);
   (void)file.FindWholeStrings("3.", 10);
   (void)file.StringAfter("openssl-version");
+  (void)file.FindStringAddresses("CLIENT_RANDOM", 10);
+  (void)file.ExecutableRanges();
   (void)file.Needed();
   for (const auto& name : {".text", ".rodata", ".gopclntab", ".go.buildinfo", ".symtab"}) {
     if (auto section = file.FindSection({name})) {
@@ -285,6 +342,9 @@ void QueryEverything(const ElfFile& file) {
   (void)ReadGoBuildInfo(file);
   (void)GoPclntab::Read(file);
   (void)ReadGoFdOffsetsFromDwarf(file);
+  (void)FindOpenSslKeyLogHook(file);
+  (void)FindSslLogSecretFromCode(file);
+  (void)FindGoKeyLogHook(file);
   if (auto symbol = file.FindFunction("SSL_read")) {
     if (auto offset = file.FileOffset(symbol->address)) {
       (void)PlaceTlsProbes(file, {{"SSL_read", *offset}}, /*optimized=*/true);
@@ -338,6 +398,10 @@ TEST(ElfFileTest, FileTruncatedWhileOpenIsReportedNotCrashedOn) {
       auto go_binary = InspectGoBinary(**file);
       ASSERT_FALSE(go_binary.ok());
       EXPECT_EQ(go_binary.error(), expected);
+      for (auto& keylog : {FindOpenSslKeyLogHook(**file), FindGoKeyLogHook(**file)}) {
+        ASSERT_FALSE(keylog.ok());
+        EXPECT_EQ(keylog.error(), expected);
+      }
     }
   }
 }

@@ -126,6 +126,73 @@ TEST(SymbolsCommandTest, ReportsWhyAFileCannotBeUsed) {
   EXPECT_NE(run.err.find(missing + ": cannot read symbol table"), std::string::npos) << run.err;
 }
 
+// The whole line of `out` that starts with `prefix`; "" when there is none.
+std::string LineStarting(const std::string& out, const std::string& prefix) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) return line;
+  }
+  return "";
+}
+
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+TEST(SymbolsCommandTest, PrintsTheKeyLogHook) {
+  const std::string unstripped = L7TAP_FIXTURE_HTTP_SERVER_STATIC;
+  const auto symbols = testing::ReadelfFunctions(unstripped, ".symtab");
+  const auto loads = testing::ReadelfLoads(unstripped);
+  const std::string nss = Hex(testing::SegmentOffset(loads, symbols.functions.at("nss_keylog_int")));
+  const std::string thunk = Hex(testing::SegmentOffset(loads, symbols.functions.at("ssl_log_secret")));
+  const std::string nss_registers =
+      "keylog-registers: rdi=label rsi=ssl rdx=client_random rcx=random_len r8=secret r9=secret_len\n";
+
+  Outcome run = Symbols({unstripped});
+  ASSERT_EQ(run.status, 0) << run.err;
+  std::string line = LineStarting(run.out, "keylog: ");
+  EXPECT_EQ(line.rfind("keylog: nss_keylog_int " + nss + " symtab '", 0), 0u) << run.out;
+  EXPECT_TRUE(EndsWith(line, "' emulated")) << line;  // push %r15
+  EXPECT_NE(run.out.find(nss_registers), std::string::npos) << run.out;
+
+  // Stripped: from the code, through ssl_log_secret's tail jump. The exit status stays the SSL probes' (which
+  // need an address table here).
+  run = Symbols({L7TAP_FIXTURE_HTTP_SERVER_STATIC_STRIPPED});
+  EXPECT_EQ(run.status, 1);
+  line = LineStarting(run.out, "keylog: ");
+  EXPECT_EQ(line.rfind("keylog: nss_keylog_int " + nss + " code '", 0), 0u) << run.out;
+  EXPECT_TRUE(EndsWith(line, "' emulated (tail-called by ssl_log_secret at " + thunk + ")")) << line;
+  EXPECT_NE(run.out.find(nss_registers), std::string::npos) << run.out;
+
+  const auto toolchains = testing::GoToolchains();
+  ASSERT_FALSE(toolchains.empty()) << "no Go toolchain was found at configure time";
+  const std::string go = testing::GoFixture(toolchains.back(), "stripped", "server");
+  const std::string twin = testing::GoFixture(toolchains.back(), "default", "server");
+  const std::string write_key_log = Hex(testing::SegmentOffset(
+      testing::ReadelfLoads(go),
+      testing::ReadelfFunctions(twin, ".symtab").functions.at("crypto/tls.(*Config).writeKeyLog")));
+  run = Symbols({go});
+  ASSERT_EQ(run.status, 0) << run.err;
+  line = LineStarting(run.out, "keylog: ");
+  EXPECT_EQ(line.rfind("keylog: crypto/tls.(*Config).writeKeyLog " + write_key_log + " pclntab '", 0), 0u)
+      << run.out;
+  EXPECT_TRUE(EndsWith(line, "' single-step")) << line;  // the stack check
+  EXPECT_NE(run.out.find("keylog-registers: rax=config rbx=label.ptr rcx=label.len rdi=client_random.ptr "
+                         "rsi=client_random.len r8=client_random.cap r9=secret.ptr r10=secret.len "
+                         "r11=secret.cap\n"),
+            std::string::npos)
+      << run.out;
+
+  run = Symbols({testing::kLs});
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(LineStarting(run.out, "keylog: ")
+                .rfind(std::string("keylog: none (") + testing::kLs + ": no OpenSSL key-log code: ", 0),
+            0u)
+      << run.out;
+  EXPECT_EQ(LineStarting(run.out, "keylog-registers: "), "");
+}
+
 TEST(SymbolsCommandTest, BadUsageExitsTwo) {
   for (const std::vector<std::string>& args : {std::vector<std::string>{},
                                                {"--bogus", testing::kLibssl},

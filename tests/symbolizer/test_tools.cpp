@@ -125,6 +125,15 @@ uint64_t SegmentOffset(const std::vector<LoadSegment>& loads, uint64_t vaddr) {
   return 0;
 }
 
+uint64_t SegmentAddress(const std::vector<LoadSegment>& loads, uint64_t offset) {
+  for (const LoadSegment& load : loads) {
+    if (offset >= load.offset && offset < load.offset + load.filesz)
+      return load.vaddr + (offset - load.offset);
+  }
+  ADD_FAILURE() << "no PT_LOAD holds file offset 0x" << std::hex << offset;
+  return 0;
+}
+
 std::string ReadelfBuildId(const std::string& path) {
   std::istringstream lines(Run("readelf -nW '" + path + "'"));
   for (std::string line; std::getline(lines, line);) {
@@ -243,6 +252,17 @@ std::string GoToolchainVersion(const GoToolchain& toolchain) {
   words >> go >> version_word >> version;
   EXPECT_EQ(version_word, "version");
   return version;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    ADD_FAILURE() << "cannot read " << path;
+    return "";
+  }
+  std::ostringstream content;
+  content << file.rdbuf();
+  return content.str();
 }
 
 std::string WriteTempFile(const std::string& name, const std::string& content) {

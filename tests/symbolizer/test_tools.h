@@ -26,6 +26,8 @@ bool InCi();
 inline constexpr const char* kLibssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 inline constexpr const char* kLibcrypto = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3";
 inline constexpr const char* kLs = "/bin/ls";
+// The machine's Node.js (NodeSource's nodejs): a 100 MB executable with its own OpenSSL linked in.
+inline constexpr const char* kNode = "/usr/bin/node";
 
 // Standard output of a shell command run with LC_ALL=C; fails the test (and returns "") if it exits non-zero.
 std::string Run(const std::string& command);
@@ -56,6 +58,8 @@ struct LoadSegment {
 std::vector<LoadSegment> ReadelfLoads(const std::string& path);  // PT_LOAD lines of `readelf -lW`
 // p_offset + vaddr - p_vaddr for the PT_LOAD holding vaddr; fails the test if none does.
 uint64_t SegmentOffset(const std::vector<LoadSegment>& loads, uint64_t vaddr);
+// The inverse: p_vaddr + offset - p_offset for the PT_LOAD holding file offset `offset`; fails if none does.
+uint64_t SegmentAddress(const std::vector<LoadSegment>& loads, uint64_t offset);
 
 std::string ReadelfBuildId(const std::string& path);              // "" when readelf -n shows none
 std::vector<std::string> ReadelfNeeded(const std::string& path);  // (NEEDED) entries of readelf -d
@@ -78,6 +82,9 @@ std::vector<GoToolchain> GoToolchains();
 std::string GoFixture(const GoToolchain& toolchain, const std::string& variant, const std::string& program);
 // Third word of `<goroot>/bin/go version`: "go1.22.12".
 std::string GoToolchainVersion(const GoToolchain& toolchain);
+
+// The whole file (fails the test and returns "" if it cannot be read).
+std::string ReadFile(const std::string& path);
 
 // A file under the test's temporary directory holding `content`.
 std::string WriteTempFile(const std::string& name, const std::string& content);
