@@ -334,25 +334,43 @@ class TlsDecryptor::Impl {
   void DrainAll() {
     for (int round = 0; round < 64 && !stopped(); ++round) {
       const uint64_t before = progress_;
-      for (Side& s : sides_) Drain(s);
+      DrainInOrder();
       if (progress_ == before) return;
     }
   }
 
-  void Drain(Side& s) {
+  // Whether a's next queued input was captured before b's.
+  static bool Older(const Side& a, const Side& b) {
+    if (a.queue.empty()) return false;
+    if (b.queue.empty()) return true;
+    return a.queue.front().ts_ns < b.queue.front().ts_ns;
+  }
+
+  // Queued inputs of both sides, oldest first by capture time, one at a time (a side that must wait lets the
+  // other go on): a server's request and response that waited for the secrets reach the session in the order
+  // they happened, as they would have without the wait.
+  void DrainInOrder() {
     while (!stopped()) {
-      if (s.queue.empty()) {
-        if (s.reader.ready()) {
-          Input none;
-          none.done = none.gap = true;
-          Run(s, none);
+      Side* order[2] = {&sides_[0], &sides_[1]};
+      if (Older(sides_[1], sides_[0])) std::swap(order[0], order[1]);
+      bool moved = false;
+      for (Side* s : order) {
+        if (s->queue.empty()) {
+          if (s->reader.ready()) {
+            Input none;
+            none.done = none.gap = true;
+            Run(*s, none);
+          }
+          continue;
         }
-        return;
+        Input& in = s->queue.front();
+        if (!Run(*s, in)) continue;
+        buffered_ -= std::min(buffered_, in.owned.size());
+        s->queue.pop_front();
+        moved = true;
+        break;
       }
-      Input& in = s.queue.front();
-      if (!Run(s, in)) return;
-      buffered_ -= std::min(buffered_, in.owned.size());
-      s.queue.pop_front();
+      if (!moved) return;
     }
   }
 

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "protocols/tls_keys.h"
@@ -192,6 +194,34 @@ TEST_P(TlsSuite, SecretsAfterTheRecordsThatNeedThem) {
   EXPECT_EQ(h.decryptor.buffered_bytes(), 0u);
   h.decryptor.OnClose();
   ExpectAll(h, run, Role::kClient);
+}
+
+// A traced server whose secrets come late (a key-log file read after the records): the request and the response
+// both wait, and reach the sink in the order they were captured, as the HTTP session pairs them.
+TEST_P(TlsSuite, LateSecretsKeepTheOrderAcrossDirections) {
+  const TlsWireRun run = Run();
+  struct OrderSink : TlsPlaintextSink {
+    void OnPlaintext(Direction dir, uint64_t ts_ns, std::string_view, uint64_t) override {
+      order.emplace_back(dir, ts_ns);
+    }
+    void OnPlaintextGap(Direction, const StreamGap&) override {}
+    std::vector<std::pair<Direction, uint64_t>> order;
+  } sink;
+  TlsSecretStore store;
+  TlsDecryptor d(Role::kServer, store, sink, 1);
+  const uint64_t end = testing::FeedPieces(d, testing::Cut(run.chunks, Role::kServer));
+  EXPECT_EQ(sink.order.size(), 0u);
+  AddKeyLog(store, run.client_keylog, end);
+  d.Poll(end);
+  d.OnClose();
+  ASSERT_FALSE(sink.order.empty());
+  EXPECT_EQ(sink.order.front().first, Direction::kIngress);  // the request first
+  for (size_t i = 1; i < sink.order.size(); ++i)
+    EXPECT_LE(sink.order[i - 1].second, sink.order[i].second) << "call " << i;
+  // Both directions had plaintext: the order was a choice, not a given.
+  EXPECT_NE(std::count_if(sink.order.begin(), sink.order.end(),
+                          [](const auto& o) { return o.first == Direction::kEgress; }),
+            0);
 }
 
 TEST_P(TlsSuite, HandshakeSecretsFirstThenApplicationSecrets) {
