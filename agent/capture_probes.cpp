@@ -166,6 +166,11 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   skel->rodata->wakeup_bytes = o.wakeup_bytes;
   skel->rodata->recover_at_exit = backend == SyscallBackend::kTracepoint;
   skel->rodata->filter_pids = !o.pids.empty();
+  skel->rodata->tls_keys = o.tls_keys;
+  if (o.tls_record_bytes < 5 || o.tls_record_bytes > L7TAP_MAX_PAYLOAD)
+    return Error{"--tls-record-bytes " + std::to_string(o.tls_record_bytes) + ": must be 5 to " +
+                 std::to_string(L7TAP_MAX_PAYLOAD) + " (a record header is 5 bytes)"};
+  skel->rodata->tls_record_copy = o.tls_record_bytes;
   // bpf_loop (5.17+) lets iovec copies walk every segment; before it, the first L7TAP_MIN_IOV.
   skel->rodata->have_bpf_loop =
       libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr) == 1;
@@ -355,6 +360,24 @@ Result<CaptureProbes::Attached> CaptureProbes::AttachTls(const std::string& path
   }
   const size_t n = links.size();
   return Attached{Keep(Attachment{std::move(links), -1, n, std::nullopt}), n, 0};
+}
+
+Result<CaptureProbes::Attached> CaptureProbes::AttachKeyLog(const std::string& path, uint64_t offset,
+                                                            uint8_t hook, bool single_step,
+                                                            const std::string& name) {
+  bpf_program* prog = hook == L7TAP_HOOK_NSS_KEYLOG         ? skel_->progs.keylog_nss
+                      : hook == L7TAP_HOOK_SSL_LOG_SECRET   ? skel_->progs.keylog_ssl
+                      : hook == L7TAP_HOOK_GO_WRITE_KEY_LOG ? skel_->progs.go_keylog
+                                                            : nullptr;
+  if (!prog) return Error{"unknown key-log hook " + std::to_string(hook)};
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = single_step ? L7TAP_COOKIE_SINGLE_STEP : 0);
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts);
+  if (!link) {
+    int err = errno;
+    return Error{(name.empty() ? path : name) + ": attaching the key-log uprobe at 0x" + Hex(offset) +
+                 " failed (" + Errno(err) + ")"};
+  }
+  return Attached{Keep(Attachment{{link}, -1, 1, std::nullopt}), 1, 0};
 }
 
 Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& o) {

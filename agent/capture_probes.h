@@ -39,6 +39,10 @@ struct ProbeOptions {
   uint64_t wakeup_bytes = 0;               // wake the reader once this much waits; 0: on every event
   std::vector<uint16_t> dns_ports = {53};  // UDP/TCP ports whose traffic is DNS
   bool attach = true;                      // false: load only (verifier check), attach nothing
+  // Keys mode (--tls-capture keys|auto): TLS ciphertext is sent record by record for the agent to decrypt;
+  // application-data records past a call's first event copy tls_record_bytes (>= 5) each.
+  bool tls_keys = false;
+  uint32_t tls_record_bytes = L7TAP_MAX_PAYLOAD;
 };
 
 using KernelCounters = std::array<uint64_t, L7TAP_CNT__MAX>;
@@ -96,6 +100,10 @@ class CaptureProbes {
   // (*tls.Conn -> fd) in a slot of their own. On error none stay attached.
   Result<Attached> AttachGo(const std::string& path, const symbolizer::GoBinary& binary,
                             ProbePlacement placement, const std::string& name = {});
+  // Attaches one key-log hook (keys mode) at a file offset: `hook` (enum l7tap_keylog_hook) says whose
+  // registers the program reads. One hit per secret per handshake.
+  Result<Attached> AttachKeyLog(const std::string& path, uint64_t offset, uint8_t hook, bool single_step,
+                                const std::string& name = {});
   // Replaces the struct offsets the probes of one attached Go executable use.
   Result<Ok> SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& offsets);
   // Detaches one file's uprobes (and frees its Go slot).

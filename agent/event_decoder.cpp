@@ -89,6 +89,13 @@ Event DecodeEvent(const void* record, size_t size) {
       return ProcessExec{hdr.ts_ns, ev.tgid,
                          std::string(ev.filename, strnlen(ev.filename, sizeof(ev.filename)))};
     }
+    case L7TAP_EV_TLS_SECRET: {
+      // Not copied here: see TlsSecretEvent.
+      if (size != sizeof(l7tap_secret_event)) return Malformed{"secret record size mismatch"};
+      const auto* ev = static_cast<const l7tap_secret_event*>(record);
+      if (ev->secret_len == 0 || ev->secret_len > L7TAP_TLS_SECRET_MAX) return Malformed{"secret length"};
+      return TlsSecretEvent{hdr.ts_ns, ev};
+    }
     default:
       return Malformed{"unknown event kind"};
   }

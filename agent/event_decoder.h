@@ -63,12 +63,19 @@ struct ProcessExec {
   std::string filename;  // as given to execve
 };
 
+// A TLS secret from a key-log hook. Points into the ring buffer (valid during the callback only), so the key
+// material is copied once, into the secret store, and nowhere else.
+struct TlsSecretEvent {
+  uint64_t ts_ns;
+  const l7tap_secret_event* record;
+};
+
 // Records from a different contract version or of a wrong size.
 struct Malformed {
   std::string reason;
 };
 
-using Event = std::variant<ConnOpen, Data, Close, ProcessExit, ProcessExec, Malformed>;
+using Event = std::variant<ConnOpen, Data, Close, ProcessExit, ProcessExec, TlsSecretEvent, Malformed>;
 
 Event DecodeEvent(const void* record, size_t size);
 

@@ -8,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 4
+#define L7TAP_CONTRACT_VERSION 5
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
@@ -46,6 +46,14 @@ enum l7tap_event_kind {
   L7TAP_EV_CONN_CLOSE = 3,   /* close() of a followed connection */
   L7TAP_EV_PROCESS_EXIT = 4, /* a process exited: its connections are gone without close() */
   L7TAP_EV_PROCESS_EXEC = 5, /* a process called exec(): new code may bring new TLS libraries */
+  L7TAP_EV_TLS_SECRET = 6,   /* a TLS library derived a secret (once per secret and handshake) */
+};
+
+/* Where a TLS secret was taken (struct l7tap_secret_event.hook; each is a program of its own). */
+enum l7tap_keylog_hook {
+  L7TAP_HOOK_NSS_KEYLOG = 1,     /* OpenSSL nss_keylog_int(label, ssl, client_random, 32, secret, len) */
+  L7TAP_HOOK_SSL_LOG_SECRET = 2, /* OpenSSL ssl_log_secret(ssl, label, secret, len): no client random */
+  L7TAP_HOOK_GO_WRITE_KEY_LOG = 3, /* Go crypto/tls (*Config).writeKeyLog(label, clientRandom, secret) */
 };
 
 /* Where a data event's bytes were taken from. */
@@ -98,6 +106,11 @@ enum l7tap_counter {
   L7TAP_CNT_H2_WALK_LOST = 23,          /* HTTP/2 frame walks given up: bytes moved that the walk missed */
   L7TAP_CNT_H2_WALK_UNREADABLE = 24,    /* ... a frame header out of reach (unreadable, or no buffer) */
   L7TAP_CNT_H2_WALK_LONG = 25,          /* ... more frames in one call than a walk takes */
+  L7TAP_CNT_TLS_RECORD_EVENTS = 26,     /* events sent for TLS records past a call's copy cap (keys mode) */
+  L7TAP_CNT_TLS_SECRETS = 27,           /* secrets sent (L7TAP_EV_TLS_SECRET) */
+  L7TAP_CNT_TLS_SECRET_UNREADABLE = 28, /* secrets whose label or bytes could not be read (not sent) */
+  L7TAP_CNT_TLS_WALK_LOST = 29,         /* TLS record walks given up (bytes moved the walk missed, a header
+                                           out of reach, more records in one call than a walk takes) */
   L7TAP_CNT__MAX = 32,
 };
 
@@ -113,6 +126,11 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
  * lengths, so a frame whose header lies past the copy is sent as an event of its own (its header, and the
  * payload too unless it is DATA). */
 #define L7TAP_CONN_H2 8
+/* Keys mode (--tls-capture keys|auto): a TLS connection whose ciphertext is sent, for the agent to decrypt with
+ * the secrets the key-log probes report. The kernel follows the records by their lengths (h2_next holds the
+ * next record header), so every record boundary is reported even past a call's copy cap. Cleared when a TLS
+ * library's plaintext probes serve the connection. */
+#define L7TAP_CONN_TLS_REC 16
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
 struct l7tap_conn_info {
@@ -128,8 +146,9 @@ struct l7tap_conn_info {
   /* Per direction: nonzero when bytes moved that no position counts (a missed return probe): the next event
    * delivered says so. */
   __u64 unseen[2];
-  /* HTTP/2 (L7TAP_CONN_H2), per direction: stream position + 1 of the next frame header, 0 when not known.
-   * Frames whose header lies past a call's copy cap are sent as events of their own (see h2_frames). */
+  /* HTTP/2 (L7TAP_CONN_H2) or TLS records (L7TAP_CONN_TLS_REC), per direction: stream position + 1 of the
+   * next frame or record header, 0 when not known. Frames and records whose header lies past a call's copy
+   * cap are sent as events of their own (see h2_frames). */
   __u64 h2_next[2];
   __u32 flags; /* L7TAP_CONN_* */
   __u32 pad;
@@ -224,6 +243,24 @@ struct l7tap_close_event {
   struct l7tap_conn_id conn;
   __u32 lost_events[2]; /* by direction: dropped after the last event delivered */
   __u32 lost_starts[2];
+};
+
+#define L7TAP_TLS_LABEL_LEN 32 /* the longest NSS label, CLIENT_HANDSHAKE_TRAFFIC_SECRET, is 31 */
+#define L7TAP_TLS_RANDOM_LEN 32
+#define L7TAP_TLS_SECRET_MAX 64 /* TLS 1.3 secrets are a hash long (48 for SHA-384); TLS 1.2's master 48 */
+
+/* One secret of one handshake. Held in the agent's memory only (never logged or exported). */
+struct l7tap_secret_event {
+  struct l7tap_event_header hdr;
+  __u32 tgid;
+  __u8 hook;       /* enum l7tap_keylog_hook */
+  __u8 has_random; /* client_random holds the handshake's ClientHello random */
+  __u8 secret_len;
+  __u8 pad;
+  __u64 ssl; /* the library's session object (OpenSSL SSL*): pairs secrets without a client random */
+  char label[L7TAP_TLS_LABEL_LEN]; /* NSS key-log label, NUL-terminated */
+  __u8 client_random[L7TAP_TLS_RANDOM_LEN];
+  __u8 secret[L7TAP_TLS_SECRET_MAX];
 };
 
 #define L7TAP_PATH_LEN 256

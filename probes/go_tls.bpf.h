@@ -60,7 +60,7 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
     count(L7TAP_CNT_TLS_NO_CONN, 1);
     return;
   }
-  ci->flags |= L7TAP_CONN_TLS;
+  plaintext_source(ci);
   if (is_muted(l7tap_conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
   struct scratch* s = begin_data(pid_tgid, fd, ci, L7TAP_SRC_TLS);
   if (!s) return;
@@ -106,5 +106,28 @@ int go_tls(struct pt_regs* ctx) {
     bpf_map_delete_elem(&go_calls, &key);
     go_tls_emit(pid_tgid, slot, c.conn, c.buf, ctx->ax, L7TAP_DIR_INGRESS);
   }
+  return 0;
+}
+
+/* crypto/tls.(*Config).writeKeyLog(label string, clientRandom, secret []byte), at its entry (once per secret
+ * per handshake; called whether or not a KeyLogWriter is set). Register ABI: RAX the *Config, label in RBX
+ * (ptr) and RCX (len), clientRandom in RDI, RSI, R8, secret in R9, R10, R11. */
+SEC("uprobe")
+int go_keylog(struct pt_regs* ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  count_hit(ctx);
+  if (!traced(pid_tgid)) return 0;
+  struct l7tap_secret_event* ev = secret_begin(pid_tgid, L7TAP_HOOK_GO_WRITE_KEY_LOG);
+  if (!ev) return 0;
+  __u64 label_len = ctx->cx;
+  bool ok = label_len > 0 && label_len < L7TAP_TLS_LABEL_LEN && ctx->si == L7TAP_TLS_RANDOM_LEN;
+  __builtin_memset(ev->label, 0, sizeof(ev->label));
+  /* Masked where the verifier sees it (the compiler would drop a mask the test above makes redundant). */
+  barrier_var(label_len);
+  label_len &= L7TAP_TLS_LABEL_LEN - 1;
+  if (ok && bpf_probe_read_user(ev->label, label_len, (const void*)ctx->bx)) ok = false;
+  if (ok && bpf_probe_read_user(ev->client_random, L7TAP_TLS_RANDOM_LEN, (const void*)ctx->di)) ok = false;
+  ev->has_random = 1;
+  secret_finish(ev, (const void*)ctx->r9, ctx->r10, ok);
   return 0;
 }

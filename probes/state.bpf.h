@@ -15,6 +15,14 @@ const volatile __u32 max_payload = L7TAP_DEFAULT_PAYLOAD;
 /* Set by the agent when the kernel has bpf_loop (5.17+): iovec copies then walk up to L7TAP_MAX_IOV segments. */
 const volatile bool have_bpf_loop = false;
 
+/* Keys mode (--tls-capture keys|auto): TLS connections' ciphertext is sent (L7TAP_CONN_TLS_REC) for the agent
+ * to decrypt; else it is dropped and only TLS library plaintext probes serve them. */
+const volatile bool tls_keys = false;
+/* Keys mode: bytes copied of each application-data record past a call's first event (whole records by default:
+ * HTTP/2 frame headers can lie anywhere in a record; --tls-record-bytes lowers it). Handshake records are copied
+ * whole. At least the 5-byte header. */
+const volatile __u32 tls_record_copy = L7TAP_MAX_PAYLOAD;
+
 static __always_inline __u32 iov_limit(void) { return have_bpf_loop ? L7TAP_MAX_IOV : L7TAP_MIN_IOV; }
 const volatile bool filter_pids = false;
 /* Syscall tracepoints: a call that began before the probes were attached is recovered at its exit (kretprobes
@@ -267,7 +275,8 @@ static __noinline struct l7tap_conn_info* register_conn(__u64 pid_tgid, __s32 fd
 
 /* Whether a connection's syscall bytes are sent: not ciphertext, and UDP only on DNS ports. */
 static __always_inline bool syscall_bytes_followed(const struct l7tap_conn_info* ci) {
-  return !(ci->flags & L7TAP_CONN_TLS) && (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) != L7TAP_CONN_UDP;
+  return (!(ci->flags & L7TAP_CONN_TLS) || (ci->flags & L7TAP_CONN_TLS_REC)) &&
+         (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) != L7TAP_CONN_UDP;
 }
 
 static __always_inline struct l7tap_conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
@@ -307,7 +316,7 @@ static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, stru
   s->ev.conn.generation = ci->generation;
   s->ev.copied = 0;
   s->ev.source = source;
-  s->cap = ci->flags & L7TAP_CONN_H2 ? L7TAP_MAX_PAYLOAD : max_payload;
+  s->cap = ci->flags & (L7TAP_CONN_H2 | L7TAP_CONN_TLS_REC) ? L7TAP_MAX_PAYLOAD : max_payload;
   s->user_buf = 0;
   s->nsegs = 0;
   s->seg_hint = 0;
@@ -361,6 +370,8 @@ static __always_inline __u32 lost_start_counter(const struct scratch* s, bool da
  * parser resynchronises as without it. */
 #define H2_FRAMES_PER_CALL 256
 #define H2_HEADER 9
+#define TLS_HEADER 5
+#define TLS_APPLICATION_DATA 23
 
 /* The user address of the call's byte at offset `off`, and how many bytes follow it contiguously there (0: out
  * of reach). A global function: the verifier checks its segment loop once, not at every call. */
@@ -398,22 +409,29 @@ __noinline __u64 h2_locate(struct scratch* s, __u64 off, __u64* avail) {
  * read from the process (also where the copy holds it: an offset used to index the copy would make the verifier
  * track it precisely, and the walk's loop would then never converge). A header cut by the call's end needs its
  * 3 length bytes here (the rest follows in the next call); type is 0xff when the type byte is not. */
-static __always_inline bool h2_frame_at(struct scratch* s, __u64 off, __u64* size, __u8* type) {
-  __u8 h[4] = {};
+static __always_inline bool h2_frame_at(struct scratch* s, __u64 off, bool tls, __u64* size, __u8* type) {
+  __u8 h[5] = {};
   __u32 have = 0;
   __u64 avail = 0;
   __u64 at = h2_locate(s, off, &avail);
-  if (avail >= 4) {
-    if (bpf_probe_read_user(h, 4, (const void*)at)) return false;
-    have = 4;
+  if (avail >= 5) {
+    if (bpf_probe_read_user(h, 5, (const void*)at)) return false;
+    have = 5;
   } else {
     /* The header crosses segments (gRPC's C core splits them) or the call's end: byte by byte. */
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
       at = h2_locate(s, off + i, &avail);
       if (!at || bpf_probe_read_user(&h[i], 1, (const void*)at)) break;
       have = i + 1;
     }
+  }
+  if (tls) {
+    /* A TLS record header: type, version, 2 length bytes; all 5 are needed for its size. */
+    if (have < 5) return false;
+    *size = TLS_HEADER + (((__u64)h[3] << 8) | h[4]);
+    *type = h[0];
+    return true;
   }
   if (have < 3) return false;
   *size = H2_HEADER + (((__u64)h[0] << 16) | ((__u64)h[1] << 8) | h[2]);
@@ -445,6 +463,7 @@ struct h2_walk {
   __u64 total;  /* the call's bytes */
   __u8 dir;
   bool lost;
+  bool tls; /* TLS records (L7TAP_CONN_TLS_REC), not HTTP/2 frames */
 };
 
 /* bpf_loop callback: one frame header inside the call; stops at the first one the copy does not hold. */
@@ -453,13 +472,14 @@ static long h2_find_cut(__u64 i, void* data) {
   struct scratch* s = w->s;
   if (!s || w->off >= w->total) return 1;
   const __u64 left = w->total - w->off;
-  if (w->off + (left < H2_HEADER ? left : H2_HEADER) > s->ev.copied) {
+  const __u64 header = w->tls ? TLS_HEADER : H2_HEADER;
+  if (w->off + (left < header ? left : header) > s->ev.copied) {
     w->cut = w->off;
     return 1;
   }
   __u64 size;
   __u8 type;
-  if (!h2_frame_at(s, w->off, &size, &type)) {
+  if (!h2_frame_at(s, w->off, w->tls, &size, &type)) {
     w->lost = true;
     return 1;
   }
@@ -472,18 +492,26 @@ static long h2_find_cut(__u64 i, void* data) {
 static __noinline __u64 h2_cut(struct scratch* s, struct l7tap_conn_info* ci, __u8 dir) {
   if (!have_bpf_loop || !s || !ci) return 0;
   dir &= 1;
+  const bool tls = ci->flags & L7TAP_CONN_TLS_REC;
   const __u64 next = ci->h2_next[dir] - 1;
   if (next < s->ev.position) {  /* bytes moved that this walk did not follow */
     ci->h2_next[dir] = 0;
-    count(L7TAP_CNT_H2_WALK_LOST, 1);
+    count(tls ? L7TAP_CNT_TLS_WALK_LOST : L7TAP_CNT_H2_WALK_LOST, 1);
     return 0;
   }
-  struct h2_walk w = {
-      .s = s, .ci = ci, .start = s->ev.position, .off = next - s->ev.position, .total = s->ev.length, .dir = dir};
+  struct h2_walk w = {.s = s,
+                      .ci = ci,
+                      .start = s->ev.position,
+                      .off = next - s->ev.position,
+                      .total = s->ev.length,
+                      .dir = dir,
+                      .tls = tls};
   bpf_loop(H2_FRAMES_PER_CALL, h2_find_cut, &w, 0);
   if (w.lost || (!w.cut && w.off < w.total) || (w.cut && !s->user_buf && !s->nsegs)) {
     ci->h2_next[dir] = 0;
-    count(w.lost || w.cut ? L7TAP_CNT_H2_WALK_UNREADABLE : L7TAP_CNT_H2_WALK_LONG, 1);
+    count(tls ? L7TAP_CNT_TLS_WALK_LOST
+              : w.lost || w.cut ? L7TAP_CNT_H2_WALK_UNREADABLE : L7TAP_CNT_H2_WALK_LONG,
+          1);
     return 0;
   }
   if (!w.cut) {
@@ -521,11 +549,15 @@ static long h2_send_frame(__u64 i, void* data) {
   if (!s || !ci || w->off >= w->total) return 1;
   __u64 size;
   __u8 type;
-  if (!h2_frame_at(s, w->off, &size, &type)) {
+  if (!h2_frame_at(s, w->off, w->tls, &size, &type)) {
     w->lost = true;
     return 1;
   }
-  __u64 want = type == 0 ? H2_HEADER : size;
+  /* HTTP/2 DATA: the header only (bodies are never read). TLS application data: its first tls_record_copy
+   * bytes (the agent decrypts a record's prefix from its start); other records whole. */
+  __u64 want = w->tls ? (type == TLS_APPLICATION_DATA && size > tls_record_copy ? tls_record_copy : size)
+               : type == 0 ? H2_HEADER
+                           : size;
   if (want > L7TAP_MAX_PAYLOAD) want = L7TAP_MAX_PAYLOAD;
   const long got = h2_copy(s, w->off, want);
   const __u64 length = size < w->total - w->off ? size : w->total - w->off;
@@ -540,7 +572,7 @@ static long h2_send_frame(__u64 i, void* data) {
     count(L7TAP_CNT_RINGBUF_FULL, 1);
     __sync_fetch_and_add(&ci->lost[w->dir & 1], 1ull << 32);
   } else {
-    count(L7TAP_CNT_H2_FRAME_EVENTS, 1);
+    count(w->tls ? L7TAP_CNT_TLS_RECORD_EVENTS : L7TAP_CNT_H2_FRAME_EVENTS, 1);
   }
   w->off += size;
   return 0;
@@ -551,12 +583,19 @@ static __noinline void h2_frames(struct scratch* s, struct l7tap_conn_info* ci, 
   if (!have_bpf_loop || !s || !ci) return;
   dir &= 1;
   const __u64 call_start = s->ev.position;  /* still the first event's */
-  struct h2_walk w = {
-      .s = s, .ci = ci, .start = call_start, .off = cut, .cut = cut, .total = s->call_length, .dir = dir};
+  const bool tls = ci->flags & L7TAP_CONN_TLS_REC;
+  struct h2_walk w = {.s = s,
+                      .ci = ci,
+                      .start = call_start,
+                      .off = cut,
+                      .cut = cut,
+                      .total = s->call_length,
+                      .dir = dir,
+                      .tls = tls};
   bpf_loop(H2_FRAMES_PER_CALL, h2_send_frame, &w, 0);
   if (w.lost || w.off < w.total) {
     ci->h2_next[dir] = 0;
-    count(w.lost ? L7TAP_CNT_H2_WALK_UNREADABLE : L7TAP_CNT_H2_WALK_LONG, 1);
+    count(tls ? L7TAP_CNT_TLS_WALK_LOST : w.lost ? L7TAP_CNT_H2_WALK_UNREADABLE : L7TAP_CNT_H2_WALK_LONG, 1);
     return;
   }
   ci->h2_next[dir] = call_start + w.off + 1;
@@ -582,13 +621,20 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
       return;
     }
   } else if (s->ev.source == L7TAP_SRC_SYSCALL && s->ev.position == 0 && starts_tls_record(s)) {
-    /* Encrypted: never parsed; the TLS uprobes (if the library is traced) send the plaintext. */
-    ci->flags |= L7TAP_CONN_TLS;
-    return;
+    if (!tls_keys) {
+      /* Encrypted: never parsed; the TLS uprobes (if the library is traced) send the plaintext. */
+      ci->flags |= L7TAP_CONN_TLS;
+      return;
+    }
+    /* Keys mode: the ciphertext goes to the agent, record by record from here (the handshake included). */
+    ci->flags |= L7TAP_CONN_TLS | L7TAP_CONN_TLS_REC;
+    ci->h2_next[dir] = have_bpf_loop ? 0 + 1 : 0;
+  } else if (s->ev.source == L7TAP_SRC_SYSCALL && (ci->flags & L7TAP_CONN_TLS) && !(ci->flags & L7TAP_CONN_TLS_REC)) {
+    return; /* ciphertext of a connection a TLS library's plaintext probes serve */
   }
   __u64 cut = 0;
   if (!datagram) {
-    h2_start(s, ci, dir);
+    if (!(ci->flags & L7TAP_CONN_TLS_REC)) h2_start(s, ci, dir);
     if (ci->h2_next[dir]) cut = h2_cut(s, ci, dir);
   }
   if (cut) {

@@ -44,6 +44,16 @@ static __always_inline void remember_ssl_conn(const struct tls_call* c, __u32 tg
   if (bpf_map_update_elem(&ssl_fds, &key, &value, BPF_ANY)) count(L7TAP_CNT_SSL_TABLE_FULL, 1);
 }
 
+/* A TLS library's plaintext probes serve this connection: its ciphertext is no longer sent (keys mode sends it
+ * until then), and the record walk's positions (syscall stream) are forgotten. */
+static __always_inline void plaintext_source(struct l7tap_conn_info* ci) {
+  if (ci->flags & L7TAP_CONN_TLS_REC) {
+    ci->h2_next[0] = 0;
+    ci->h2_next[1] = 0;
+  }
+  ci->flags = (ci->flags | L7TAP_CONN_TLS) & ~L7TAP_CONN_TLS_REC;
+}
+
 static __always_inline void tls_exit(long ret) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct thread_state* t = current_thread(false);
@@ -67,7 +77,7 @@ static __always_inline void tls_exit(long ret) {
     return;
   }
   remember_ssl_conn(&c, pid_tgid >> 32, ci);
-  ci->flags |= L7TAP_CONN_TLS;
+  plaintext_source(ci);
   if (is_muted(l7tap_conn_key(pid_tgid >> 32, fd), ci, L7TAP_SRC_TLS)) return;
   struct scratch* s = begin_data(pid_tgid, fd, ci, L7TAP_SRC_TLS);
   if (!s) return;
@@ -145,5 +155,85 @@ SEC("uretprobe")
 int BPF_KRETPROBE(ssl_handshake_exit) {
   count_return_hit();
   handshake_exit();
+  return 0;
+}
+
+/* ---- key-log hooks (keys mode): one hit per secret per handshake, nothing per request ---- */
+
+static __always_inline struct l7tap_secret_event* secret_begin(__u64 pid_tgid, __u8 hook) {
+  struct l7tap_secret_event* ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+  if (!ev) {
+    count(L7TAP_CNT_RINGBUF_FULL, 1);
+    return NULL;
+  }
+  fill_header(&ev->hdr, L7TAP_EV_TLS_SECRET, pid_tgid);
+  ev->tgid = pid_tgid >> 32;
+  ev->hook = hook;
+  ev->has_random = 0;
+  ev->secret_len = 0;
+  ev->pad = 0;
+  ev->ssl = 0;
+  return ev;
+}
+
+/* Copies the secret and sends the event (discarded when a read fails: counted). */
+static __always_inline void secret_finish(struct l7tap_secret_event* ev, const void* secret, __u64 len,
+                                          bool read_ok) {
+  if (len == 0 || len > L7TAP_TLS_SECRET_MAX) read_ok = false;
+  barrier_var(len);
+  len &= L7TAP_TLS_SECRET_MAX * 2 - 1;
+  if (read_ok && len <= L7TAP_TLS_SECRET_MAX && bpf_probe_read_user(ev->secret, len, secret)) read_ok = false;
+  if (!read_ok) {
+    __builtin_memset(ev->secret, 0, sizeof(ev->secret));
+    bpf_ringbuf_discard(ev, 0);
+    count(L7TAP_CNT_TLS_SECRET_UNREADABLE, 1);
+    return;
+  }
+  ev->secret_len = len;
+  bpf_ringbuf_submit(ev, 0);
+  count(L7TAP_CNT_TLS_SECRETS, 1);
+}
+
+/* OpenSSL nss_keylog_int(label, ssl, client_random, random_len, secret, secret_len): also called with label
+ * "RSA" and an encrypted premaster as parameter 1 (ignored by the agent: its label is no secret it uses). */
+SEC("uprobe")
+int keylog_nss(struct pt_regs* ctx) {
+  /* Six arguments: more than BPF_KPROBE takes here. */
+  const char* label = (const char*)ctx->di;
+  void* ssl = (void*)ctx->si;
+  const void* random = (const void*)ctx->dx;
+  __u64 random_len = ctx->cx;
+  const void* secret = (const void*)ctx->r8;
+  __u64 secret_len = ctx->r9;
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  count_hit(ctx);
+  if (!traced(pid_tgid)) return 0;
+  struct l7tap_secret_event* ev = secret_begin(pid_tgid, L7TAP_HOOK_NSS_KEYLOG);
+  if (!ev) return 0;
+  ev->ssl = (__u64)ssl;
+  bool ok = bpf_probe_read_user_str(ev->label, sizeof(ev->label), label) > 0;
+  if (random_len == L7TAP_TLS_RANDOM_LEN) {
+    ok = ok && !bpf_probe_read_user(ev->client_random, L7TAP_TLS_RANDOM_LEN, random);
+    ev->has_random = 1;
+  } else {
+    __builtin_memset(ev->client_random, 0, sizeof(ev->client_random));
+  }
+  secret_finish(ev, secret, secret_len, ok);
+  return 0;
+}
+
+/* OpenSSL ssl_log_secret(ssl, label, secret, secret_len), where nss_keylog_int is inlined into it (node): the
+ * agent pairs these by (process, ssl) with the connection whose records they decrypt. */
+SEC("uprobe")
+int BPF_KPROBE(keylog_ssl, void* ssl, const char* label, const void* secret, __u64 secret_len) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  count_hit(ctx);
+  if (!traced(pid_tgid)) return 0;
+  struct l7tap_secret_event* ev = secret_begin(pid_tgid, L7TAP_HOOK_SSL_LOG_SECRET);
+  if (!ev) return 0;
+  ev->ssl = (__u64)ssl;
+  __builtin_memset(ev->client_random, 0, sizeof(ev->client_random));
+  bool ok = bpf_probe_read_user_str(ev->label, sizeof(ev->label), label) > 0;
+  secret_finish(ev, secret, secret_len, ok);
   return 0;
 }
