@@ -196,8 +196,8 @@ TEST_P(TlsSuite, SecretsAfterTheRecordsThatNeedThem) {
   ExpectAll(h, run, Role::kClient);
 }
 
-// A traced server whose secrets come late (a key-log file read after the records): the request and the response
-// both wait, and reach the sink in the order they were captured, as the HTTP session pairs them.
+// A traced server whose secrets come late (a key-log file read after the records): the request and the
+// response both wait, and reach the sink in the order they were captured, as the HTTP session pairs them.
 TEST_P(TlsSuite, LateSecretsKeepTheOrderAcrossDirections) {
   const TlsWireRun run = Run();
   struct OrderSink : TlsPlaintextSink {
