@@ -22,6 +22,8 @@
 #include "agent/self_metrics.h"
 #include "agent/table_stats.h"
 #include "agent/tls_discovery.h"
+#include "agent/tls_keylog_files.h"
+#include "agent/tls_untraced.h"
 #include "protocols/http_route.h"
 #include "protocols/route_patterns.h"
 #include "symbolizer/address_table.h"
@@ -108,6 +110,10 @@ class Agent {
     options.max_connections = config_.max_connections;
     if (config_.event_batch_ms > 0) options.wakeup_bytes = options.ringbuf_bytes / 8;
     if (!config_.dns_ports.empty()) options.dns_ports = config_.dns_ports;
+    // Ciphertext is worth copying where secrets can come: key-log hooks, or key-log files.
+    options.tls_keys = config_.tls_capture != TlsCapture::kPlaintext &&
+                       (config_.tls_probes || !config_.tls_keylog_files.empty());
+    options.tls_record_bytes = config_.tls_record_bytes;
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
@@ -117,8 +123,25 @@ class Agent {
         std::make_unique<KernelSweeper>(*probes_, tables_, uint64_t(config_.conn_idle_timeout_s) * kSecond);
     TlsDiscoveryLimits tl;
     tl.max_traced_files = config_.max_traced_binaries;
+    const TlsCaptureMode capture = config_.tls_capture == TlsCapture::kKeys ? TlsCaptureMode::kKeys
+                                   : config_.tls_capture == TlsCapture::kPlaintext
+                                       ? TlsCaptureMode::kPlaintext
+                                       : TlsCaptureMode::kAuto;
     tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid(), tables_, config_.probe_placement,
-                                          tl);
+                                          tl, capture);
+    if (options.tls_keys) {
+      secrets_ = std::make_unique<protocols::TlsSecretStore>();
+      if (!config_.tls_keylog_files.empty())
+        keylog_files_ =
+            std::make_unique<TlsKeyLogFiles>(config_.tls_keylog_files, [this](protocols::TlsSecret&& s) {
+              counts_.secrets_keylog_file++;
+              s.ts_ns = MonotonicNs();  // the TTL counts from when it was read
+              secrets_->Add(std::move(s));
+            });
+      tracker_.SetTls(secrets_.get(), &tls_untraced_, [this] {
+        if (keylog_files_) keylog_files_->Poll();
+      });
+    }
     if (config_.tls_probes) tls_->ScanNode();
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
@@ -133,6 +156,8 @@ class Agent {
     const int idle_ms = config_.event_batch_ms > 0 ? int(config_.event_batch_ms) : 200;
     int timeout_ms = idle_ms;
     while (!g_stop) {
+      // Key-log lines first: a handshake's line is written before its records reach the ring.
+      if (keylog_files_) keylog_files_->Poll();
       int n = ring_buffer__poll(rb, timeout_ms);
       if (n >= 0 && config_.event_batch_ms > 0) n = ring_buffer__consume(rb);
       if (n < 0 && n != -EINTR) {
@@ -141,6 +166,10 @@ class Agent {
       }
       const uint64_t now = MonotonicNs();
       tracker_.ExpireHoles(now);
+      if (secrets_) {
+        tracker_.PollTls(now);
+        secrets_->Expire(now);
+      }
       Housekeeping(now);
       counts_.open_connections = tracker_.open_connections();
       int due_ms = tls_->RunDue(now);
@@ -202,10 +231,35 @@ class Agent {
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
       if (config_.tls_probes) tls_->OnExec(e->tgid, e->filename, e->ts_ns);
+    } else if (auto* k = std::get_if<TlsSecretEvent>(&event)) {
+      OnSecret(*k);
     } else if (auto* m = std::get_if<Malformed>(&event)) {
       if (counts_.malformed++ == 0)
         std::fprintf(stderr, "l7tap: dropping malformed event: %s\n", m->reason.c_str());
     }
+  }
+
+  // Into the secret store, and nowhere else (never logged). Plaintext mode loads no key-log hook.
+  void OnSecret(const TlsSecretEvent& k) {
+    const l7tap_secret_event& ev = *k.record;
+    if (!secrets_) return;
+    const std::string_view label(ev.label, strnlen(ev.label, sizeof(ev.label)));
+    auto which = protocols::TlsSecretLabelFromName(label);
+    if (!which) return;  // e.g. "RSA" (an encrypted premaster): no secret keys mode uses
+    protocols::TlsSecret s;
+    s.label = *which;
+    s.has_client_random = ev.has_random != 0;
+    if (s.has_client_random) std::memcpy(s.client_random.data(), ev.client_random, s.client_random.size());
+    s.secret.Assign(std::span<const uint8_t>(ev.secret, ev.secret_len));
+    s.source = ev.hook == L7TAP_HOOK_GO_WRITE_KEY_LOG ? protocols::TlsSecretSource::kGo
+                                                      : protocols::TlsSecretSource::kOpenSsl;
+    s.tgid = ev.tgid;
+    s.ssl = ev.ssl;
+    s.ts_ns = k.ts_ns;
+    (ev.hook == L7TAP_HOOK_GO_WRITE_KEY_LOG ? counts_.secrets_go
+     : ev.hook == L7TAP_HOOK_SSL_LOG_SECRET ? counts_.secrets_openssl_object
+                                            : counts_.secrets_openssl)++;
+    secrets_->Add(std::move(s));
   }
 
   void OnTransaction(const TransactionRecord& r) {
@@ -224,6 +278,7 @@ class Agent {
     if (!ready_.load(std::memory_order_acquire))
       return agent::SelfSamples(nullptr, counts_, tracker_.stats(), {});
     std::vector<Sample> more = tls_->Samples();
+    for (Sample& s : tls_untraced_.Samples()) more.push_back(std::move(s));
     for (Sample& s : tables_.Samples()) more.push_back(std::move(s));
     for (Sample& s : metrics_->Samples()) more.push_back(std::move(s));
     return agent::SelfSamples(probes_.get(), counts_, tracker_.stats(), std::move(more));
@@ -239,6 +294,9 @@ class Agent {
   std::unique_ptr<CaptureProbes> probes_;
   std::unique_ptr<KernelSweeper> sweeper_;
   std::unique_ptr<TlsDiscovery> tls_;
+  std::unique_ptr<protocols::TlsSecretStore> secrets_;  // keys mode only
+  std::unique_ptr<TlsKeyLogFiles> keylog_files_;
+  TlsUntraced tls_untraced_;
   EventCounts counts_;
   std::atomic<bool> ready_{false};
   uint64_t next_dns_expiry_ = 0, next_tracker_sweep_ = 0, next_kernel_sweep_ = 0, next_slow_sweep_ = 0;

@@ -32,9 +32,22 @@ const NumberFlag kNumberFlags[] = {
     {"--max-series", &Config::max_series, 100, 10'000'000, ""},
     {"--series-ttl", &Config::series_ttl_s, 1, 86400 * 7, "seconds"},
     {"--max-traced-binaries", &Config::max_traced_binaries, 1, 100000, ""},
+    {"--tls-record-bytes", &Config::tls_record_bytes, 5, L7TAP_MAX_PAYLOAD, "bytes"},
 };
 
 }  // namespace
+
+const char* TlsCaptureName(TlsCapture c) {
+  switch (c) {
+    case TlsCapture::kAuto:
+      return "auto";
+    case TlsCapture::kKeys:
+      return "keys";
+    case TlsCapture::kPlaintext:
+      return "plaintext";
+  }
+  return "?";
+}
 
 const char* BackendChoiceName(SyscallBackendChoice c) {
   switch (c) {
@@ -64,6 +77,18 @@ flags:
                             supports kprobes, else syscall tracepoints; off: none, to measure
                             what the TLS uprobes cost alone: OpenSSL records nothing then)
   --tls-probes on|off       uprobes on TLS libraries and Go binaries (default on)
+  --tls-capture MODE        auto | keys | plaintext (default auto). keys: one uprobe per file
+                            on the library's key-log function captures each handshake's
+                            secrets, and the agent decrypts the ciphertext the syscall probes
+                            see (no uprobe per request; memory-BIO TLS such as Node.js and
+                            Python asyncio included). plaintext: uprobes on SSL_read/SSL_write
+                            and Go's (*tls.Conn).Read/Write. auto: keys wherever a file's
+                            key-log hook is found, plaintext elsewhere
+  --tls-keylog FILE         NSS key-log file (SSLKEYLOGFILE, node --tls-keylog) read as it
+                            grows: secrets of libraries without a hook (repeatable)
+  --tls-record-bytes N      keys mode: bytes copied of each TLS record past a call's first
+                            event, 5..16384 (default 16384: whole records, HTTP/2 frames stay
+                            found; less saves copying large HTTP/1 bodies)
   --max-payload-bytes N     bytes copied per syscall event, 64..16384 (default 4096); larger
                             bodies are counted by length, not copied
   --pid PID                 trace only this process (repeatable; default: every process)
@@ -163,6 +188,21 @@ Result<Config> ParseArgs(int argc, char** argv) {
       if (!v) return Error{v.error()};
       if (*v != "on" && *v != "off") return Error{"--tls-probes " + std::string(*v) + ": expected on or off"};
       c.tls_probes = *v == "on";
+    } else if (arg == "--tls-capture") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (*v == "auto")
+        c.tls_capture = TlsCapture::kAuto;
+      else if (*v == "keys")
+        c.tls_capture = TlsCapture::kKeys;
+      else if (*v == "plaintext")
+        c.tls_capture = TlsCapture::kPlaintext;
+      else
+        return Error{"--tls-capture " + std::string(*v) + ": expected auto, keys or plaintext"};
+    } else if (arg == "--tls-keylog") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      c.tls_keylog_files.emplace_back(*v);
     } else if (arg == "--max-payload-bytes") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

@@ -12,6 +12,11 @@ enum class SyscallBackendChoice { kAuto, kTracepoint, kKprobe, kOff };
 // Where uprobes go: the cheapest equivalent instruction (optimized), or the functions' own entries (entry; Go
 // functions: just past their stack check, which correctness needs).
 enum class ProbePlacement { kOptimized, kEntry };
+// How HTTPS is read: secrets captured once per handshake and the ciphertext decrypted in the agent (keys),
+// the TLS libraries' plaintext at every read and write (plaintext), or keys wherever a file has a key-log
+// hook and plaintext elsewhere (auto).
+enum class TlsCapture { kAuto, kKeys, kPlaintext };
+const char* TlsCaptureName(TlsCapture c);
 
 struct Config {
   std::string listen = "0.0.0.0:9464";
@@ -28,6 +33,9 @@ struct Config {
   bool dns_name_label = false;      // question names as a label (capped per process, then "other")
   ProbePlacement probe_placement = ProbePlacement::kOptimized;
   bool tls_probes = true;  // attach to TLS libraries and Go binaries
+  TlsCapture tls_capture = TlsCapture::kAuto;
+  std::vector<std::string> tls_keylog_files;  // NSS key-log files (SSLKEYLOGFILE) read as they grow
+  uint32_t tls_record_bytes = 16384;          // keys mode: bytes copied per record past a call's first event
   // Bounds (the bounded-state policy: every table has a capacity, an expiry where idleness makes sense).
   uint32_t max_connections = 65536;       // followed at once (kernel and agent)
   uint32_t conn_idle_timeout_s = 600;     // a connection without events this long is dropped

@@ -16,10 +16,16 @@ using protocols::ProtocolSession;
 using protocols::Role;
 using protocols::SessionStatus;
 
-struct ConnectionTracker::Connection final : protocols::TransactionSink {
+struct ConnectionTracker::Connection final : protocols::TransactionSink, protocols::TlsPlaintextSink {
   explicit Connection(ConnectionTracker& t) : tracker(t) {}
   void OnHttp(protocols::HttpTransaction&& t) override { tracker.EmitHttp(*this, std::move(t)); }
   void OnDns(protocols::DnsTransaction&& t) override { tracker.EmitDns(*this, std::move(t)); }
+  void OnPlaintext(Direction dir, uint64_t ts_ns, std::string_view bytes, uint64_t uncopied_tail) override {
+    tracker.OnPlaintext(*this, dir, ts_ns, bytes, uncopied_tail);
+  }
+  void OnPlaintextGap(Direction dir, const protocols::StreamGap& gap) override {
+    tracker.OnPlaintextGap(*this, dir, gap);
+  }
 
   ConnectionTracker& tracker;
   ConnId id;
@@ -38,11 +44,56 @@ struct ConnectionTracker::Connection final : protocols::TransactionSink {
   std::unique_ptr<ProtocolSession> session;
   std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while session holds state
   protocols::StreamReassembler streams[2];
+  // Keys mode: the ciphertext (streams) goes through this, the plaintext it yields to the session.
+  std::unique_ptr<protocols::TlsDecryptor> decryptor;
+  bool decrypted = false;     // its decryptor has had its keys (counted once)
+  bool tls_untraced = false;  // given up (counted): its ciphertext is ignored from then on
 };
 
 namespace {
 
 constexpr size_t kTrimAfterQuiesced = 256;
+
+// A TLS record header (handshake, alert, change-cipher-spec or application data; version 3.x): what the
+// kernel sends of a TLS connection only in keys mode.
+bool StartsTlsRecord(std::string_view b) {
+  if (b.size() < 3) return false;
+  const auto type = uint8_t(b[0]), major = uint8_t(b[1]), minor = uint8_t(b[2]);
+  return type >= 20 && type <= 23 && major == 3 && minor <= 4;
+}
+
+struct UntracedText {
+  const char* label;
+  const char* why;
+};
+
+UntracedText Describe(protocols::TlsUntracedReason r) {
+  using R = protocols::TlsUntracedReason;
+  switch (r) {
+    case R::kHandshakeNotSeen:
+      return {"handshake_not_seen", "its handshake came before the capture (opened before l7tap started)"};
+    case R::kNoSecrets:
+      return {"no_secrets",
+              "no secrets for its handshake arrived (a TLS library without a key-log hook: use "
+              "--tls-capture=auto for its plaintext probes, or --tls-keylog FILE)"};
+    case R::kUnsupportedVersion:
+      return {"unsupported_version", "SSL 3.0, TLS 1.0 or 1.1 (keys mode decrypts TLS 1.2 and 1.3)"};
+    case R::kUnsupportedCipher:
+      return {"unsupported_cipher",
+              "its cipher suite is not AES-GCM or ChaCha20-Poly1305 (CBC and others are not decrypted)"};
+    case R::kEarlyData:
+      return {"early_data", "it sent 0-RTT early data, which is not decrypted"};
+    case R::kDesync:
+      return {"desync", "its record boundaries were lost with missing bytes and not found again"};
+    case R::kNotTls:
+      return {"not_tls", "its bytes are not TLS records"};
+    case R::kBufferFull:
+      return {"buffer_full", "more ciphertext than its bound arrived before its secrets"};
+    case R::kNone:
+      break;
+  }
+  return {"unknown", "unknown"};
+}
 
 std::string ProcessName(uint32_t tgid) {
   std::ifstream in("/proc/" + std::to_string(tgid) + "/comm");
@@ -64,6 +115,7 @@ ConnectionTracker::ConnectionTracker(TableRegistry& tables, Sink sink, Ignored i
       sessions_table_(
           tables.Add("http_sessions", limits.max_active_sessions, {Eviction::kIdle, Eviction::kLeastRecent})),
       held_table_(tables.Add("held_stream_bytes", limits.max_held_bytes, {Eviction::kFull})) {
+  tls_pending_table_ = &tables.Add("tls_pending", limits.max_tls_pending, {Eviction::kFull});
   dns_budget_.capacity = limits.max_dns_pending;
   hold_budget_.capacity = limits.max_held_bytes;
 }
@@ -103,7 +155,7 @@ void ConnectionTracker::EmitHttp(Connection& c, protocols::HttpTransaction&& t) 
   r.service_name = c.service;
   r.server_port = server ? c.local_port : c.remote_port;
   if (!server) r.server_address = c.remote_addr;
-  r.tls = c.tls;
+  r.tls = c.tls || c.decryptor;
   r.http = std::move(t);
   sink_(std::move(r));
 }
@@ -194,9 +246,31 @@ void ConnectionTracker::OnData(const Data& ev) {
     return;
   }
   if (!c->tcp) return;  // UDP that is not DNS carries no HTTP
+  if (!ev.tls && !c->tls && tls_store_) {
+    if (c->tls_untraced) return;  // muted: late ciphertext
+    if (!c->decryptor && !c->session && StartsTlsRecord(ev.payload)) {
+      if (tls_pending_.size() >= limits_.max_tls_pending) {
+        tls_pending_table_->Evicted(Eviction::kFull);
+        tls_untraced_->Count(c->service, c->id.tgid, "pending_limit",
+                             "too many TLS connections waited for their secrets at once");
+        c->tls_untraced = true;
+        if (ignored_) ignored_(c->id, false);
+        return;
+      }
+      c->decryptor =
+          std::make_unique<protocols::TlsDecryptor>(c->role, *tls_store_, *c, c->id.tgid, limits_.tls);
+      tls_pending_.insert(c);
+      tls_pending_table_->set_entries(tls_pending_.size());
+    }
+    if (c->decryptor) {
+      PushCiphertext(*c, ev);
+      return;
+    }
+  }
   if (ev.tls && !c->tls) {
     // First plaintext from the TLS library: whatever the syscalls showed was the handshake. Start over on
-    // the plaintext stream.
+    // the plaintext stream (a decryptor started on the ciphertext gives way: the kernel stopped sending it).
+    if (c->decryptor) DropDecryptor(*c);
     c->tls = true;
     Deactivate(*c);
     c->session.reset();
@@ -251,9 +325,13 @@ void ConnectionTracker::Deactivate(Connection& c) {
   c.active.reset();
 }
 
+protocols::StreamConsumer& ConnectionTracker::ConsumerOf(Connection& c, Direction dir) {
+  return c.decryptor ? c.decryptor->consumer(dir) : c.session->consumer(dir);
+}
+
 void ConnectionTracker::Push(Connection& c, const Data& ev) {
   auto& stream = c.streams[static_cast<int>(ev.direction)];
-  protocols::StreamConsumer& out = c.session->consumer(ev.direction);
+  protocols::StreamConsumer& out = ConsumerOf(c, ev.direction);
   stream.Push({ev.position, ev.ts_ns, ev.payload, ev.length, ev.lost_events, ev.lost_starts, ev.unseen}, out);
   if (c.streams[0].holding() || c.streams[1].holding()) {
     holding_.insert(&c);
@@ -269,9 +347,10 @@ void ConnectionTracker::ExpireHoles(uint64_t now_ns) {
     Connection& c = **it;
     for (int d = 0; d < 2; ++d) {
       const auto dir = static_cast<Direction>(d);
-      c.streams[d].Expire(cutoff, c.session->consumer(dir));
+      c.streams[d].Expire(cutoff, ConsumerOf(c, dir));
     }
-    Account(c);
+    if (c.decryptor) CheckTls(c);
+    if (c.session) Account(c);
     it = c.streams[0].holding() || c.streams[1].holding() ? std::next(it) : holding_.erase(it);
   }
 }
@@ -344,8 +423,20 @@ std::vector<int32_t> ConnectionTracker::OnProcessExit(uint32_t tgid) {
 
 void ConnectionTracker::End(Connection& c, const Close* close) {
   uint64_t key = c.id.key();
+  if (c.decryptor) {
+    for (int d = 0; d < 2; ++d)
+      c.streams[d].Flush(c.decryptor->consumer(static_cast<Direction>(d)), close ? close->lost_events[d] : 0,
+                         close ? close->lost_starts[d] : 0);
+    if (!c.decrypted) {
+      // Its secrets may be in a key-log file line not read yet: read it before giving up.
+      if (tls_refresh_) tls_refresh_();
+      c.decryptor->Poll(UINT64_MAX);
+    }
+    CheckTls(c);
+    if (c.decryptor) DropDecryptor(c);
+  }
   if (c.session) {
-    if (c.tcp) {
+    if (c.tcp && !c.decrypted) {
       for (int d = 0; d < 2; ++d) {
         const auto dir = static_cast<Direction>(d);
         c.streams[d].Flush(c.session->consumer(dir), close ? close->lost_events[d] : 0,
@@ -356,6 +447,8 @@ void ConnectionTracker::End(Connection& c, const Close* close) {
     Account(c);
   }
   holding_.erase(&c);
+  tls_pending_.erase(&c);
+  tls_pending_table_->set_entries(tls_pending_.size());
   Deactivate(c);
   conns_.erase(key);  // destroys c
   conns_table_.set_entries(conns_.size());
@@ -425,6 +518,92 @@ void ConnectionTracker::Account(Connection& c) {
     if (status == SessionStatus::kFinished) stats_.connections_upgraded++;
     if (status != SessionStatus::kActive && ignored_) ignored_(c.id, c.tls);
     c.counted_status = status;
+    if (status != SessionStatus::kActive && c.decryptor) DropDecryptor(c);  // its keys are not needed now
+  }
+}
+
+}  // namespace l7tap::agent
+
+namespace l7tap::agent {
+
+void ConnectionTracker::SetTls(protocols::TlsSecretStore* store, TlsUntraced* untraced,
+                               std::function<void()> refresh) {
+  tls_store_ = store;
+  tls_untraced_ = untraced;
+  tls_refresh_ = std::move(refresh);
+}
+
+void ConnectionTracker::PushCiphertext(Connection& c, const Data& ev) {
+  Push(c, ev);
+  CheckTls(c);
+  if (c.session) {
+    Account(c);
+    if (c.session && c.session->status() == SessionStatus::kActive) Touch(c);
+  }
+}
+
+void ConnectionTracker::OnPlaintext(Connection& c, Direction dir, uint64_t ts_ns, std::string_view bytes,
+                                    uint64_t uncopied_tail) {
+  if (!c.session) {
+    // Decrypted from the handshake on: the plaintext stream is whole from its start.
+    if (protocols::SniffStream(bytes) == protocols::StreamProtocol::kHttp2) {
+      c.session = protocols::MakeHttp2Session(c.role, c, /*from_start=*/true);
+      stats_.http2_connections++;
+    } else {
+      c.session = protocols::MakeHttp1Session(c.role, c);
+    }
+    c.counted_status = SessionStatus::kActive;
+  }
+  if (c.session->status() != SessionStatus::kActive) return;
+  c.session->consumer(dir).OnData(ts_ns, bytes, uncopied_tail);
+}
+
+void ConnectionTracker::OnPlaintextGap(Connection& c, Direction dir, const protocols::StreamGap& gap) {
+  if (c.session && c.session->status() == SessionStatus::kActive) c.session->consumer(dir).OnGap(gap);
+}
+
+void ConnectionTracker::CheckTls(Connection& c) {
+  protocols::TlsDecryptor& d = *c.decryptor;
+  const protocols::TlsDecryptorStats t = d.TakeStats();
+  stats_.tls_records += t.records;
+  stats_.tls_records_partial += t.records_partial;
+  stats_.tls_bytes_decrypted += t.bytes_decrypted;
+  stats_.tls_key_updates += t.key_updates;
+  stats_.tls_paired_by_random += t.secrets_by_random;
+  stats_.tls_paired_by_trial += t.secrets_by_trial;
+  stats_.tls_desyncs += t.desyncs;
+  stats_.tls_resyncs += t.resyncs;
+  if (!c.decrypted && d.decrypting()) {
+    c.decrypted = true;
+    stats_.tls_connections_decrypted++;
+    tls_pending_.erase(&c);
+    tls_pending_table_->set_entries(tls_pending_.size());
+  }
+  const protocols::TlsUntracedReason reason = d.untraced();
+  if (reason == protocols::TlsUntracedReason::kNone) return;
+  const UntracedText text = Describe(reason);
+  tls_untraced_->Count(c.service, c.id.tgid, text.label, text.why);
+  c.tls_untraced = true;
+  if (ignored_) ignored_(c.id, false);  // the kernel stops sending its ciphertext
+  DropDecryptor(c);
+}
+
+void ConnectionTracker::DropDecryptor(Connection& c) {
+  c.decryptor->OnClose();  // wipes its keys
+  c.decryptor.reset();
+  for (auto& s : c.streams) s.Reset();
+  holding_.erase(&c);
+  tls_pending_.erase(&c);
+  tls_pending_table_->set_entries(tls_pending_.size());
+}
+
+void ConnectionTracker::PollTls(uint64_t now_ns) {
+  if (tls_pending_.empty()) return;
+  std::vector<Connection*> pending(tls_pending_.begin(), tls_pending_.end());
+  for (Connection* c : pending) {
+    c->decryptor->Poll(now_ns);
+    CheckTls(*c);
+    if (c->session) Account(*c);
   }
 }
 

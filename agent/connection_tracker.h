@@ -15,9 +15,12 @@
 
 #include "agent/event_decoder.h"
 #include "agent/table_stats.h"
+#include "agent/tls_untraced.h"
 #include "protocols/dns_session.h"
 #include "protocols/protocol_session.h"
 #include "protocols/stream_reassembler.h"
+#include "protocols/tls_decryptor.h"
+#include "protocols/tls_secret.h"
 #include "protocols/transaction.h"
 
 namespace l7tap::agent {
@@ -28,7 +31,7 @@ struct TransactionRecord {
   std::string service_name;    // process name
   uint16_t server_port = 0;    // the server's port, whichever side was traced
   std::string server_address;  // client side: the peer it called
-  bool tls = false;            // seen through a TLS library
+  bool tls = false;            // seen through a TLS library, or decrypted by the agent
 };
 
 struct DnsRecord {
@@ -82,6 +85,16 @@ struct TrackerStats {
   std::atomic<uint64_t> dns_retransmits{0};
   std::atomic<uint64_t> dns_stream_gaps{0};
   std::atomic<uint64_t> dns_truncated_captures{0};
+  // Keys mode: TLS connections decrypted by the agent, and what their decryptors counted.
+  std::atomic<uint64_t> tls_connections_decrypted{0};
+  std::atomic<uint64_t> tls_records{0};
+  std::atomic<uint64_t> tls_records_partial{0};  // only a prefix of the body was copied (decrypted so far)
+  std::atomic<uint64_t> tls_bytes_decrypted{0};
+  std::atomic<uint64_t> tls_key_updates{0};
+  std::atomic<uint64_t> tls_paired_by_random{0};  // secrets found by the ClientHello's random
+  std::atomic<uint64_t> tls_paired_by_trial{0};   // by the (process, SSL object) whose keys open the records
+  std::atomic<uint64_t> tls_desyncs{0};
+  std::atomic<uint64_t> tls_resyncs{0};
 };
 
 struct TrackerLimits {
@@ -96,6 +109,10 @@ struct TrackerLimits {
   // Sessions holding parsing state at once; past it the least recently active one with nothing in flight
   // frees it (a node with many mostly idle connections costs per active exchange, not per connection).
   size_t max_active_sessions = 4096;
+  // Keys mode: TLS connections waiting for their handshake's secrets at once (each holds at most
+  // tls.max_buffered_bytes of ciphertext); past it a new one is counted untraced (reason pending_limit).
+  size_t max_tls_pending = 1024;
+  protocols::TlsDecryptorLimits tls = {.max_buffered_bytes = 64 << 10};
 };
 
 class ConnectionTracker {
@@ -114,6 +131,13 @@ class ConnectionTracker {
   using DnsSink = std::function<void(DnsRecord&&)>;
   void SetDns(DnsSink sink, std::vector<uint16_t> ports);
   void SetForgotten(Forgotten forgotten) { forgotten_ = std::move(forgotten); }
+  // Keys mode: TLS connections whose ciphertext the kernel sends are decrypted with the store's secrets;
+  // `refresh` (optional) reads secrets that may have arrived meanwhile (key-log files) before a connection
+  // waiting for them is given up.
+  void SetTls(protocols::TlsSecretStore* store, TlsUntraced* untraced,
+              std::function<void()> refresh = nullptr);
+  // Pairs waiting TLS connections with secrets that arrived, and gives up on those waiting too long.
+  void PollTls(uint64_t now_ns);
   // Gives up on DNS queries pending longer than timeout_ns (counted unanswered).
   void ExpireDns(uint64_t now_ns, uint64_t timeout_ns);
 
@@ -141,6 +165,14 @@ class ConnectionTracker {
   // Adds what the connection's session and streams counted since the last call to the totals.
   void Account(Connection& c);
   void StartDns(Connection& c);
+  // Keys mode: ciphertext in, plaintext out to the session; gives up (counted) when the decryptor does.
+  void PushCiphertext(Connection& c, const Data& ev);
+  void OnPlaintext(Connection& c, protocols::Direction dir, uint64_t ts_ns, std::string_view bytes,
+                   uint64_t uncopied_tail);
+  void OnPlaintextGap(Connection& c, protocols::Direction dir, const protocols::StreamGap& gap);
+  void CheckTls(Connection& c);
+  void DropDecryptor(Connection& c);
+  protocols::StreamConsumer& ConsumerOf(Connection& c, protocols::Direction dir);
   void EmitHttp(Connection& c, protocols::HttpTransaction&& t);
   void EmitDns(Connection& c, protocols::DnsTransaction&& t);
   // The connection's session just parsed bytes: most recently active now; frees the least recent ones
@@ -157,6 +189,11 @@ class ConnectionTracker {
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::unordered_set<Connection*> holding_;  // connections with a stream hole waiting for reordered chunks
   std::list<Connection*> active_;            // sessions holding parsing state, most recently active first
+  protocols::TlsSecretStore* tls_store_ = nullptr;
+  TlsUntraced* tls_untraced_ = nullptr;
+  std::function<void()> tls_refresh_;
+  std::unordered_set<Connection*> tls_pending_;  // decryptors waiting for a handshake's secrets
+  TableStats* tls_pending_table_ = nullptr;
   protocols::DnsPendingBudget dns_budget_;
   protocols::HoldBudget hold_budget_;
   TableStats& conns_table_;

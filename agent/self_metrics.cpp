@@ -204,6 +204,39 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             "Chunks of connections opened before the capture skipped until one began an HTTP message",
             double(t.http_chunks_skipped));
 
+  // Keys mode (--tls-capture keys|auto).
+  const char* secrets = "TLS secrets received (kept in the agent's memory only), by source";
+  s.Counter("l7tap_tls_secrets_total", secrets, double(e.secrets_openssl), {{"source", "openssl"}});
+  s.Counter("l7tap_tls_secrets_total", secrets, double(e.secrets_openssl_object),
+            {{"source", "openssl_ssl_object"}});
+  s.Counter("l7tap_tls_secrets_total", secrets, double(e.secrets_go), {{"source", "go"}});
+  s.Counter("l7tap_tls_secrets_total", secrets, double(e.secrets_keylog_file), {{"source", "keylog_file"}});
+  s.Counter("l7tap_tls_secrets_unreadable_total", "Key-log hook hits whose label or secret could not be read",
+            double(k[L7TAP_CNT_TLS_SECRET_UNREADABLE]));
+  s.Counter("l7tap_tls_connections_decrypted_total",
+            "TLS connections decrypted with their handshake's secrets", double(t.tls_connections_decrypted));
+  const char* paired = "TLS connections paired with their secrets, by how";
+  s.Counter("l7tap_tls_connections_paired_total", paired, double(t.tls_paired_by_random),
+            {{"by", "client_random"}});
+  s.Counter("l7tap_tls_connections_paired_total", paired, double(t.tls_paired_by_trial),
+            {{"by", "ssl_object"}});
+  s.Counter("l7tap_tls_records_total", "TLS records decrypted", double(t.tls_records));
+  s.Counter("l7tap_tls_records_partial_total",
+            "TLS records decrypted in part (only their first bytes were copied: --tls-record-bytes)",
+            double(t.tls_records_partial));
+  s.Counter("l7tap_tls_decrypted_bytes_total", "Plaintext bytes decrypted", double(t.tls_bytes_decrypted));
+  s.Counter("l7tap_tls_key_updates_total", "TLS 1.3 KeyUpdate messages followed", double(t.tls_key_updates));
+  s.Counter("l7tap_tls_desyncs_total", "Missing ciphertext that hid TLS record boundaries",
+            double(t.tls_desyncs));
+  s.Counter("l7tap_tls_resyncs_total", "TLS record boundaries found again after a desync",
+            double(t.tls_resyncs));
+  s.Counter("l7tap_tls_record_events_total",
+            "Events the kernel sent for TLS records past a call's copy cap (keys mode)",
+            double(k[L7TAP_CNT_TLS_RECORD_EVENTS]));
+  s.Counter("l7tap_tls_record_walks_lost_total",
+            "Kernel TLS record walks given up (records later in those calls may be lost)",
+            double(k[L7TAP_CNT_TLS_WALK_LOST]));
+
   for (Sample& sample : more) s.out.push_back(std::move(sample));
   return std::move(s.out);
 }

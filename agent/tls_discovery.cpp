@@ -21,6 +21,7 @@
 #include "symbolizer/go_buildinfo.h"
 #include "symbolizer/go_dwarf_offsets.h"
 #include "symbolizer/probe_placement.h"
+#include "symbolizer/tls_keylog_hook.h"
 #include "symbolizer/tls_library.h"
 
 namespace l7tap::agent {
@@ -77,12 +78,14 @@ const char* EvictionText(Eviction why) {
 }  // namespace
 
 TlsDiscovery::TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid,
-                           TableRegistry& tables, ProbePlacement placement, TlsDiscoveryLimits limits)
+                           TableRegistry& tables, ProbePlacement placement, TlsDiscoveryLimits limits,
+                           TlsCaptureMode capture)
     : probes_(probes),
       table_(table),
       self_tgid_(self_tgid),
       placement_(placement),
       limits_(limits),
+      capture_(capture),
       traced_table_(tables.Add("tls_traced_files", limits.max_traced_files,
                                {Eviction::kLeastRecent, Eviction::kFileGone})),
       inspected_table_(tables.Add("inspected_files", limits.max_inspected_files, {Eviction::kLeastRecent})),
@@ -218,12 +221,33 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
   const symbolizer::ElfFile& file = **elf;
   if (kind == Kind::kExecutable && ConsiderGo(file, file_handle.fd(), path, name, key, user, now_ns))
     return true;
+  // A shared libssl's version text lives in the libcrypto beside it.
+  std::unique_ptr<symbolizer::ElfFile> libcrypto;
+  if (kind == Kind::kLibrary) {
+    if (auto beside = symbolizer::SiblingLibcrypto(file)) {
+      if (auto c = symbolizer::ElfFile::Open(*beside)) libcrypto = std::move(*c);
+    }
+  }
+  bool has_symbols = file.FunctionAddress("SSL_read").has_value() || file.FunctionAddress("SSL_write");
   if (kind == Kind::kExecutable) {
     // Most executables have no TLS library inside: leave them silently unless they carry OpenSSL.
-    bool has_symbols = file.FunctionAddress("SSL_read").has_value() || file.FunctionAddress("SSL_write");
     bool in_table = table_ && !file.build_id().empty() && table_->Has(file.build_id());
+    // Keys mode needs no table: the key-log hook is found from the code (the flavour text says OpenSSL).
+    std::optional<symbolizer::TlsFlavour> flavour;
+    if (!has_symbols && (capture_ != TlsCaptureMode::kPlaintext || !file.has_symtab()))
+      flavour = symbolizer::DetectTlsFlavour(file);
+    // An executable linked with a shared libssl (nginx names its OpenSSL in its version text): that library
+    // is attached on its own.
+    const auto needed = file.Needed();
+    const bool shared_libssl = std::any_of(needed.begin(), needed.end(),
+                                           [](const std::string& n) { return n.starts_with("libssl"); });
+    if (!has_symbols && flavour && !shared_libssl && capture_ != TlsCaptureMode::kPlaintext &&
+        file.is_x86_64() &&
+        ConsiderKeyLog(file, file_handle.fd(), path, name, key, false, flavour->flavour, flavour->version,
+                       user, now_ns))
+      return true;
     if (!has_symbols && !in_table) {
-      if (!file.has_symtab() && symbolizer::DetectTlsFlavour(file)) {
+      if (!file.has_symtab() && flavour && !shared_libssl) {
         Skip(name, "stripped_no_table",
              "OpenSSL is linked in but the binary is stripped and its build-id " + file.build_id() +
                  " is not in --symbol-table; derive an entry with 'l7tap symbols --table' from an unstripped "
@@ -238,12 +262,18 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
     Inspected(key, now_ns);
     return true;
   }
-  // A shared libssl's version text lives in the libcrypto beside it.
-  std::unique_ptr<symbolizer::ElfFile> libcrypto;
-  if (auto beside = symbolizer::SiblingLibcrypto(file)) {
-    if (auto c = symbolizer::ElfFile::Open(*beside)) libcrypto = std::move(*c);
-  }
   auto lib = symbolizer::InspectTlsLibrary(file, table_, libcrypto.get());
+  if (capture_ != TlsCaptureMode::kPlaintext) {
+    std::string flavour = lib ? lib->flavour : "OpenSSL", version = lib ? lib->version : "";
+    if (!lib) {
+      auto f = symbolizer::DetectTlsFlavour(file);
+      if (!f && libcrypto) f = symbolizer::DetectTlsFlavour(*libcrypto);
+      if (f) flavour = f->flavour, version = f->version;
+    }
+    if (ConsiderKeyLog(file, file_handle.fd(), path, name, key, false, flavour,
+                       version.empty() ? "unknown" : version, user, now_ns))
+      return true;
+  }
   auto plan = lib ? symbolizer::PlaceTlsProbes(file, lib->offsets, placement_ == ProbePlacement::kOptimized)
                   : Result<symbolizer::TlsPlacement>(Error{lib.error()});
   if (!plan) {
@@ -288,6 +318,9 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
     Inspected(key, now_ns);
     return true;
   }
+  if (capture_ != TlsCaptureMode::kPlaintext &&
+      ConsiderKeyLog(file, fd, path, name, key, true, "Go crypto/tls", build->version, user, now_ns))
+    return true;
   // Attach first with the table's offsets (fast), then check them against the binary's DWARF, if any.
   auto go = symbolizer::InspectGoBinary(file, symbolizer::GoOffsetsOrder::kTableFirst);
   if (!go) {
@@ -335,9 +368,44 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
   return true;
 }
 
+bool TlsDiscovery::ConsiderKeyLog(const symbolizer::ElfFile& file, int fd, const std::string& path,
+                                  const std::string& name, const FileKey& key, bool go,
+                                  const std::string& library, const std::string& version, uint32_t user,
+                                  uint64_t now_ns) {
+  auto hook = go ? symbolizer::FindGoKeyLogHook(file) : symbolizer::FindOpenSslKeyLogHook(file);
+  if (!hook) {
+    if (capture_ == TlsCaptureMode::kAuto) return false;  // the plaintext probes instead
+    // Go without crypto/tls (plain HTTP only) is no TLS binary at all: not worth a line (the caller finds
+    // no crypto/tls either and leaves it).
+    if (go) {
+      auto inspected = symbolizer::InspectGoBinary(file, symbolizer::GoOffsetsOrder::kTableFirst);
+      if (inspected && inspected->functions.empty()) return false;
+    }
+    Skip(name, "no_keylog_hook", hook.error() + " (--tls-capture=auto traces it with plaintext probes)");
+    Inspected(key, now_ns);
+    return true;
+  }
+  const uint8_t kind = hook->kind == symbolizer::KeyLogHookKind::kNssKeylog ? L7TAP_HOOK_NSS_KEYLOG
+                       : hook->kind == symbolizer::KeyLogHookKind::kSslLogSecret
+                           ? L7TAP_HOOK_SSL_LOG_SECRET
+                           : L7TAP_HOOK_GO_WRITE_KEY_LOG;
+  auto attached = probes_.AttachKeyLog(path, hook->offset, kind, hook->single_step, name);
+  if (!attached) {
+    if (capture_ == TlsCaptureMode::kAuto) return false;
+    Skip(name, "attach_failed", attached.error());
+    Inspected(key, now_ns);
+    return true;
+  }
+  std::fprintf(stderr, "l7tap: TLS: attached the key-log uprobe to %s (%s %s, %s at 0x%llx from %s)\n",
+               name.c_str(), library.c_str(), version.c_str(), symbolizer::KeyLogHookFunction(hook->kind),
+               static_cast<unsigned long long>(hook->offset), hook->source.c_str());
+  Keep(key, fd, *attached, name, library, version, user, now_ns, /*keys=*/true);
+  return true;
+}
+
 void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached attached, const std::string& name,
                         const std::string& library, const std::string& version, uint32_t user,
-                        uint64_t now_ns) {
+                        uint64_t now_ns, bool keys) {
   if (traced_.size() >= limits_.max_traced_files) {
     // The least recently run file that no running process is known to use makes room; a file in use
     // stays traced, and the new one is not when every traced file is in use.
@@ -357,7 +425,7 @@ void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached atta
     }
     Detach(oldest, Eviction::kLeastRecent);
   }
-  Traced t{attached.id, name, library, version, now_ns, {}, -1};
+  Traced t{attached.id, name, library, version, keys, now_ns, {}, -1};
   // An O_PATH descriptor of the very file (not of /proc/self/fd: of what it points to).
   t.path_fd = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_PATH | O_CLOEXEC);
   if (user) {
@@ -367,7 +435,7 @@ void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached atta
   traced_.emplace(key, std::move(t));
   traced_table_.set_entries(traced_.size());
   std::lock_guard lock(mu_);
-  attached_[{library, version}]++;
+  attached_[{library, version, keys}]++;
 }
 
 void TlsDiscovery::Inspected(const FileKey& key, uint64_t now_ns) {
@@ -395,7 +463,7 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
   traced_table_.Evicted(why);
   {
     std::lock_guard lock(mu_);
-    auto a = attached_.find({t.label, t.version});
+    auto a = attached_.find({t.label, t.version, t.keys});
     if (a != attached_.end() && --a->second == 0) attached_.erase(a);
   }
   traced_.erase(it);
@@ -435,13 +503,15 @@ std::vector<Sample> TlsDiscovery::Samples() const {
   std::lock_guard lock(mu_);
   std::vector<Sample> s;
   for (const auto& [key, files] : attached_)
-    s.push_back({"l7tap_tls_libraries_attached",
-                 "TLS library files with uprobes attached, by library and version",
-                 false,
-                 {{"library", key.first}, {"version", key.second}},
-                 double(files)});
+    s.push_back(
+        {"l7tap_tls_libraries_attached",
+         "TLS library files with uprobes attached, by library, version and capture (keys: the key-log "
+         "hook; plaintext: read/write probes)",
+         false,
+         {{"library", key.library}, {"version", key.version}, {"capture", key.keys ? "keys" : "plaintext"}},
+         double(files)});
   for (const char* reason : {"no_symbols", "stripped_no_table", "not_x86_64", "go_too_old", "unreadable",
-                             "vanished", "attach_failed"}) {
+                             "vanished", "attach_failed", "no_keylog_hook"}) {
     auto it = errors_.find(reason);
     s.push_back({"l7tap_attach_errors_total",
                  "Files l7tap could not attach to (skipped, not fatal), by reason",

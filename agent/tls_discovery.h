@@ -30,11 +30,14 @@ struct TlsDiscoveryLimits {
   size_t max_pending_rescans = 4096;   // rescans of processes after exec (their libraries map later)
 };
 
+// Keys wherever a file's key-log hook is found (auto), or only there (keys), or never (plaintext).
+enum class TlsCaptureMode { kAuto, kKeys, kPlaintext };
+
 class TlsDiscovery {
  public:
   TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable* table, uint32_t self_tgid,
                TableRegistry& tables, ProbePlacement placement = ProbePlacement::kOptimized,
-               TlsDiscoveryLimits limits = {});
+               TlsDiscoveryLimits limits = {}, TlsCaptureMode capture = TlsCaptureMode::kPlaintext);
   ~TlsDiscovery();
   TlsDiscovery(const TlsDiscovery&) = delete;
   TlsDiscovery& operator=(const TlsDiscovery&) = delete;
@@ -63,6 +66,7 @@ class TlsDiscovery {
     std::string name;   // where it was found, to see whether it is still there
     std::string label;  // (library, version) for l7tap_tls_libraries_attached
     std::string version;
+    bool keys;  // a key-log hook (keys mode), not plaintext probes
     uint64_t last_run_ns;
     std::set<uint32_t> users;  // processes seen running or mapping it
     int path_fd = -1;          // O_PATH: tells when the file is deleted, whatever mount namespace it is in
@@ -74,8 +78,14 @@ class TlsDiscovery {
   // Go executables: attaches the crypto/tls probes or counts why not. False: not a Go binary.
   bool ConsiderGo(const symbolizer::ElfFile& file, int fd, const std::string& path, const std::string& name,
                   const FileKey& key, uint32_t user, uint64_t now_ns);
+  // Keys mode: attaches the file's key-log hook. True when attached, or when it is not and keys mode
+  // allows nothing else (skipped and counted); false: go on with the plaintext probes.
+  bool ConsiderKeyLog(const symbolizer::ElfFile& file, int fd, const std::string& path,
+                      const std::string& name, const FileKey& key, bool go, const std::string& library,
+                      const std::string& version, uint32_t user, uint64_t now_ns);
   void Keep(const FileKey& key, int fd, CaptureProbes::Attached attached, const std::string& name,
-            const std::string& library, const std::string& version, uint32_t user, uint64_t now_ns);
+            const std::string& library, const std::string& version, uint32_t user, uint64_t now_ns,
+            bool keys = false);
   void Inspected(const FileKey& key, uint64_t now_ns);
   void Detach(std::map<FileKey, Traced>::iterator it, Eviction why);
   void Skip(const std::string& name, const std::string& reason, std::string why, bool log = true);
@@ -85,6 +95,7 @@ class TlsDiscovery {
   uint32_t self_tgid_;
   ProbePlacement placement_;
   TlsDiscoveryLimits limits_;
+  TlsCaptureMode capture_;
   std::map<FileKey, Traced> traced_;
   std::map<FileKey, uint64_t> inspected_;          // file -> last seen (no TLS in it)
   std::map<uint32_t, std::set<FileKey>> used_by_;  // process -> traced files it uses
@@ -94,8 +105,13 @@ class TlsDiscovery {
   TableStats& rescans_table_;
 
   mutable std::mutex mu_;  // guards what Samples() reads from the metrics thread
-  std::map<std::pair<std::string, std::string>, int> attached_;  // (library, version) -> files
-  std::map<std::string, uint64_t> errors_;                       // reason -> files skipped
+  struct AttachedKey {
+    std::string library, version;
+    bool keys;
+    auto operator<=>(const AttachedKey&) const = default;
+  };
+  std::map<AttachedKey, int> attached_;     // files
+  std::map<std::string, uint64_t> errors_;  // reason -> files skipped
 };
 
 }  // namespace l7tap::agent
