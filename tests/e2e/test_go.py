@@ -66,14 +66,16 @@ class GoServer:
 
 
 class GoCase(unittest.TestCase):
-    """One agent per class; a certificate in a temp dir."""
+    """One agent per class; a certificate in a temp dir. `capture`: --tls-capture (this suite tests the plaintext
+    probes; test_tls_keys.py runs the builds again in keys mode)."""
     agent_args = ()
+    capture = "plaintext"
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="l7tap-go-")
         cls.cert, cls.key = make_cert(cls.tmp)
-        cls.agent = Agent(*cls.agent_args)
+        cls.agent = Agent("--tls-capture", cls.capture, *cls.agent_args)
 
     @classmethod
     def tearDownClass(cls):

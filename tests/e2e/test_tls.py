@@ -15,15 +15,17 @@ CLIENT_HIST = "http_client_request_duration_seconds"
 
 
 class TlsCase(unittest.TestCase):
-    """One agent per class; a certificate in a temp dir."""
+    """One agent per class; a certificate in a temp dir. `capture`: --tls-capture (this suite tests the plaintext
+    probes; test_tls_keys.py runs it again in keys mode)."""
     agent_args = ()
+    capture = "plaintext"
     attached_binaries = set()  # executables whose own OpenSSL this class's agent has attached
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="l7tap-tls-")
         cls.cert, cls.key = make_cert(cls.tmp)
-        cls.agent = Agent(*cls.agent_args_for(cls.tmp))
+        cls.agent = Agent("--tls-capture", cls.capture, *cls.agent_args_for(cls.tmp))
         cls.attached_binaries = set()
 
     @classmethod
