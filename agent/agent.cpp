@@ -131,6 +131,8 @@ class Agent {
                                           tl, capture);
     if (options.tls_keys) {
       secrets_ = std::make_unique<protocols::TlsSecretStore>();
+      secrets_table_ = &tables_.Add("tls_secrets", protocols::TlsSecretStoreLimits{}.capacity,
+                                    {Eviction::kLeastRecent, Eviction::kIdle});
       if (!config_.tls_keylog_files.empty())
         keylog_files_ =
             std::make_unique<TlsKeyLogFiles>(config_.tls_keylog_files, [this](protocols::TlsSecret&& s) {
@@ -169,6 +171,11 @@ class Agent {
       if (secrets_) {
         tracker_.PollTls(now);
         secrets_->Expire(now);
+        // Secrets leave the store at their TTL (idle) or to make room (the oldest).
+        const protocols::TlsSecretStoreStats st = secrets_->TakeStats();
+        secrets_table_->Evicted(Eviction::kIdle, st.expired);
+        secrets_table_->Evicted(Eviction::kLeastRecent, st.evicted);
+        secrets_table_->set_entries(secrets_->size());
       }
       Housekeeping(now);
       counts_.open_connections = tracker_.open_connections();
@@ -295,6 +302,7 @@ class Agent {
   std::unique_ptr<KernelSweeper> sweeper_;
   std::unique_ptr<TlsDiscovery> tls_;
   std::unique_ptr<protocols::TlsSecretStore> secrets_;  // keys mode only
+  TableStats* secrets_table_ = nullptr;
   std::unique_ptr<TlsKeyLogFiles> keylog_files_;
   TlsUntraced tls_untraced_;
   EventCounts counts_;
