@@ -142,6 +142,12 @@ void TlsRecordReader::Next() {
   ready_ = false;
   holes_.clear();
   record_.holes = {};
+  // A connection idles between requests: it keeps a small buffer, not its largest record's (16 KiB and more
+  // per direction, times every idle keep-alive connection of a node).
+  if (body_.capacity() > kKeptBodyBytes) {
+    std::vector<uint8_t>().swap(body_);
+    record_.body = {};
+  }
 }
 
 void TlsRecordReader::Lose(uint64_t hidden, bool known, const StreamGap* gap) {

@@ -102,6 +102,7 @@ class TlsRecordReader {
   uint8_t header_have_ = 0;
   TlsRecordHeader parsed_;
   uint32_t body_have_ = 0;  // body bytes taken (copied or in holes)
+  static constexpr size_t kKeptBodyBytes = 2048;  // capacity kept between records
   std::vector<uint8_t> body_;
   std::vector<TlsHole> holes_;
   TlsRecord record_;
