@@ -310,8 +310,10 @@ class TlsDecryptor::Impl {
   }
 
   // New input of side `s`: used at once when nothing waits before it, else queued.
+  // While the other side holds older input, this one queues behind it (DrainInOrder then interleaves them by
+  // capture time): a record that can be opened now must not overtake an older one of the other direction.
   void Take(Side& s, Input&& in) {
-    if (!(s.queue.empty() && Run(s, in)) && !stopped()) Enqueue(s, std::move(in));
+    if (!(s.queue.empty() && other(s).queue.empty() && Run(s, in)) && !stopped()) Enqueue(s, std::move(in));
     DrainAll();
     Cleanup();
   }
@@ -363,9 +365,16 @@ class TlsDecryptor::Impl {
           }
           continue;
         }
+        // The older side waits for a secret: the other may go on with its handshake (the pairing may need its
+        // records), not with application data, which would reach the sink first.
+        if (s != order[0] && order[0]->waiting == Waiting::kSecrets && !order[0]->queue.empty() &&
+            (s->epoch == Epoch::kApplication || s->epoch == Epoch::kTls12))
+          continue;
         Input& in = s->queue.front();
-        if (!Run(*s, in)) continue;
-        buffered_ -= std::min(buffered_, in.owned.size());
+        const size_t at = in.at;
+        const bool done = Run(*s, in);
+        if (!in.gap) buffered_ -= std::min(buffered_, in.at - at);  // what is held is what is left
+        if (!done) continue;
         s->queue.pop_front();
         moved = true;
         break;

@@ -224,6 +224,37 @@ TEST_P(TlsSuite, LateSecretsKeepTheOrderAcrossDirections) {
             0);
 }
 
+// TLS 1.3, a traced server: every secret is there but the client's application traffic secret, which comes
+// later. The request waits for it; the response, which could be opened at once, must not reach the sink
+// first.
+TEST_P(TlsSuite, AResponseNeverOvertakesTheRequestThatWaits) {
+  if (!tls13()) GTEST_SKIP() << "TLS 1.2 has one secret for both directions";
+  const TlsWireRun run = Run();
+  std::vector<std::string> now, later;
+  for (const std::string& line : run.client_keylog)
+    (line.starts_with("CLIENT_TRAFFIC_SECRET_0") ? later : now).push_back(line);
+  ASSERT_EQ(later.size(), 1u);
+  struct OrderSink : TlsPlaintextSink {
+    void OnPlaintext(Direction dir, uint64_t ts_ns, std::string_view, uint64_t) override {
+      order.emplace_back(dir, ts_ns);
+    }
+    void OnPlaintextGap(Direction, const StreamGap&) override {}
+    std::vector<std::pair<Direction, uint64_t>> order;
+  } sink;
+  TlsSecretStore store;
+  TlsDecryptor d(Role::kServer, store, sink, 1);
+  AddKeyLog(store, now, 0);
+  const uint64_t end = testing::FeedPieces(d, testing::Cut(run.chunks, Role::kServer));
+  EXPECT_EQ(sink.order.size(), 0u);  // the response waits behind the request
+  AddKeyLog(store, later, end);
+  d.Poll(end);
+  d.OnClose();
+  ASSERT_FALSE(sink.order.empty());
+  EXPECT_EQ(sink.order.front().first, Direction::kIngress);
+  for (size_t i = 1; i < sink.order.size(); ++i)
+    EXPECT_LE(sink.order[i - 1].second, sink.order[i].second) << "call " << i;
+}
+
 TEST_P(TlsSuite, HandshakeSecretsFirstThenApplicationSecrets) {
   const TlsWireRun run = Run();
   std::vector<std::string> handshake, application;
