@@ -346,6 +346,8 @@ Setup: the fixture HTTP/HTTPS server (`fixtures/http_server`, OpenSSL 3 through 
 
 {read('probe_cost.md')}
 
+{read('probe_cost_guest.md')}
+
 ## Microbenchmarks (Google Benchmark, medians)
 
 ```

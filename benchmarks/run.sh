@@ -30,5 +30,7 @@ fi
 
 python3 "$here/probe_cost.py" "${quick[@]}" --binary "$build/benchmarks/probe_cost_loop" \
   --json "$out/probe_cost.json" | tee "$out/probe_cost.md"
+# The kprobe row where this kernel has none: inside the kernel matrix's qemu guests (emulated CPU, relative).
+python3 "$here/probe_cost_guest.py" --build "$build" --json "$out/probe_cost_guest.json" | tee "$out/probe_cost_guest.md"
 python3 "$here/overhead.py" "${quick[@]}" --build "$build" --json "$out/overhead.json" | tee "$out/overhead.md"
 python3 "$here/report.py" "$out"

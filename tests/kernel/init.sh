@@ -48,6 +48,37 @@ wait_listen() {
 
 echo "L7TAP-KERNEL release=$(uname -r) kprobe_pmu=$([ -e /sys/bus/event_source/devices/kprobe/type ] && echo yes || echo no) btf=$([ -e /sys/kernel/btf/vmlinux ] && echo yes || echo no) cpus=$(nproc)"
 
+# Per-hit cost of each probe kind in this kernel (TASK=probe-cost): mean ns per call of probe_cost_loop with
+# and without the probe, through tracefs as benchmarks/probe_cost.py does on the host, three rounds. Under TCG
+# the CPU is emulated: only the kinds' ratios mean anything.
+probe_cost() {
+  t=/sys/kernel/tracing
+  loop=/l7tap/probe_cost_loop
+  n=200000
+  echo 0 >$t/tracing_on # probes still fire; nothing is written to the trace buffer
+  kfunc=$(awk '$3 == "__x64_sys_getppid" { print $3; exit }' /proc/kallsyms)
+  echo "p:l7tapcost/kp $kfunc" >>$t/kprobe_events
+  echo "p:l7tapcost/up $loop:$UPROBE_OFFSET" >>$t/uprobe_events
+  for round in 1 2 3; do
+    base=$($loop getppid $n | tail -n 1)
+    echo 1 >$t/events/syscalls/sys_enter_getppid/enable
+    tp=$($loop getppid $n | tail -n 1)
+    echo 0 >$t/events/syscalls/sys_enter_getppid/enable
+    echo 1 >$t/events/l7tapcost/kp/enable
+    kp=$($loop getppid $n | tail -n 1)
+    echo 0 >$t/events/l7tapcost/kp/enable
+    nop=$($loop f_nop $n | tail -n 1)
+    echo 1 >$t/events/l7tapcost/up/enable
+    up=$($loop f_nop $n | tail -n 1)
+    echo 0 >$t/events/l7tapcost/up/enable
+    hits=$(awk '$1 == "l7tapcost/kp" || $1 == "kp" { print $2 }' $t/kprobe_profile | head -n 1)
+    echo "L7TAP-PROBECOST round=$round release=$(uname -r) n=$n getppid=$base tracepoint=$tp kprobe=$kp kprobe_hits=$hits nop=$nop uprobe=$up"
+  done
+  echo "-:l7tapcost/kp" >>$t/kprobe_events
+  echo "-:l7tapcost/up" >>$t/uprobe_events
+}
+[ "${TASK:-agent}" = probe-cost ] && probe_cost
+
 expected=$((KEEPALIVE + ONESHOT))
 port=$BASE_PORT
 for mode in $MODES; do

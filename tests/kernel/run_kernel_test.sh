@@ -11,7 +11,10 @@
 # Installs qemu-system-x86 and busybox-static when missing; downloads the kernel package once into
 # BUILD_DIR/kernel-cache/SERIES/ (only vmlinuz and its config are kept). Leaves no process or temp dir behind;
 # the last run's logs stay in BUILD_DIR/kernel-cache/{console,kernel}-SERIES.log (the guest script's output
-# and the kernel's console). Environment: L7TAP_QEMU_TIMEOUT (seconds for the whole boot, default 600).
+# and the kernel's console). Environment: L7TAP_QEMU_TIMEOUT (seconds for the whole boot, default 600);
+# L7TAP_KERNEL_TASK=probe-cost boots the same guest to measure per-hit probe costs instead (a kprobe, a syscall
+# tracepoint and a uprobe on benchmarks/probe_cost_loop; benchmarks/probe_cost_guest.sh runs it): its
+# "L7TAP-PROBECOST ..." lines are printed, and it fails only when none came.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +28,14 @@ esac
 keepalive=20
 oneshot=10
 modes=(kprobe auto)
+task=${L7TAP_KERNEL_TASK:-agent}
+if [ "$task" = probe-cost ]; then
+  modes=()
+  if [ ! -x "$build/benchmarks/probe_cost_loop" ]; then
+    echo "kernel-test[$series]: $build/benchmarks/probe_cost_loop is missing: run 'make build' first" >&2
+    exit 1
+  fi
+fi
 qemu_timeout=${L7TAP_QEMU_TIMEOUT:-600}
 say() { echo "kernel-test[$series]: $*"; }
 
@@ -100,6 +111,7 @@ root=$tmp/root
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,l7tap,lib64,lib/x86_64-linux-gnu}
 cp /bin/busybox "$root/bin/busybox"
 bins=("$build/l7tap" "$build/fixtures/http_server" "$build/fixtures/http_client")
+[ "$task" = probe-cost ] && bins+=("$build/benchmarks/probe_cost_loop")
 cp "${bins[@]}" "$root/l7tap/"
 for b in "${bins[@]}"; do
   if ldd "$b" | grep -q 'not found'; then
@@ -114,8 +126,15 @@ done | sort -u | while read -r lib; do
 done
 cp "$here/init.sh" "$root/init"
 chmod 755 "$root/init"
+uprobe_offset=0
+if [ "$task" = probe-cost ]; then
+  # f_nop's file offset: a uprobe on a nop is emulated (one trap), like the host table's nop row.
+  uprobe_offset=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import probe_cost; print(hex(probe_cost.symbol_offsets(sys.argv[2])["f_nop"]))' "$here/../../benchmarks" "$build/benchmarks/probe_cost_loop")
+fi
 cat >"$root/test.env" <<EOF
 MODES="${modes[*]}"
+TASK=$task
+UPROBE_OFFSET=$uprobe_offset
 KEEPALIVE=$keepalive
 ONESHOT=$oneshot
 BASE_PORT=18080
@@ -182,6 +201,9 @@ if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
   fail=1
 fi
 grep -a '^L7TAP-KERNEL ' "$tmp/console.txt" || { say "the guest never reached /init"; fail=1; }
+if [ "$task" = probe-cost ]; then
+  grep -a '^L7TAP-PROBECOST ' "$tmp/console.txt" || { say "no probe cost measured"; fail=1; }
+fi
 expected=$((keepalive + oneshot))
 for mode in "${modes[@]}"; do
   # 31 links: 14 syscalls' entry and exit kprobes, close, process exec and exit tracepoints.
