@@ -196,22 +196,30 @@ TEST_P(TlsSuite, SecretsAfterTheRecordsThatNeedThem) {
   ExpectAll(h, run, Role::kClient);
 }
 
-// A traced server whose secrets come late (a key-log file read after the records): the request and the
-// response both wait, and reach the sink in the order they were captured, as the HTTP session pairs them.
-TEST_P(TlsSuite, LateSecretsKeepTheOrderAcrossDirections) {
-  const TlsWireRun run = Run();
-  struct OrderSink : TlsPlaintextSink {
-    void OnPlaintext(Direction dir, uint64_t ts_ns, std::string_view, uint64_t) override {
-      order.emplace_back(dir, ts_ns);
-    }
-    void OnPlaintextGap(Direction, const StreamGap&) override {}
-    std::vector<std::pair<Direction, uint64_t>> order;
-  } sink;
+// The order plaintext reached the sink in: direction and capture time of each call.
+struct OrderSink : TlsPlaintextSink {
+  void OnPlaintext(Direction dir, uint64_t ts_ns, std::string_view, uint64_t) override {
+    order.emplace_back(dir, ts_ns);
+  }
+  void OnPlaintextGap(Direction, const StreamGap&) override {}
+  std::vector<std::pair<Direction, uint64_t>> order;
+};
+
+// A traced server decrypting `run` with the client's key-log lines whose label starts with `late_label` given
+// only after every record was fed, the others before. Nothing may come out before them (the request waits for
+// them); then the request comes first and every call in capture order, both directions having had plaintext.
+void ExpectRequestFirstInCaptureOrder(const TlsWireRun& run, std::string_view late_label, bool all_late) {
+  std::vector<std::string> now, later;
+  for (const std::string& line : run.client_keylog)
+    (all_late || line.starts_with(late_label) ? later : now).push_back(line);
+  ASSERT_EQ(later.size(), all_late ? run.client_keylog.size() : 1u);
+  OrderSink sink;
   TlsSecretStore store;
   TlsDecryptor d(Role::kServer, store, sink, 1);
+  AddKeyLog(store, now, 0);
   const uint64_t end = testing::FeedPieces(d, testing::Cut(run.chunks, Role::kServer));
   EXPECT_EQ(sink.order.size(), 0u);
-  AddKeyLog(store, run.client_keylog, end);
+  AddKeyLog(store, later, end);
   d.Poll(end);
   d.OnClose();
   ASSERT_FALSE(sink.order.empty());
@@ -224,35 +232,18 @@ TEST_P(TlsSuite, LateSecretsKeepTheOrderAcrossDirections) {
             0);
 }
 
-// TLS 1.3, a traced server: every secret is there but the client's application traffic secret, which comes
-// later. The request waits for it; the response, which could be opened at once, must not reach the sink
-// first.
+// A traced server whose secrets come late (a key-log file read after the records): the request and the
+// response both wait, and reach the sink in the order they were captured, as the HTTP session pairs them.
+TEST_P(TlsSuite, LateSecretsKeepTheOrderAcrossDirections) {
+  ExpectRequestFirstInCaptureOrder(Run(), "", /*all_late=*/true);
+}
+
+// A traced server with every secret but the one the client's records need, which comes later (TLS 1.3: the
+// client's application traffic secret; TLS 1.2: the master secret). The request waits for it; the response,
+// which TLS 1.3 could open at once, must not reach the sink first.
 TEST_P(TlsSuite, AResponseNeverOvertakesTheRequestThatWaits) {
-  if (!tls13()) GTEST_SKIP() << "TLS 1.2 has one secret for both directions";
-  const TlsWireRun run = Run();
-  std::vector<std::string> now, later;
-  for (const std::string& line : run.client_keylog)
-    (line.starts_with("CLIENT_TRAFFIC_SECRET_0") ? later : now).push_back(line);
-  ASSERT_EQ(later.size(), 1u);
-  struct OrderSink : TlsPlaintextSink {
-    void OnPlaintext(Direction dir, uint64_t ts_ns, std::string_view, uint64_t) override {
-      order.emplace_back(dir, ts_ns);
-    }
-    void OnPlaintextGap(Direction, const StreamGap&) override {}
-    std::vector<std::pair<Direction, uint64_t>> order;
-  } sink;
-  TlsSecretStore store;
-  TlsDecryptor d(Role::kServer, store, sink, 1);
-  AddKeyLog(store, now, 0);
-  const uint64_t end = testing::FeedPieces(d, testing::Cut(run.chunks, Role::kServer));
-  EXPECT_EQ(sink.order.size(), 0u);  // the response waits behind the request
-  AddKeyLog(store, later, end);
-  d.Poll(end);
-  d.OnClose();
-  ASSERT_FALSE(sink.order.empty());
-  EXPECT_EQ(sink.order.front().first, Direction::kIngress);
-  for (size_t i = 1; i < sink.order.size(); ++i)
-    EXPECT_LE(sink.order[i - 1].second, sink.order[i].second) << "call " << i;
+  ExpectRequestFirstInCaptureOrder(Run(), tls13() ? "CLIENT_TRAFFIC_SECRET_0" : "CLIENT_RANDOM",
+                                   /*all_late=*/false);
 }
 
 TEST_P(TlsSuite, HandshakeSecretsFirstThenApplicationSecrets) {
