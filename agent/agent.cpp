@@ -14,11 +14,15 @@
 
 #include "agent/capture_probes.h"
 #include "agent/connection_tracker.h"
+#include "agent/discovery_worker.h"
 #include "agent/event_decoder.h"
+#include "agent/hold_watchdog.h"
 #include "agent/kernel_sweeper.h"
+#include "agent/latency_histogram.h"
 #include "agent/metrics.h"
 #include "agent/printer.h"
 #include "agent/process_alive.h"
+#include "agent/process_holds.h"
 #include "agent/self_metrics.h"
 #include "agent/table_stats.h"
 #include "agent/tls_discovery.h"
@@ -70,6 +74,7 @@ class Agent {
   ~Agent() {
     ready_.store(false, std::memory_order_release);
     metrics_.reset();
+    StopDiscovery();
   }
 
   explicit Agent(const Config& c, protocols::RoutePatterns routes)
@@ -114,6 +119,7 @@ class Agent {
     options.tls_keys = config_.tls_capture != TlsCapture::kPlaintext &&
                        (config_.tls_probes || !config_.tls_keylog_files.empty());
     options.tls_record_bytes = config_.tls_record_bytes;
+    options.hold_new = config_.tls_probes && config_.hold_new_processes;
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
@@ -144,7 +150,24 @@ class Agent {
         if (keylog_files_) keylog_files_->Poll();
       });
     }
+    if (options.hold_new) {
+      // Holding is safe only with the watchdog running: without it, nothing is held.
+      auto watchdog =
+          HoldWatchdog::Start(probes_->held_fd(), probes_->proc_ack_fd(), config_.hold_deadline_ms);
+      if (!watchdog) {
+        probes_->SetHoldEnabled(false);
+        std::fprintf(stderr, "l7tap: not holding new processes: %s\n", watchdog.error().c_str());
+      } else {
+        watchdog_ = std::make_unique<HoldWatchdog>(std::move(*watchdog));
+        holds_ = std::make_unique<ProcessHolds>(HoldMaps{probes_->known_files_fd(), probes_->proc_files_fd(),
+                                                         probes_->proc_ack_fd(), probes_->held_fd()},
+                                                tables_);
+        tls_->SetHolds(holds_.get());
+      }
+    }
     if (config_.tls_probes) tls_->ScanNode();
+    worker_ = std::make_unique<DiscoveryWorker>(*tls_, holds_.get(), tables_);
+    worker_->Start();
 
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
     if (!rb)
@@ -179,15 +202,37 @@ class Agent {
       }
       Housekeeping(now);
       counts_.open_connections = tracker_.open_connections();
-      int due_ms = tls_->RunDue(now);
-      timeout_ms = due_ms < 0 || due_ms > idle_ms ? idle_ms : due_ms;
+      timeout_ms = idle_ms;
     }
+    StopDiscovery();
     ring_buffer__free(rb);
     std::fprintf(stderr, "l7tap: detaching probes and exiting\n");
     return 0;
   }
 
  private:
+  // Nothing stays held once the agent stops: holding ends, the discovery thread stops, the held resume.
+  void StopDiscovery() {
+    if (probes_) probes_->SetHoldEnabled(false);
+    if (worker_) worker_->Stop();
+    if (holds_) holds_->ReleaseAll();
+    watchdog_.reset();
+  }
+
+  // Holding is only safe while the watchdog runs: once it is gone, nothing more is held.
+  void CheckWatchdog() {
+    std::string why;
+    if (!watchdog_ || watchdog_->Alive(&why)) return;
+    probes_->SetHoldEnabled(false);
+    const size_t released = holds_->ReleaseAll();
+    std::fprintf(
+        stderr,
+        "l7tap: the hold watchdog (pid %d) %s: new processes are no longer held (%zu resumed); restart "
+        "l7tap to hold them again\n",
+        int(watchdog_->pid()), why.c_str(), released);
+    watchdog_.reset();
+  }
+
   static int Fail(const std::string& message) {
     std::fprintf(stderr, "l7tap: %s\n", message.c_str());
     return 1;
@@ -200,6 +245,7 @@ class Agent {
       next_dns_expiry_ = now + 100'000'000;  // unanswered queries are counted within 0.1 s of timing out
     }
     if (now >= next_tracker_sweep_) {
+      CheckWatchdog();
       tracker_.Sweep(now, ProcessAlive);
       next_tracker_sweep_ = now + kTrackerSweepNs;
     }
@@ -209,7 +255,6 @@ class Agent {
     }
     if (now >= next_slow_sweep_) {
       metrics_->Expire(now);
-      tls_->Sweep(now);
       next_slow_sweep_ = now + kSlowSweepNs;
     }
   }
@@ -221,7 +266,12 @@ class Agent {
 
   void Handle(const Event& event) {
     if (auto* d = std::get_if<Data>(&event)) {
-      counts_.data++;
+      // How far behind the kernel the event thread is (every 64th event: a clock read each is cheap, but
+      // not free).
+      if ((counts_.data++ & 63) == 0) {
+        const uint64_t now = MonotonicNs();
+        event_lag_.Observe(now > d->ts_ns ? double(now - d->ts_ns) / 1e9 : 0);
+      }
       counts_.bytes_observed += d->length;
       counts_.bytes_copied += d->payload.size();
       tracker_.OnData(*d);
@@ -234,10 +284,12 @@ class Agent {
     } else if (auto* x = std::get_if<ProcessExit>(&event)) {
       counts_.exit++;
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
-      tls_->OnExit(x->tgid);
+      worker_->PostExit(x->tgid);
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
-      if (config_.tls_probes) tls_->OnExec(e->tgid, e->filename, e->ts_ns);
+      if (config_.tls_probes) worker_->PostExec(e->tgid, e->filename, e->ts_ns);
+    } else if (auto* h = std::get_if<ProcessHold>(&event)) {
+      worker_->PostHold(h->tgid, h->ts_ns);
     } else if (auto* k = std::get_if<TlsSecretEvent>(&event)) {
       OnSecret(*k);
     } else if (auto* m = std::get_if<Malformed>(&event)) {
@@ -285,6 +337,13 @@ class Agent {
     if (!ready_.load(std::memory_order_acquire))
       return agent::SelfSamples(nullptr, counts_, tracker_.stats(), {});
     std::vector<Sample> more = tls_->Samples();
+    if (holds_)
+      for (Sample& s : holds_->Samples()) more.push_back(std::move(s));
+    more.push_back(event_lag_.ToSample(
+        "l7tap_event_lag_seconds",
+        "From a data event's syscall to the agent handling it (every 64th event): how far behind the kernel "
+        "the event thread runs (--event-batch-ms included)",
+        {}));
     for (Sample& s : tls_untraced_.Samples()) more.push_back(std::move(s));
     for (Sample& s : tables_.Samples()) more.push_back(std::move(s));
     for (Sample& s : metrics_->Samples()) more.push_back(std::move(s));
@@ -301,6 +360,10 @@ class Agent {
   std::unique_ptr<CaptureProbes> probes_;
   std::unique_ptr<KernelSweeper> sweeper_;
   std::unique_ptr<TlsDiscovery> tls_;
+  std::unique_ptr<ProcessHolds> holds_;  // holding on, with its watchdog running
+  std::unique_ptr<HoldWatchdog> watchdog_;
+  std::unique_ptr<DiscoveryWorker> worker_;  // after tls_ and holds_: stops before they go
+  LatencyHistogram event_lag_;
   std::unique_ptr<protocols::TlsSecretStore> secrets_;  // keys mode only
   TableStats* secrets_table_ = nullptr;
   std::unique_ptr<TlsKeyLogFiles> keylog_files_;

@@ -167,6 +167,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   skel->rodata->recover_at_exit = backend == SyscallBackend::kTracepoint;
   skel->rodata->filter_pids = !o.pids.empty();
   skel->rodata->tls_keys = o.tls_keys;
+  skel->rodata->hold_new = o.hold_new;
   if (o.tls_record_bytes < 5 || o.tls_record_bytes > L7TAP_MAX_PAYLOAD)
     return Error{"--tls-record-bytes " + std::to_string(o.tls_record_bytes) + ": must be 5 to " +
                  std::to_string(L7TAP_MAX_PAYLOAD) + " (a record header is 5 bytes)"};
@@ -184,7 +185,8 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view name = bpf_program__name(prog);
-    if (name.starts_with(drop) || (backend == SyscallBackend::kOff && name.starts_with("tp_")))
+    if (name.starts_with(drop) || (backend == SyscallBackend::kOff && name.starts_with("tp_")) ||
+        (!o.hold_new && name.ends_with("_enter_mmap")))  // only holding needs executable mappings
       bpf_program__set_autoload(prog, false);
   }
 
@@ -241,6 +243,13 @@ int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
 int CaptureProbes::muted_fd() const { return bpf_map__fd(skel_->maps.muted); }
 int CaptureProbes::ssl_fds_fd() const { return bpf_map__fd(skel_->maps.ssl_fds); }
 int CaptureProbes::go_calls_fd() const { return bpf_map__fd(skel_->maps.go_calls); }
+int CaptureProbes::known_files_fd() const { return bpf_map__fd(skel_->maps.known_files); }
+int CaptureProbes::proc_files_fd() const { return bpf_map__fd(skel_->maps.proc_files); }
+int CaptureProbes::proc_ack_fd() const { return bpf_map__fd(skel_->maps.proc_ack); }
+int CaptureProbes::held_fd() const { return bpf_map__fd(skel_->maps.held); }
+void CaptureProbes::SetHoldEnabled(bool enabled) {
+  __atomic_store_n(&skel_->data->hold_enabled, enabled, __ATOMIC_RELEASE);
+}
 
 KernelCounters CaptureProbes::ReadCounters() const {
   KernelCounters out{};

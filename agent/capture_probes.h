@@ -43,6 +43,9 @@ struct ProbeOptions {
   // application-data records past a call's first event copy tls_record_bytes (>= 5) each.
   bool tls_keys = false;
   uint32_t tls_record_bytes = L7TAP_MAX_PAYLOAD;
+  // --hold-new-processes: note the files processes run and map, stop those not cleared at their first TLS
+  // bytes (probes/holds.bpf.h).
+  bool hold_new = false;
 };
 
 using KernelCounters = std::array<uint64_t, L7TAP_CNT__MAX>;
@@ -64,6 +67,13 @@ class CaptureProbes {
   int muted_fd() const;
   int ssl_fds_fd() const;
   int go_calls_fd() const;
+  // Holding new processes (probes/holds.bpf.h).
+  int known_files_fd() const;
+  int proc_files_fd() const;
+  int proc_ack_fd() const;
+  int held_fd() const;
+  // Stops (or resumes) holding processes from now on; those held stay so until released.
+  void SetHoldEnabled(bool enabled);
   uint32_t max_connections() const { return max_connections_; }
   // Syscall and process links attached at load (each one a program attached to its hook).
   size_t programs_attached() const { return programs_attached_; }

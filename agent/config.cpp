@@ -33,6 +33,7 @@ const NumberFlag kNumberFlags[] = {
     {"--series-ttl", &Config::series_ttl_s, 1, 86400 * 7, "seconds"},
     {"--max-traced-binaries", &Config::max_traced_binaries, 1, 100000, ""},
     {"--tls-record-bytes", &Config::tls_record_bytes, 5, L7TAP_MAX_PAYLOAD, "bytes"},
+    {"--hold-deadline-ms", &Config::hold_deadline_ms, 10, 60000, "milliseconds"},
 };
 
 }  // namespace
@@ -89,6 +90,12 @@ flags:
   --tls-record-bytes N      keys mode: bytes copied of each TLS record past a call's first
                             event, 5..16384 (default 16384: whole records, HTTP/2 frames stay
                             found; less saves copying large HTTP/1 bodies)
+  --hold-new-processes on|off  stop a process that runs or maps a file l7tap has not inspected
+                            yet at its first TLS bytes, until its TLS probes are attached (default
+                            on): a fresh static binary's first HTTPS request is then traced. A
+                            process is held at most --hold-deadline-ms; a watchdog process
+                            resumes it if the agent is slow, stopped or killed
+  --hold-deadline-ms N      the longest a process is held, 10..60000 (default 1000)
   --max-payload-bytes N     bytes copied per syscall event, 64..16384 (default 4096); larger
                             bodies are counted by length, not copied
   --pid PID                 trace only this process (repeatable; default: every process)
@@ -188,6 +195,12 @@ Result<Config> ParseArgs(int argc, char** argv) {
       if (!v) return Error{v.error()};
       if (*v != "on" && *v != "off") return Error{"--tls-probes " + std::string(*v) + ": expected on or off"};
       c.tls_probes = *v == "on";
+    } else if (arg == "--hold-new-processes") {
+      auto v = need_value(arg);
+      if (!v) return Error{v.error()};
+      if (*v != "on" && *v != "off")
+        return Error{"--hold-new-processes " + std::string(*v) + ": expected on or off"};
+      c.hold_new_processes = *v == "on";
     } else if (arg == "--tls-capture") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

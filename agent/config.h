@@ -36,6 +36,10 @@ struct Config {
   TlsCapture tls_capture = TlsCapture::kAuto;
   std::vector<std::string> tls_keylog_files;  // NSS key-log files (SSLKEYLOGFILE) read as they grow
   uint32_t tls_record_bytes = 16384;          // keys mode: bytes copied per record past a call's first event
+  // A process running or mapping a file not yet inspected is stopped at its first TLS bytes until the agent
+  // has attached to it, for at most hold_deadline_ms (a watchdog process resumes it if the agent cannot).
+  bool hold_new_processes = true;
+  uint32_t hold_deadline_ms = 1000;
   // Bounds (the bounded-state policy: every table has a capacity, an expiry where idleness makes sense).
   uint32_t max_connections = 65536;       // followed at once (kernel and agent)
   uint32_t conn_idle_timeout_s = 600;     // a connection without events this long is dropped

@@ -89,6 +89,11 @@ Event DecodeEvent(const void* record, size_t size) {
       return ProcessExec{hdr.ts_ns, ev.tgid,
                          std::string(ev.filename, strnlen(ev.filename, sizeof(ev.filename)))};
     }
+    case L7TAP_EV_PROCESS_HOLD: {
+      l7tap_hold_event ev;
+      if (!Read(record, size, ev)) return Malformed{"short hold record"};
+      return ProcessHold{hdr.ts_ns, ev.tgid};
+    }
     case L7TAP_EV_TLS_SECRET: {
       // Not copied here: see TlsSecretEvent.
       if (size != sizeof(l7tap_secret_event)) return Malformed{"secret record size mismatch"};

@@ -63,6 +63,12 @@ struct ProcessExec {
   std::string filename;  // as given to execve
 };
 
+// The probes stopped a process at its first TLS bytes (probes/holds.bpf.h): it waits to be cleared.
+struct ProcessHold {
+  uint64_t ts_ns;
+  uint32_t tgid;
+};
+
 // A TLS secret from a key-log hook. Points into the ring buffer (valid during the callback only), so the key
 // material is copied once, into the secret store, and nowhere else.
 struct TlsSecretEvent {
@@ -75,7 +81,8 @@ struct Malformed {
   std::string reason;
 };
 
-using Event = std::variant<ConnOpen, Data, Close, ProcessExit, ProcessExec, TlsSecretEvent, Malformed>;
+using Event =
+    std::variant<ConnOpen, Data, Close, ProcessExit, ProcessExec, ProcessHold, TlsSecretEvent, Malformed>;
 
 Event DecodeEvent(const void* record, size_t size);
 

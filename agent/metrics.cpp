@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "protocols/dns_message.h"
@@ -29,10 +30,19 @@ class SelfMetricsCollectable : public prometheus::Collectable {
       auto& f = families[s.name];
       f.name = s.name;
       f.help = s.help;
-      f.type = s.counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
+      f.type = s.histogram ? prometheus::MetricType::Histogram
+               : s.counter ? prometheus::MetricType::Counter
+                           : prometheus::MetricType::Gauge;
       prometheus::ClientMetric m;
       for (const auto& [k, v] : s.labels) m.label.push_back({k, v});
-      (s.counter ? m.counter.value : m.gauge.value) = s.value;
+      if (s.histogram) {
+        m.histogram.sample_count = uint64_t(s.value);
+        m.histogram.sample_sum = s.sum;
+        for (const auto& [bound, count] : s.buckets) m.histogram.bucket.push_back({count, bound});
+        m.histogram.bucket.push_back({uint64_t(s.value), std::numeric_limits<double>::infinity()});
+      } else {
+        (s.counter ? m.counter.value : m.gauge.value) = s.value;
+      }
       f.metric.push_back(std::move(m));
     }
     std::vector<prometheus::MetricFamily> out;

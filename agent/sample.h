@@ -12,7 +12,11 @@ struct Sample {
   std::string help;
   bool counter = true;  // else gauge
   std::vector<std::pair<std::string, std::string>> labels;
-  double value = 0;
+  double value = 0;  // histograms: the count
+  // A histogram: (upper bound, cumulative count) per bucket, +Inf being `value`; `counter` is ignored.
+  bool histogram = false;
+  std::vector<std::pair<double, uint64_t>> buckets;
+  double sum = 0;
 };
 using SampleSource = std::function<std::vector<Sample>()>;
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,6 +69,12 @@ std::string Describe(const std::string& path) {
   return ec ? path : real.string();
 }
 
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 std::string Root(uint32_t tgid) { return "/proc/" + std::to_string(tgid) + "/root"; }
 
 const char* EvictionText(Eviction why) {
@@ -109,26 +116,30 @@ void TlsDiscovery::ScanNode() {
   while (dirent* d = readdir(proc)) {
     char* end = nullptr;
     unsigned long tgid = std::strtoul(d->d_name, &end, 10);
-    if (end != d->d_name && *end == '\0') ScanProcess(uint32_t(tgid), /*executable=*/true, 0);
+    if (end != d->d_name && *end == '\0')
+      ScanProcess(uint32_t(tgid), /*executable=*/true, 0, 0, /*learn_all=*/true);
   }
   closedir(proc);
 }
 
 void TlsDiscovery::OnExec(uint32_t tgid, const std::string& filename, uint64_t now_ns) {
   if (tgid == self_tgid_) return;
-  ScanProcess(tgid, /*executable=*/true, now_ns);
+  ScanProcess(tgid, /*executable=*/true, now_ns, now_ns);
   // A short-lived process may be gone already: its binary is still worth attaching for its next run.
   struct stat st {};
   if (stat(("/proc/" + std::to_string(tgid) + "/exe").c_str(), &st) != 0) {
-    if (!filename.starts_with("/") || !Consider(filename, Kind::kExecutable, 0, now_ns))
-      Skip(filename, "vanished", "", /*log=*/false);  // gone before its file could be opened
+    exec_ns_ = now_ns;
+    considering_ = "executable";
+    const bool considered = filename.starts_with("/") && Consider(filename, Kind::kExecutable, 0, now_ns);
+    exec_ns_ = 0;
+    if (!considered) Skip(filename, "vanished", "", /*log=*/false);  // gone before its file could be opened
   }
   for (uint64_t delay : kRescanDelaysNs) {
     if (due_.size() >= limits_.max_pending_rescans) {
       rescans_table_.Evicted(Eviction::kFull);
       break;
     }
-    due_.emplace(now_ns + delay, tgid);
+    due_.emplace(now_ns + delay, Rescan{tgid, now_ns});
   }
   rescans_table_.set_entries(due_.size());
 }
@@ -143,23 +154,38 @@ void TlsDiscovery::OnExit(uint32_t tgid) {
 
 int TlsDiscovery::RunDue(uint64_t now_ns) {
   while (!due_.empty() && due_.begin()->first <= now_ns) {
-    uint32_t tgid = due_.begin()->second;
+    const Rescan r = due_.begin()->second;
     due_.erase(due_.begin());
-    ScanProcess(tgid, /*executable=*/false, now_ns);
+    ScanProcess(r.tgid, /*executable=*/false, now_ns, r.exec_ns);
   }
   rescans_table_.set_entries(due_.size());
   if (due_.empty()) return -1;
   return int((due_.begin()->first - now_ns) / 1'000'000) + 1;
 }
 
-void TlsDiscovery::ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns) {
+void TlsDiscovery::OnHold(uint32_t tgid, uint64_t held_ns, uint64_t now_ns) {
+  ScanProcess(tgid, /*executable=*/true, now_ns);
+  if (holds_) holds_->Release(tgid, held_ns, MonotonicNs());
+}
+
+void TlsDiscovery::ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns, uint64_t exec_ns,
+                               bool learn_all) {
   if (tgid == self_tgid_) return;
+  // Read before the scan: files mapped meanwhile leave the process to be cleared again.
+  const std::optional<ProcessHolds::Pending> pending = holds_ ? holds_->Begin(tgid) : std::nullopt;
+  std::vector<KernelFileKey> mapped;
+  exec_ns_ = exec_ns;
   std::string proc = "/proc/" + std::to_string(tgid);
+  considering_ = "executable";
   if (executable) Consider(proc + "/exe", Kind::kExecutable, tgid, now_ns);
+  considering_ = "library";
   std::ifstream maps(proc + "/maps");
   std::string line;
   std::set<std::string> done;
   while (std::getline(maps, line)) {
+    if (holds_ && (pending || learn_all))
+      if (auto k = KernelKeyFromMapsLine(line); k && (mapped.empty() || mapped.back() != *k))
+        mapped.push_back(*k);
     auto slash = line.find('/');
     if (slash == std::string::npos) continue;
     std::string path = line.substr(slash);
@@ -174,6 +200,13 @@ void TlsDiscovery::ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns) 
     } else {
       Consider(Root(tgid) + path, Kind::kLibrary, tgid, now_ns);
     }
+  }
+  exec_ns_ = 0;
+  if (!holds_) return;
+  if (pending) {
+    holds_->Clear(tgid, *pending, mapped);
+  } else if (learn_all) {
+    for (const KernelFileKey& k : mapped) holds_->Learn(k);
   }
 }
 
@@ -303,6 +336,7 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
     return true;
   }
   if (!build || !build->is_go) return false;
+  considering_ = "go";
   if (!file.is_x86_64()) {
     Skip(name, "not_x86_64",
          "Go binary for another architecture (e_machine " + std::to_string(file.machine()) +
@@ -425,6 +459,14 @@ void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached atta
     }
     Detach(oldest, Eviction::kLeastRecent);
   }
+  if (exec_ns_) {
+    const uint64_t now = MonotonicNs();
+    const double seconds = now > exec_ns_ ? double(now - exec_ns_) / 1e9 : 0;
+    (considering_ == std::string_view("go")           ? attach_go_
+     : considering_ == std::string_view("executable") ? attach_executable_
+                                                      : attach_library_)
+        .Observe(seconds);
+  }
   Traced t{attached.id, name, library, version, keys, now_ns, {}, -1};
   // An O_PATH descriptor of the very file (not of /proc/self/fd: of what it points to).
   t.path_fd = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_PATH | O_CLOEXEC);
@@ -461,6 +503,7 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
   }
   std::fprintf(stderr, "l7tap: TLS: detached the uprobes of %s: %s\n", t.name.c_str(), EvictionText(why));
   traced_table_.Evicted(why);
+  if (holds_) holds_->Forget(KernelKeyFromStat(it->first.first, it->first.second));  // inspected anew
   {
     std::lock_guard lock(mu_);
     auto a = attached_.find({t.label, t.version, t.keys});
@@ -510,6 +553,12 @@ std::vector<Sample> TlsDiscovery::Samples() const {
          false,
          {{"library", key.library}, {"version", key.version}, {"capture", key.keys ? "keys" : "plaintext"}},
          double(files)});
+  const char* help =
+      "From a process's exec to its TLS uprobes attached, by what was attached (go: a Go binary; "
+      "executable: OpenSSL linked into it; library: a shared libssl it maps)";
+  s.push_back(attach_go_.ToSample("l7tap_attach_duration_seconds", help, {{"kind", "go"}}));
+  s.push_back(attach_executable_.ToSample("l7tap_attach_duration_seconds", help, {{"kind", "executable"}}));
+  s.push_back(attach_library_.ToSample("l7tap_attach_duration_seconds", help, {{"kind", "library"}}));
   for (const char* reason : {"no_symbols", "stripped_no_table", "not_x86_64", "go_too_old", "unreadable",
                              "vanished", "attach_failed", "no_keylog_hook"}) {
     auto it = errors_.find(reason);

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "agent/capture_probes.h"
+#include "agent/latency_histogram.h"
+#include "agent/process_holds.h"
 #include "agent/sample.h"
 #include "agent/table_stats.h"
 
@@ -42,6 +44,8 @@ class TlsDiscovery {
   TlsDiscovery(const TlsDiscovery&) = delete;
   TlsDiscovery& operator=(const TlsDiscovery&) = delete;
 
+  // Processes are cleared for holding (ProcessHolds) whenever they are scanned. Before ScanNode.
+  void SetHolds(ProcessHolds* holds) { holds_ = holds; }
   // At start: the system library directories and every running process.
   void ScanNode();
   // A process called exec(): its executable now, its mapped libraries shortly (the loader maps them after
@@ -50,6 +54,9 @@ class TlsDiscovery {
   void OnExec(uint32_t tgid, const std::string& filename, uint64_t now_ns);
   // A process ended: the files it used may be detached once deleted.
   void OnExit(uint32_t tgid);
+  // The probes hold a process: inspects what it runs and maps now, then resumes it. `held_ns`: when it
+  // stopped.
+  void OnHold(uint32_t tgid, uint64_t held_ns, uint64_t now_ns);
   // Runs the rescans that are due; returns the delay until the next one in ms (-1: none pending).
   int RunDue(uint64_t now_ns);
   // Forgets processes gone unseen; detaches files that were deleted or replaced and that no process known
@@ -61,6 +68,10 @@ class TlsDiscovery {
  private:
   enum class Kind { kLibrary, kExecutable };
   using FileKey = std::pair<dev_t, ino_t>;
+  struct Rescan {
+    uint32_t tgid;
+    uint64_t exec_ns;  // when it called exec (for l7tap_attach_duration_seconds)
+  };
   struct Traced {
     AttachmentId id;
     std::string name;   // where it was found, to see whether it is still there
@@ -71,7 +82,10 @@ class TlsDiscovery {
     std::set<uint32_t> users;  // processes seen running or mapping it
     int path_fd = -1;          // O_PATH: tells when the file is deleted, whatever mount namespace it is in
   };
-  void ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns);
+  // `exec_ns`: when the process called exec, if this scan follows it (0: not measured). `learn_all`: every
+  // file it maps is known from now on (at start).
+  void ScanProcess(uint32_t tgid, bool executable, uint64_t now_ns, uint64_t exec_ns = 0,
+                   bool learn_all = false);
   // False when the file could not be opened (gone, or no permission: counted).
   bool Consider(const std::string& path, Kind kind, uint32_t user, uint64_t now_ns,
                 const std::string& shown_name = {});
@@ -99,7 +113,12 @@ class TlsDiscovery {
   std::map<FileKey, Traced> traced_;
   std::map<FileKey, uint64_t> inspected_;          // file -> last seen (no TLS in it)
   std::map<uint32_t, std::set<FileKey>> used_by_;  // process -> traced files it uses
-  std::multimap<uint64_t, uint32_t> due_;          // when (monotonic ns) -> process to rescan
+  std::multimap<uint64_t, Rescan> due_;            // when (monotonic ns) -> process to rescan
+  ProcessHolds* holds_ = nullptr;
+  // While a scan that follows an exec runs: its time, and what kind of file is being considered.
+  uint64_t exec_ns_ = 0;
+  const char* considering_ = "library";
+  LatencyHistogram attach_go_, attach_executable_, attach_library_;
   TableStats& traced_table_;
   TableStats& inspected_table_;
   TableStats& rescans_table_;

@@ -16,6 +16,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 // clang-format off
 #include "state.bpf.h"
+#include "holds.bpf.h"
 #include "syscalls.bpf.h"
 #include "tls.bpf.h"
 #include "go_tls.bpf.h"

@@ -8,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 5
+#define L7TAP_CONTRACT_VERSION 6
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
@@ -39,6 +39,9 @@
 #define L7TAP_MAX_SSL_SESSIONS 65536  /* ssl_fds */
 #define L7TAP_MAX_GO_CALLS 16384      /* go_calls: (*tls.Conn).Read calls in progress */
 #define L7TAP_MAX_PIDS 1024           /* pid_filter: --pid values */
+#define L7TAP_MAX_KNOWN_FILES 65536   /* known_files: executable files the agent has inspected */
+#define L7TAP_MAX_PROCS 65536         /* proc_files and proc_ack: processes that mapped a file not yet known */
+#define L7TAP_MAX_HELD 4096           /* held: processes stopped now */
 
 enum l7tap_event_kind {
   L7TAP_EV_CONN_OPEN = 1,    /* a TCP/UDP socket connection first seen (connect, accept, or first I/O) */
@@ -47,6 +50,7 @@ enum l7tap_event_kind {
   L7TAP_EV_PROCESS_EXIT = 4, /* a process exited: its connections are gone without close() */
   L7TAP_EV_PROCESS_EXEC = 5, /* a process called exec(): new code may bring new TLS libraries */
   L7TAP_EV_TLS_SECRET = 6,   /* a TLS library derived a secret (once per secret and handshake) */
+  L7TAP_EV_PROCESS_HOLD = 7, /* a process the agent has not cleared began TLS: it is stopped until cleared */
 };
 
 /* Where a TLS secret was taken (struct l7tap_secret_event.hook; each is a program of its own). */
@@ -111,7 +115,10 @@ enum l7tap_counter {
   L7TAP_CNT_TLS_SECRET_UNREADABLE = 28, /* secrets whose label or bytes could not be read (not sent) */
   L7TAP_CNT_TLS_WALK_LOST = 29,         /* TLS record walks given up (bytes moved the walk missed, a header
                                            out of reach, more records in one call than a walk takes) */
-  L7TAP_CNT__MAX = 32,
+  L7TAP_CNT_HOLDS = 30,             /* processes stopped at their first TLS bytes until the agent cleared them */
+  L7TAP_CNT_HOLD_REFUSED = 31,      /* holds not made: the held table was full or the signal failed */
+  L7TAP_CNT_PROC_TABLE_FULL = 32,   /* proc_files insert refused: that process can start TLS unheld */
+  L7TAP_CNT__MAX = 48,
 };
 
 /* Connection table key (conns, muted): the process in the high half, the fd in the low half. */
@@ -261,6 +268,33 @@ struct l7tap_secret_event {
   char label[L7TAP_TLS_LABEL_LEN]; /* NSS key-log label, NUL-terminated */
   __u8 client_random[L7TAP_TLS_RANDOM_LEN];
   __u8 secret[L7TAP_TLS_SECRET_MAX];
+};
+
+/* ---- Holding new processes (--hold-new-processes) ----
+ * A file is identified as the kernel sees it: the superblock's device (kernel encoding, MAJOR << 20 | MINOR)
+ * and the inode number, of the file an executable is run or mapped from. */
+struct l7tap_file_key {
+  __u64 dev;
+  __u64 ino;
+};
+
+/* proc_files, by tgid: written by the probes only. `seq` grows each time the process runs (exec) or maps
+ * (mmap with PROT_EXEC) a file not in known_files; the first L7TAP_PROC_KEYS such files are recorded. The agent
+ * clears a process by inspecting what it runs and maps, then storing the `seq` it read in proc_ack (and the
+ * files in known_files). A process whose seq is past its ack is stopped (SIGSTOP) at its first TLS bytes, and
+ * resumed by the agent once cleared, or by the agent's watchdog at the deadline. */
+#define L7TAP_PROC_KEYS 4
+struct l7tap_proc_files {
+  __u64 seq;
+  __u32 nkeys; /* may exceed L7TAP_PROC_KEYS: the rest were not recorded */
+  __u32 pad;
+  struct l7tap_file_key keys[L7TAP_PROC_KEYS];
+};
+
+struct l7tap_hold_event {
+  struct l7tap_event_header hdr;
+  __u32 tgid;
+  __u32 pad;
 };
 
 #define L7TAP_PATH_LEN 256

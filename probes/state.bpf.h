@@ -601,6 +601,8 @@ static __noinline void h2_frames(struct scratch* s, struct l7tap_conn_info* ci, 
   ci->h2_next[dir] = call_start + w.off + 1;
 }
 
+static void maybe_hold(__u64 pid_tgid); /* holds.bpf.h */
+
 /* Sends a data event, reporting with it what this direction lost since the last one delivered; when it is
  * dropped itself, it is added to that loss instead. The reports are taken with an atomic exchange: two CPUs
  * sending on one connection never report the same loss twice. */
@@ -621,6 +623,8 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
       return;
     }
   } else if (s->ev.source == L7TAP_SRC_SYSCALL && s->ev.position == 0 && starts_tls_record(s)) {
+    /* A ClientHello (handshake record, message type 1): sent by a client, read by a server. */
+    if (s->ev.copied >= 6 && s->data[0] == 22 && s->data[5] == 1) maybe_hold(bpf_get_current_pid_tgid());
     if (!tls_keys) {
       /* Encrypted: never parsed; the TLS uprobes (if the library is traced) send the plaintext. */
       ci->flags |= L7TAP_CONN_TLS;

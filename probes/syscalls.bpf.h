@@ -254,6 +254,7 @@ SEC("tracepoint/sched/sched_process_exec")
 int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return 0;
+  note_exec(pid_tgid);
   struct l7tap_exec_event* ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
   if (!ev) {
     count(L7TAP_CNT_RINGBUF_FULL, 1);
@@ -277,6 +278,7 @@ int on_process_exit(void* ctx) {
   struct l7tap_exit_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_PROCESS_EXIT, pid_tgid);
   ev.tgid = pid_tgid >> 32;
+  forget_process_holds(ev.tgid);
   if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
   return 0;
 }
@@ -328,4 +330,14 @@ SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct trace_event_raw_sys_enter *ctx) { on_close(ctx->args[0]); return 0; }
 SEC("ksyscall/close")
 int BPF_KSYSCALL(ks_enter_close, long fd) { on_close(fd); return 0; }
+
+/* Executable file mappings (a library loaded, a dlopen): a0..a5 = addr, len, prot, flags, fd, offset. */
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int tp_enter_mmap(struct trace_event_raw_sys_enter *ctx) { note_mmap(ctx->args[4], ctx->args[2]); return 0; }
+SEC("ksyscall/mmap")
+int BPF_KSYSCALL(ks_enter_mmap, long addr, long len, long prot, long flags, long fd) {
+  (void)addr; (void)len; (void)flags;
+  note_mmap(fd, prot);
+  return 0;
+}
 // clang-format on

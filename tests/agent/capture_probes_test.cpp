@@ -27,11 +27,25 @@ TEST(CaptureProbesTest, TracepointBackendLoadsAndAttaches) {
   EXPECT_GE((*probes)->ringbuf_fd(), 0);
 }
 
+TEST(CaptureProbesTest, HoldingAddsTheMmapProbe) {
+  ProbeOptions o;
+  o.choice = SyscallBackendChoice::kTracepoint;
+  o.self_tgid = getpid();
+  o.hold_new = true;
+  auto probes = CaptureProbes::Load(o);
+  ASSERT_TRUE(probes.ok()) << probes.error();
+  EXPECT_EQ((*probes)->programs_attached(), 32u);
+  for (int fd : {(*probes)->known_files_fd(), (*probes)->proc_files_fd(), (*probes)->proc_ack_fd(),
+                 (*probes)->held_fd()})
+    EXPECT_GE(fd, 0);
+}
+
 // The kprobe programs must pass the verifier everywhere, even where kprobes cannot be attached.
 TEST(CaptureProbesTest, KprobeBackendPassesTheVerifier) {
   ProbeOptions o;
   o.choice = SyscallBackendChoice::kKprobe;
   o.attach = false;
+  o.hold_new = true;  // its mmap probe too
   auto probes = CaptureProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kKprobe);

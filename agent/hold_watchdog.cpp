@@ -1,0 +1,128 @@
+#include "agent/hold_watchdog.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace l7tap::agent {
+namespace {
+
+constexpr int kHeldFd = 3, kAckFd = 4, kPipeFd = 5;  // in the watchdog
+constexpr int kTickMs = 10;                          // deadline resolution
+
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Resumes the held processes stopped before `cutoff_ns` (all: UINT64_MAX), and clears them: a process the
+// agent could not clear in time is not held again.
+void ReleaseHeld(int held, int ack, uint64_t cutoff_ns) {
+  uint32_t tgids[256];
+  size_t n = 0;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (n < 256 && bpf_map_get_next_key(held, prev, &next) == 0) {
+    uint64_t since = 0;
+    if (bpf_map_lookup_elem(held, &next, &since) == 0 && since < cutoff_ns) tgids[n++] = next;
+    key = next;
+    prev = &key;
+  }
+  const uint64_t cleared = UINT64_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    bpf_map_update_elem(ack, &tgids[i], &cleared, BPF_ANY);
+    if (bpf_map_delete_elem(held, &tgids[i]) == 0) kill(pid_t(tgids[i]), SIGCONT);
+  }
+}
+
+}  // namespace
+
+Result<HoldWatchdog> HoldWatchdog::Start(int held_fd, int ack_fd, uint32_t deadline_ms) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return Error{std::string("hold watchdog: pipe failed (") + std::strerror(errno) + ")"};
+  const std::string deadline = std::to_string(deadline_ms);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]), close(fds[1]);
+    return Error{std::string("hold watchdog: fork failed (") + std::strerror(err) + ")"};
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec: the agent has threads.
+    const int held = fcntl(held_fd, F_DUPFD, 64), ack = fcntl(ack_fd, F_DUPFD, 64),
+              rd = fcntl(fds[0], F_DUPFD, 64);
+    if (held < 0 || ack < 0 || rd < 0 || dup2(held, kHeldFd) < 0 || dup2(ack, kAckFd) < 0 ||
+        dup2(rd, kPipeFd) < 0)
+      _exit(127);
+    syscall(SYS_close_range, 6u, ~0u, 0u);  // nothing else of the agent's (its /metrics socket) stays open
+    const char* argv[] = {"l7tap", "__hold-watchdog", "3", "4", "5", deadline.c_str(), nullptr};
+    execv("/proc/self/exe", const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  close(fds[0]);
+  return HoldWatchdog(pid, fds[1]);
+}
+
+HoldWatchdog::~HoldWatchdog() {
+  if (pipe_ >= 0) close(pipe_);
+  if (pid_ > 0) waitpid(pid_, nullptr, 0);
+}
+
+bool HoldWatchdog::Alive(std::string* why) {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  last_pid_ = pid_;
+  pid_ = -1;
+  if (why)
+    *why = WIFSIGNALED(status) ? std::string("killed by signal ") + std::to_string(WTERMSIG(status))
+                               : "exited with status " + std::to_string(WEXITSTATUS(status));
+  return false;
+}
+
+int RunHoldWatchdog(const std::vector<std::string>& args) {
+  int held = -1, ack = -1, pipe = -1;
+  uint64_t deadline_ms = 0;
+  auto num = [](const std::string& s, auto& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  if (args.size() != 4 || !num(args[0], held) || !num(args[1], ack) || !num(args[2], pipe) ||
+      !num(args[3], deadline_ms))
+    return 2;
+  // The agent's terminal or service manager signals reach this process too: it ends when the agent does,
+  // after resuming what is held.
+  prctl(PR_SET_NAME, "l7tap-watchdog");
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  const uint64_t deadline_ns = deadline_ms * 1'000'000;
+  for (;;) {
+    pollfd p = {pipe, POLLIN, 0};
+    const int r = poll(&p, 1, kTickMs);
+    if (r > 0) {
+      char c;
+      if (read(pipe, &c, 1) <= 0) break;  // the agent is gone
+    }
+    const uint64_t now = MonotonicNs();
+    ReleaseHeld(held, ack, now > deadline_ns ? now - deadline_ns : 0);
+  }
+  ReleaseHeld(held, ack, UINT64_MAX);
+  return 0;
+}
+
+}  // namespace l7tap::agent

@@ -1,0 +1,73 @@
+#pragma once
+// The agent's side of holding new processes (probes/holds.bpf.h): clears processes once every file they run
+// and map has been inspected, teaches the kernel which files are known, and resumes held processes. Used by
+// the discovery thread; Samples() by the metrics thread.
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "agent/latency_histogram.h"
+#include "agent/sample.h"
+#include "agent/table_stats.h"
+#include "probes/events.h"
+
+namespace l7tap::agent {
+
+struct KernelFileKey {
+  uint64_t dev = 0;  // kernel encoding: MAJOR << 20 | MINOR
+  uint64_t ino = 0;
+  auto operator<=>(const KernelFileKey&) const = default;
+};
+// From stat()'s st_dev (user-space encoding) and st_ino.
+KernelFileKey KernelKeyFromStat(dev_t st_dev, ino_t st_ino);
+// From a /proc/PID/maps line ("addr perms offset MAJ:MIN inode path"): nullopt for anonymous mappings.
+std::optional<KernelFileKey> KernelKeyFromMapsLine(std::string_view line);
+
+struct HoldMaps {
+  int known_files = -1, proc_files = -1, proc_ack = -1, held = -1;
+};
+
+class ProcessHolds {
+ public:
+  ProcessHolds(HoldMaps maps, TableRegistry& tables, size_t max_known = L7TAP_MAX_KNOWN_FILES);
+
+  // Before a process is scanned: its seq and the files the probes recorded (nullopt: nothing to clear).
+  struct Pending {
+    uint64_t seq = 0;
+    std::vector<KernelFileKey> recorded;
+  };
+  std::optional<Pending> Begin(uint32_t tgid) const;
+  // After the scan: what the process runs and maps is inspected. `mapped`: the files seen in its maps.
+  void Clear(uint32_t tgid, const Pending& before, const std::vector<KernelFileKey>& mapped);
+  // A file the agent inspected (or stopped tracing: Forget).
+  void Learn(const KernelFileKey& key);
+  void Forget(const KernelFileKey& key);
+  // Resumes a held process (SIGCONT). `held_since_ns`: when the probes stopped it. False when it was no
+  // longer held (the watchdog resumed it at the deadline, or it exited).
+  bool Release(uint32_t tgid, uint64_t held_since_ns, uint64_t now_ns);
+  // Resumes every held process (at exit, or when the watchdog is gone).
+  size_t ReleaseAll();
+  // Forgets acks of processes gone (the probes remove them at exit; an ack written after that stays).
+  void Sweep();
+
+  std::vector<Sample> Samples() const;
+
+ private:
+  HoldMaps maps_;
+  size_t max_known_;
+  std::deque<KernelFileKey> known_order_;  // oldest first: leaves known_files first when it is full
+  std::set<KernelFileKey> known_;
+  std::set<uint32_t> acked_;  // processes with a proc_ack entry written by the agent
+  TableStats& known_table_;
+  LatencyHistogram hold_duration_;
+  std::atomic<uint64_t> released_{0}, deadline_{0}, released_at_exit_{0};
+};
+
+}  // namespace l7tap::agent
