@@ -251,6 +251,7 @@ class Agent {
     }
     if (now >= next_kernel_sweep_) {
       sweeper_->Sweep(now);
+      if (holds_) holds_->CountTables(probes_->ReadCounters()[L7TAP_CNT_PROC_TABLE_FULL]);
       next_kernel_sweep_ = now + kKernelSweepNs;
     }
     if (now >= next_slow_sweep_) {

@@ -328,137 +328,94 @@ void CaptureProbes::Detach(AttachmentId id) {
   attachments_.erase(it);
 }
 
-Result<CaptureProbes::Attached> CaptureProbes::AttachTls(const std::string& path,
-                                                         const std::map<std::string, uint64_t>& offsets,
-                                                         const std::string& name,
-                                                         const std::set<std::string>& single_step) {
-  struct Pair {
-    const char* function;
-    bpf_program* entry;
-    bpf_program* exit;
-  };
-  // The workers take the _ex arguments (ssl, buf, num, &bytes) whichever wrapper called them.
-  const Pair pairs[] = {
-      {"SSL_read", skel_->progs.ssl_read_enter, skel_->progs.ssl_data_exit},
-      {"SSL_read_ex", skel_->progs.ssl_read_ex_enter, skel_->progs.ssl_data_exit},
-      {"SSL_write", skel_->progs.ssl_write_enter, skel_->progs.ssl_data_exit},
-      {"SSL_write_ex", skel_->progs.ssl_write_ex_enter, skel_->progs.ssl_data_exit},
-      {symbolizer::kTlsReadWorker, skel_->progs.ssl_read_ex_enter, skel_->progs.ssl_data_exit},
-      {symbolizer::kTlsWriteWorker, skel_->progs.ssl_write_ex_enter, skel_->progs.ssl_data_exit},
-      {"SSL_do_handshake", skel_->progs.ssl_handshake_enter, skel_->progs.ssl_handshake_exit},
-  };
-  std::vector<bpf_link*> links;
-  for (const Pair& p : pairs) {
-    auto it = offsets.find(p.function);
-    if (it == offsets.end()) continue;
-    for (bool ret : {false, true}) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts,
-                  .bpf_cookie = single_step.contains(p.function) ? L7TAP_COOKIE_SINGLE_STEP : 0,
-                  .retprobe = ret);
-      // pid -1: every process that maps this file, now and later.
-      bpf_link* link =
-          bpf_program__attach_uprobe_opts(ret ? p.exit : p.entry, -1, path.c_str(), it->second, &opts);
-      if (!link) {
-        int err = errno;
-        for (bpf_link* l : links) bpf_link__destroy(l);
-        return Error{(name.empty() ? path : name) + ": attaching a uprobe to " + p.function + " at 0x" +
-                     Hex(it->second) + " failed (" + Errno(err) + ")"};
-      }
-      links.push_back(link);
-    }
+bpf_program* CaptureProbes::Program(UprobeProgram p) const {
+  switch (p) {
+    case UprobeProgram::kSslReadEnter:
+      return skel_->progs.ssl_read_enter;
+    case UprobeProgram::kSslReadExEnter:
+      return skel_->progs.ssl_read_ex_enter;
+    case UprobeProgram::kSslWriteEnter:
+      return skel_->progs.ssl_write_enter;
+    case UprobeProgram::kSslWriteExEnter:
+      return skel_->progs.ssl_write_ex_enter;
+    case UprobeProgram::kSslDataExit:
+      return skel_->progs.ssl_data_exit;
+    case UprobeProgram::kSslHandshakeEnter:
+      return skel_->progs.ssl_handshake_enter;
+    case UprobeProgram::kSslHandshakeExit:
+      return skel_->progs.ssl_handshake_exit;
+    case UprobeProgram::kGoTls:
+      return skel_->progs.go_tls;
+    case UprobeProgram::kKeyLogNss:
+      return skel_->progs.keylog_nss;
+    case UprobeProgram::kKeyLogSsl:
+      return skel_->progs.keylog_ssl;
+    case UprobeProgram::kKeyLogGo:
+      return skel_->progs.go_keylog;
   }
-  const size_t n = links.size();
-  return Attached{Keep(Attachment{std::move(links), -1, n, std::nullopt}), n, 0};
+  return nullptr;
 }
 
-Result<CaptureProbes::Attached> CaptureProbes::AttachKeyLog(const std::string& path, uint64_t offset,
-                                                            uint8_t hook, bool single_step,
-                                                            const std::string& name) {
-  bpf_program* prog = hook == L7TAP_HOOK_NSS_KEYLOG         ? skel_->progs.keylog_nss
-                      : hook == L7TAP_HOOK_SSL_LOG_SECRET   ? skel_->progs.keylog_ssl
-                      : hook == L7TAP_HOOK_GO_WRITE_KEY_LOG ? skel_->progs.go_keylog
-                                                            : nullptr;
-  if (!prog) return Error{"unknown key-log hook " + std::to_string(hook)};
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = single_step ? L7TAP_COOKIE_SINGLE_STEP : 0);
-  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts);
-  if (!link) {
-    int err = errno;
-    return Error{(name.empty() ? path : name) + ": attaching the key-log uprobe at 0x" + Hex(offset) +
-                 " failed (" + Errno(err) + ")"};
-  }
-  return Attached{Keep(Attachment{{link}, -1, 1, std::nullopt}), 1, 0};
-}
-
-Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& o) {
-  const l7tap_go_offsets value = {uint32_t(o.tls_conn_conn), uint32_t(o.net_conn_fd),
-                                  uint32_t(o.net_fd_pfd + o.poll_fd_sysfd), 1};
-  if (o.tls_conn_conn > 0xffff || o.net_conn_fd > 0xffff || o.net_fd_pfd + o.poll_fd_sysfd > 0xffff)
-    return Error{"Go struct offsets out of range (" + o.source + ")"};
+Result<Ok> CaptureProbes::SetGoOffsets(uint32_t slot, const GoOffsetsPlan& o) {
+  const l7tap_go_offsets value = {o.tls_conn_conn, o.net_conn_fd, o.sysfd, 1};
   if (int err = bpf_map__update_elem(skel_->maps.go_offsets, &slot, sizeof(slot), &value, sizeof(value), 0))
     return Error{"storing Go struct offsets failed (" + Errno(err) + ")"};
   return Ok{};
 }
 
-Result<CaptureProbes::Attached> CaptureProbes::AttachGo(const std::string& path,
-                                                        const symbolizer::GoBinary& binary,
-                                                        ProbePlacement placement, const std::string& name) {
+Result<CaptureProbes::Attached> CaptureProbes::Attach(const std::string& path, const AttachPlan& plan,
+                                                      const std::string& name) {
   const std::string& who = name.empty() ? path : name;
-  if (free_go_slots_.empty() && go_slots_ever_ == L7TAP_MAX_GO_BINARIES)
-    return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +
-                 " Go executables, the most l7tap holds offsets for"};
-  const uint32_t slot = free_go_slots_.empty() ? go_slots_ever_ : free_go_slots_.back();
-  if (auto stored = SetGoOffsets(slot, binary.fd_offsets); !stored) return Error{who + ": " + stored.error()};
-
-  // Write: one probe past the stack check. Read: there, and at every RET. Cookies: probes/events.h.
-  std::vector<uint64_t> offsets, cookies;
-  for (const symbolizer::GoTlsFunction& f : binary.functions) {
-    const bool read = f.name.ends_with(".Read");
-    if (read && f.return_offsets.empty())
-      return Error{who + ": " + f.name + " has no RET instruction to probe"};
-    const bool optimized = placement == ProbePlacement::kOptimized;
-    offsets.push_back(optimized ? f.probe_offset : f.body_offset);
-    cookies.push_back(
-        slot |
-        (uint64_t(read ? L7TAP_GO_PROBE_READ_ENTER : L7TAP_GO_PROBE_WRITE) << L7TAP_COOKIE_GO_PROBE_SHIFT) |
-        ((optimized ? f.probe_emulated : f.body_emulated) ? 0 : L7TAP_COOKIE_SINGLE_STEP));
-    if (!read) continue;
-    for (uint64_t offset : f.return_offsets) {  // RET: always single-stepped
-      offsets.push_back(offset);
-      cookies.push_back(slot | (uint64_t(L7TAP_GO_PROBE_READ_RETURN) << L7TAP_COOKIE_GO_PROBE_SHIFT) |
-                        L7TAP_COOKIE_SINGLE_STEP);
-    }
-  }
-
   Attachment a;
-  a.probes = offsets.size();
-  a.go_slot = slot;
-  if (go_multi_) {
+  std::vector<uint64_t> cookies;
+  for (const UprobeSpec& p : plan.probes) cookies.push_back(p.cookie);
+  if (plan.go_offsets) {
+    if (free_go_slots_.empty() && go_slots_ever_ == L7TAP_MAX_GO_BINARIES)
+      return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +
+                   " Go executables, the most l7tap holds offsets for"};
+    const uint32_t slot = free_go_slots_.empty() ? go_slots_ever_ : free_go_slots_.back();
+    if (auto stored = SetGoOffsets(slot, *plan.go_offsets); !stored)
+      return Error{who + ": " + stored.error()};
+    a.go_slot = slot;
+    for (uint64_t& c : cookies) c |= slot;
+  }
+  // Go probes all run one program: one multi-uprobe link for the file where the kernel has them (6.6+).
+  const bool multi = go_multi_ && !plan.probes.empty() &&
+                     std::all_of(plan.probes.begin(), plan.probes.end(),
+                                 [](const UprobeSpec& p) { return p.program == UprobeProgram::kGoTls; });
+  if (multi) {
+    std::vector<uint64_t> offsets;
+    for (const UprobeSpec& p : plan.probes) offsets.push_back(p.offset);
     auto fd = AttachUprobeMulti(bpf_program__fd(skel_->progs.go_tls), path, offsets, cookies);
     if (!fd)
       return Error{who + ": attaching " + std::to_string(offsets.size()) + " uprobes failed (" + fd.error() +
                    ")"};
     a.multi_link_fd = *fd;
   } else {
-    for (size_t i = 0; i < offsets.size(); ++i) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[i]);
-      // pid -1: every process running this file, now and later.
-      bpf_link* link =
-          bpf_program__attach_uprobe_opts(skel_->progs.go_tls, -1, path.c_str(), offsets[i], &opts);
+    for (size_t i = 0; i < plan.probes.size(); ++i) {
+      const UprobeSpec& p = plan.probes[i];
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[i], .retprobe = p.retprobe);
+      bpf_link* link = bpf_program__attach_uprobe_opts(Program(p.program), -1, path.c_str(), p.offset, &opts);
       if (!link) {
         int err = errno;
         for (bpf_link* l : a.links) bpf_link__destroy(l);
-        return Error{who + ": attaching a uprobe at 0x" + Hex(offsets[i]) + " failed (" + Errno(err) + ")"};
+        return Error{who + ": attaching a " + (p.retprobe ? "uretprobe" : "uprobe") + " to " + p.what +
+                     " at 0x" + Hex(p.offset) + " failed (" + Errno(err) + ")"};
       }
       a.links.push_back(link);
     }
   }
-  if (free_go_slots_.empty()) {
-    ++go_slots_ever_;
-  } else {
-    free_go_slots_.pop_back();
+  a.probes = plan.probes.size();
+  if (a.go_slot) {
+    if (free_go_slots_.empty()) {
+      ++go_slots_ever_;
+    } else {
+      free_go_slots_.pop_back();
+    }
+    ++go_slots_used_;
   }
-  ++go_slots_used_;
   const size_t n = a.probes;
+  const uint32_t slot = a.go_slot.value_or(0);
   return Attached{Keep(std::move(a)), n, slot};
 }
 

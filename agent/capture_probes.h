@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "agent/attach_plan.h"
 #include "agent/config.h"
 #include "common/result.h"
 #include "probes/events.h"
-#include "symbolizer/go_binary.h"
-#include "symbolizer/probe_placement.h"
 
 struct capture;  // bpftool skeleton
 struct bpf_link;
+struct bpf_program;
 
 namespace l7tap::agent {
 
@@ -92,30 +92,17 @@ class CaptureProbes {
   // Stops sending the payload of this connection generation from one source (user space ignores it).
   // False when the muted table is full (the bytes keep coming; nothing is lost).
   bool MuteConnection(uint32_t tgid, int32_t fd, uint64_t generation, bool tls);
-  // Attaches the TLS uprobes to one file, given the file offsets of its functions (SSL_read, SSL_write,
-  // SSL_read_ex, SSL_write_ex, SSL_do_handshake; missing ones are skipped). Errors call the file `name`
-  // (default: `path`).
-  // kTlsReadWorker / kTlsWriteWorker: OpenSSL's internal worker that both SSL_read and SSL_read_ex (or the
-  // write pair) call, probed instead of them when probe placement found it. `single_step`: functions whose
-  // attach instruction the kernel single-steps (counted apart).
   struct Attached {
     AttachmentId id = 0;
     size_t probes = 0;
     uint32_t slot = 0;  // Go: for SetGoOffsets
   };
-  Result<Attached> AttachTls(const std::string& path, const std::map<std::string, uint64_t>& offsets,
-                             const std::string& name = {}, const std::set<std::string>& single_step = {});
-  // Attaches the Go crypto/tls uprobes to one Go executable: crypto/tls.(*Conn).Write past its stack check,
-  // (*Conn).Read there and at every RET (where `placement` says), with the binary's struct offsets
-  // (*tls.Conn -> fd) in a slot of their own. On error none stay attached.
-  Result<Attached> AttachGo(const std::string& path, const symbolizer::GoBinary& binary,
-                            ProbePlacement placement, const std::string& name = {});
-  // Attaches one key-log hook (keys mode) at a file offset: `hook` (enum l7tap_keylog_hook) says whose
-  // registers the program reads. One hit per secret per handshake.
-  Result<Attached> AttachKeyLog(const std::string& path, uint64_t offset, uint8_t hook, bool single_step,
-                                const std::string& name = {});
+  // Attaches a plan's uprobes to one file (pid -1: every process that maps it, now and later); a Go plan gets
+  // a go_offsets slot of its own, whose number the loader adds to each cookie. On error none stay attached;
+  // errors call the file `name` (default: `path`).
+  Result<Attached> Attach(const std::string& path, const AttachPlan& plan, const std::string& name = {});
   // Replaces the struct offsets the probes of one attached Go executable use.
-  Result<Ok> SetGoOffsets(uint32_t slot, const symbolizer::GoFdOffsets& offsets);
+  Result<Ok> SetGoOffsets(uint32_t slot, const GoOffsetsPlan& offsets);
   // Detaches one file's uprobes (and frees its Go slot).
   void Detach(AttachmentId id);
 
@@ -128,6 +115,7 @@ class CaptureProbes {
   };
   CaptureProbes(::capture* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}
   AttachmentId Keep(Attachment a);
+  bpf_program* Program(UprobeProgram p) const;
   ::capture* skel_;
   SyscallBackend backend_;
   size_t programs_attached_ = 0;

@@ -43,9 +43,29 @@ std::optional<KernelFileKey> KernelKeyFromMapsLine(std::string_view line) {
 ProcessHolds::ProcessHolds(HoldMaps maps, TableRegistry& tables, size_t max_known)
     : maps_(maps),
       max_known_(max_known),
-      known_table_(tables.Add("kernel_known_files", max_known, {Eviction::kLeastRecent})) {
-  tables.Add("kernel_proc_files", L7TAP_MAX_PROCS, {Eviction::kFull});
-  tables.Add("kernel_held", L7TAP_MAX_HELD, {Eviction::kFull});
+      known_table_(tables.Add("kernel_known_files", max_known, {Eviction::kLeastRecent})),
+      procs_table_(tables.Add("kernel_proc_files", L7TAP_MAX_PROCS, {Eviction::kFull})),
+      held_table_(tables.Add("kernel_held", L7TAP_MAX_HELD, {})) {}
+
+namespace {
+size_t CountKeys(int fd) {
+  size_t n = 0;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && n < (1u << 24)) {
+    ++n;
+    key = next;
+    prev = &key;
+  }
+  return n;
+}
+}  // namespace
+
+void ProcessHolds::CountTables(uint64_t proc_table_full) {
+  procs_table_.set_entries(CountKeys(maps_.proc_files));
+  held_table_.set_entries(CountKeys(maps_.held));
+  procs_table_.Evicted(Eviction::kFull, proc_table_full - proc_table_full_seen_);
+  proc_table_full_seen_ = proc_table_full;
 }
 
 std::optional<ProcessHolds::Pending> ProcessHolds::Begin(uint32_t tgid) const {

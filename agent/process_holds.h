@@ -54,8 +54,12 @@ class ProcessHolds {
   bool Release(uint32_t tgid, uint64_t held_since_ns, uint64_t now_ns);
   // Resumes every held process (at exit, or when the watchdog is gone).
   size_t ReleaseAll();
-  // Forgets acks of processes gone (the probes remove them at exit; an ack written after that stays).
+  // Forgets acks of processes gone (the probes remove them at exit; an ack written after that stays). On the
+  // thread that clears processes.
   void Sweep();
+  // The kernel tables' fill, and the inserts they refused (`proc_table_full`: L7TAP_CNT_PROC_TABLE_FULL so
+  // far). Any thread.
+  void CountTables(uint64_t proc_table_full);
 
   std::vector<Sample> Samples() const;
 
@@ -66,6 +70,9 @@ class ProcessHolds {
   std::set<KernelFileKey> known_;
   std::set<uint32_t> acked_;  // processes with a proc_ack entry written by the agent
   TableStats& known_table_;
+  TableStats& procs_table_;
+  TableStats& held_table_;
+  uint64_t proc_table_full_seen_ = 0;
   LatencyHistogram hold_duration_;
   std::atomic<uint64_t> released_{0}, deadline_{0}, released_at_exit_{0};
 };

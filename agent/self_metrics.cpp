@@ -237,6 +237,11 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             "Kernel TLS record walks given up (records later in those calls may be lost)",
             double(k[L7TAP_CNT_TLS_WALK_LOST]));
 
+  s.Counter("l7tap_process_holds_refused_total",
+            "New processes that reached TLS uncleared but could not be held (the held table full, or the "
+            "signal refused): their first handshake may be missed",
+            double(k[L7TAP_CNT_HOLD_REFUSED]));
+
   for (Sample& sample : more) s.out.push_back(std::move(sample));
   return std::move(s.out);
 }

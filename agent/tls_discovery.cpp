@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/attach_planner.h"
 #include "agent/process_alive.h"
 #include "symbolizer/address_table.h"
 #include "symbolizer/elf_file.h"
@@ -314,7 +315,7 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
     Inspected(key, now_ns);
     return true;
   }
-  auto attached = probes_.AttachTls(path, plan->offsets, name, plan->single_step);
+  auto attached = probes_.Attach(path, PlanOpenSslProbes(plan->offsets, plan->single_step), name);
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
     Inspected(key, now_ns);
@@ -365,7 +366,9 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
   // No crypto/tls linked in: plain HTTP comes from the syscall probes; the binary may still carry OpenSSL
   // (cgo).
   if (go->functions.empty()) return false;
-  auto attached = probes_.AttachGo(path, *go, placement_, name);
+  auto go_plan = PlanGoProbes(*go, placement_);
+  auto attached = go_plan ? probes_.Attach(path, *go_plan, name)
+                          : Result<CaptureProbes::Attached>(Error{name + ": " + go_plan.error()});
   if (!attached) {
     Skip(name, "attach_failed", attached.error());
     Inspected(key, now_ns);
@@ -381,7 +384,10 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
     } else if (const auto& d = *dwarf; d) {
       if (d->tls_conn_conn != t.tls_conn_conn || d->net_conn_fd != t.net_conn_fd ||
           d->net_fd_pfd != t.net_fd_pfd || d->poll_fd_sysfd != t.poll_fd_sysfd) {
-        if (auto set = probes_.SetGoOffsets(attached->slot, **dwarf); !set) {
+        auto planned = PlanGoOffsets(**dwarf);
+        if (auto set =
+                planned ? probes_.SetGoOffsets(attached->slot, *planned) : Result<Ok>(Error{planned.error()});
+            !set) {
           probes_.Detach(attached->id);
           Skip(name, "attach_failed", set.error());
           Inspected(key, now_ns);
@@ -423,7 +429,9 @@ bool TlsDiscovery::ConsiderKeyLog(const symbolizer::ElfFile& file, int fd, const
                        : hook->kind == symbolizer::KeyLogHookKind::kSslLogSecret
                            ? L7TAP_HOOK_SSL_LOG_SECRET
                            : L7TAP_HOOK_GO_WRITE_KEY_LOG;
-  auto attached = probes_.AttachKeyLog(path, hook->offset, kind, hook->single_step, name);
+  auto keylog_plan = PlanKeyLogHook(hook->offset, kind, hook->single_step);
+  auto attached = keylog_plan ? probes_.Attach(path, *keylog_plan, name)
+                              : Result<CaptureProbes::Attached>(Error{keylog_plan.error()});
   if (!attached) {
     if (capture_ == TlsCaptureMode::kAuto) return false;
     Skip(name, "attach_failed", attached.error());

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 
+#include "agent/attach_planner.h"
+#include "agent/attach_planner.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/go_binary.h"
 #include "symbolizer/tls_library.h"
@@ -87,12 +89,12 @@ TEST(CaptureProbesTest, AttachesTlsUprobesToSystemLibssl) {
   auto lib = symbolizer::InspectTlsLibrary(**elf, nullptr, nullptr);
   ASSERT_TRUE(lib.ok()) << lib.error();
   ASSERT_EQ(lib->offsets.size(), 5u);
-  auto attached = (*probes)->AttachTls(path, lib->offsets);
+  auto attached = (*probes)->Attach(path, PlanOpenSslProbes(lib->offsets, {}));
   ASSERT_TRUE(attached.ok()) << attached.error();
   EXPECT_EQ(attached->probes, 10u);
   EXPECT_EQ((*probes)->tls_probes_attached(), 10u);
 
-  auto bad = (*probes)->AttachTls("/nonexistent/libssl.so.3", lib->offsets);
+  auto bad = (*probes)->Attach("/nonexistent/libssl.so.3", PlanOpenSslProbes(lib->offsets, {}));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().find("/nonexistent/libssl.so.3"), std::string::npos);
   EXPECT_EQ((*probes)->tls_probes_attached(), 10u);  // nothing half-attached
@@ -132,7 +134,9 @@ TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
     ASSERT_TRUE(before.ok()) << before.error();
     ASSERT_EQ(before->functions.size(), 2u);
     const size_t probes_before = (*probes)->tls_probes_attached(), slots_before = (*probes)->go_slots_used();
-    auto attached = (*probes)->AttachGo(path, *before, ProbePlacement::kOptimized);
+    auto plan = PlanGoProbes(*before, ProbePlacement::kOptimized);
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    auto attached = (*probes)->Attach(path, *plan);
     ASSERT_TRUE(attached.ok()) << attached.error();
     const auto& read = before->functions[0];
     EXPECT_EQ(attached->probes, 2 + read.return_offsets.size());
@@ -156,7 +160,7 @@ TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
     EXPECT_EQ(static_cast<const uint8_t*>(map)[read.return_offsets[0]], 0xc3);  // RET
     munmap(map, size_t(st.st_size));
     close(fd);
-    auto reattached = (*probes)->AttachGo(path, *before, ProbePlacement::kOptimized);
+    auto reattached = (*probes)->Attach(path, *plan);
     ASSERT_TRUE(reattached.ok()) << reattached.error();
     EXPECT_EQ(reattached->slot, attached->slot);
 
