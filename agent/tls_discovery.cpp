@@ -94,6 +94,7 @@ TlsDiscovery::TlsDiscovery(CaptureProbes& probes, const symbolizer::AddressTable
       placement_(placement),
       limits_(limits),
       capture_(capture),
+      cache_(tables),
       traced_table_(tables.Add("tls_traced_files", limits.max_traced_files,
                                {Eviction::kLeastRecent, Eviction::kFileGone})),
       inspected_table_(tables.Add("inspected_files", limits.max_inspected_files, {Eviction::kLeastRecent})),
@@ -253,6 +254,29 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
     return true;
   }
   const symbolizer::ElfFile& file = **elf;
+  // A file with the same build as one inspected before: its decision again, without parsing.
+  content_key_ = SymbolizationCache::KeyOf(file, uint64_t(st.st_size));
+  if (!content_key_.empty()) {
+    if (const CachedInspection* hit = cache_.Find(content_key_)) {
+      const CachedInspection c = *hit;  // a copy: Keep may store into the cache
+      if (!c.tls) {
+        Inspected(key, now_ns);
+        return true;
+      }
+      if (c.library == "Go crypto/tls") considering_ = "go";
+      auto attached = probes_.Attach(path, c.plan, name);
+      if (!attached) {
+        Skip(name, "attach_failed", attached.error());
+        Inspected(key, now_ns);
+        return true;
+      }
+      std::fprintf(stderr,
+                   "l7tap: TLS: attached %zu uprobe%s to %s (%s; inspected before under the same build id)\n",
+                   attached->probes, attached->probes == 1 ? "" : "s", name.c_str(), c.detail.c_str());
+      Keep(key, file_handle.fd(), *attached, name, c.library, c.version, user, now_ns, c.keys);
+      return true;
+    }
+  }
   if (kind == Kind::kExecutable && ConsiderGo(file, file_handle.fd(), path, name, key, user, now_ns))
     return true;
   // A shared libssl's version text lives in the libcrypto beside it.
@@ -281,6 +305,7 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
                        user, now_ns))
       return true;
     if (!has_symbols && !in_table) {
+      if (!flavour || shared_libssl) cache_.Store(content_key_, CachedInspection{});  // no TLS inside
       if (!file.has_symtab() && flavour && !shared_libssl) {
         Skip(name, "stripped_no_table",
              "OpenSSL is linked in but the binary is stripped and its build-id " + file.build_id() +
@@ -321,9 +346,13 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
     Inspected(key, now_ns);
     return true;
   }
-  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s %s, functions from %s)\n",
-               attached->probes, name.c_str(), lib->flavour.c_str(),
-               lib->version.empty() ? "version unknown" : lib->version.c_str(), lib->source.c_str());
+  const std::string detail = lib->flavour + " " + (lib->version.empty() ? "version unknown" : lib->version) +
+                             ", functions from " + lib->source;
+  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)\n", attached->probes, name.c_str(),
+               detail.c_str());
+  cache_.Store(content_key_,
+               CachedInspection{true, PlanOpenSslProbes(plan->offsets, plan->single_step), lib->flavour,
+                                lib->version.empty() ? "unknown" : lib->version, false, detail});
   Keep(key, file_handle.fd(), *attached, name, lib->flavour, lib->version.empty() ? "unknown" : lib->version,
        user, now_ns);
   return true;
@@ -375,6 +404,7 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
     return true;
   }
   std::string offsets_source = go->fd_offsets.source;
+  std::optional<GoOffsetsPlan> dwarf_offsets;
   if (offsets_source != "dwarf") {
     auto dwarf = symbolizer::ReadGoFdOffsetsFromDwarf(file);
     const symbolizer::GoFdOffsets& t = go->fd_offsets;
@@ -385,6 +415,7 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
       if (d->tls_conn_conn != t.tls_conn_conn || d->net_conn_fd != t.net_conn_fd ||
           d->net_fd_pfd != t.net_fd_pfd || d->poll_fd_sysfd != t.poll_fd_sysfd) {
         auto planned = PlanGoOffsets(**dwarf);
+        if (planned) dwarf_offsets = *planned;
         if (auto set =
                 planned ? probes_.SetGoOffsets(attached->slot, *planned) : Result<Ok>(Error{planned.error()});
             !set) {
@@ -399,11 +430,14 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
       offsets_source = "dwarf, checked after attaching";
     }
   }
-  std::fprintf(
-      stderr,
-      "l7tap: TLS: attached %zu uprobes to %s (Go %s crypto/tls, functions from %s, fd offsets from %s)\n",
-      attached->probes, name.c_str(), build->version.c_str(), go->functions.front().source.c_str(),
-      offsets_source.c_str());
+  const std::string detail = "Go " + build->version + " crypto/tls, functions from " +
+                             go->functions.front().source + ", fd offsets from " + offsets_source;
+  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)\n", attached->probes, name.c_str(),
+               detail.c_str());
+  // As attached, the offsets DWARF settled included.
+  if (dwarf_offsets) go_plan->go_offsets = *dwarf_offsets;
+  cache_.Store(content_key_,
+               CachedInspection{true, *go_plan, "Go crypto/tls", build->version, false, detail});
   Keep(key, fd, *attached, name, "Go crypto/tls", build->version, user, now_ns);
   return true;
 }
@@ -438,9 +472,12 @@ bool TlsDiscovery::ConsiderKeyLog(const symbolizer::ElfFile& file, int fd, const
     Inspected(key, now_ns);
     return true;
   }
-  std::fprintf(stderr, "l7tap: TLS: attached the key-log uprobe to %s (%s %s, %s at 0x%llx from %s)\n",
-               name.c_str(), library.c_str(), version.c_str(), symbolizer::KeyLogHookFunction(hook->kind),
-               static_cast<unsigned long long>(hook->offset), hook->source.c_str());
+  char at[32];
+  std::snprintf(at, sizeof(at), "0x%llx", static_cast<unsigned long long>(hook->offset));
+  const std::string detail = library + " " + version + ", " + symbolizer::KeyLogHookFunction(hook->kind) +
+                             " at " + at + " from " + hook->source;
+  std::fprintf(stderr, "l7tap: TLS: attached the key-log uprobe to %s (%s)\n", name.c_str(), detail.c_str());
+  cache_.Store(content_key_, CachedInspection{true, *keylog_plan, library, version, true, detail});
   Keep(key, fd, *attached, name, library, version, user, now_ns, /*keys=*/true);
   return true;
 }
@@ -561,6 +598,7 @@ std::vector<Sample> TlsDiscovery::Samples() const {
          false,
          {{"library", key.library}, {"version", key.version}, {"capture", key.keys ? "keys" : "plaintext"}},
          double(files)});
+  for (Sample& c : cache_.Samples()) s.push_back(std::move(c));
   const char* help =
       "From a process's exec to its TLS uprobes attached, by what was attached (go: a Go binary; "
       "executable: OpenSSL linked into it; library: a shared libssl it maps)";

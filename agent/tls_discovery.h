@@ -17,6 +17,7 @@
 #include "agent/latency_histogram.h"
 #include "agent/process_holds.h"
 #include "agent/sample.h"
+#include "agent/symbolization_cache.h"
 #include "agent/table_stats.h"
 
 namespace l7tap::symbolizer {
@@ -113,7 +114,9 @@ class TlsDiscovery {
   std::map<FileKey, Traced> traced_;
   std::map<FileKey, uint64_t> inspected_;          // file -> last seen (no TLS in it)
   std::map<uint32_t, std::set<FileKey>> used_by_;  // process -> traced files it uses
-  std::multimap<uint64_t, Rescan> due_;            // when (monotonic ns) -> process to rescan
+  SymbolizationCache cache_;
+  std::string content_key_;              // of the file being considered (empty: none)
+  std::multimap<uint64_t, Rescan> due_;  // when (monotonic ns) -> process to rescan
   ProcessHolds* holds_ = nullptr;
   // While a scan that follows an exec runs: its time, and what kind of file is being considered.
   uint64_t exec_ns_ = 0;
