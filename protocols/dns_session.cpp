@@ -105,6 +105,13 @@ void DnsSession::OnQuery(uint64_t ts_ns, Key key) {
 
 void DnsSession::OnResponse(Transport transport, uint64_t ts_ns, const DnsMessage& m, Key key) {
   auto found = by_key_.find(key);
+  if (found == by_key_.end() && key.peer.known()) {
+    // A query sent without an address on a socket whose connected peer is not known (its open was not seen):
+    // the answer names the peer it came from.
+    Key unknown = key;
+    unknown.peer = {};
+    found = by_key_.find(unknown);
+  }
   if (found == by_key_.end()) {
     ++stats_.unmatched_responses;
     return;

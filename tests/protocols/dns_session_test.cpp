@@ -405,6 +405,17 @@ TEST(DnsSession, AnswerFromAnotherPeerDoesNotPair) {
   ExpectStats(s.session.stats(), 0, 2, 0);
 }
 
+// A connected socket whose peer is not known (its open was lost) sends without an address; the answer read
+// with recvfrom names its server, and still pairs.
+TEST(DnsSession, QueryWithoutPeerPairsWithAnAnswerNamingOne) {
+  Socket s;
+  s.Udp(kOut, 100, Query("a.test.", kTypeA, 4));
+  s.Udp(kIn, 200, Response("a.test.", kTypeA, 4, kNoError), V4(1, 53));
+  ASSERT_EQ(s.txns.size(), 1u);
+  EXPECT_EQ(s.txns[0].peer, V4(1, 53));
+  ExpectStats(s.session.stats(), 0, 0, 0);
+}
+
 // A server answering many clients on one socket: clients that chose the same id and question each get their
 // own transaction, with their address as the peer.
 TEST(DnsSession, ServerPairsByClient) {
