@@ -146,7 +146,8 @@ class UnconnectedDnsTest(unittest.TestCase):
 
     def noise(self):
         return [self.agent.value(n) for n in ("l7tap_dns_malformed_total", "l7tap_dns_unmatched_responses_total",
-                                              "l7tap_dns_truncated_captures_total", "l7tap_dns_retransmits_total")]
+                                              "l7tap_dns_truncated_captures_total", "l7tap_dns_retransmits_total",
+                                              "l7tap_dns_peer_unreadable_total")]
 
     def client(self, *args):
         return run([os.path.join(FIXTURES, "dns_sendto_client"), *args])
