@@ -211,8 +211,10 @@ class UnconnectedDnsTest(unittest.TestCase):
                              "dns_response_code": "NOERROR"}, 4 * n),
                            ({"server_address": "127.0.0.1", "server_port": str(self.p2),
                              "dns_response_code": "NXDOMAIN"}, n)]
-                served = {DNSMASQ: [({"dns_response_code": "NOERROR"}, 2 * n), ({"dns_response_code": "NXDOMAIN"}, 3 * n)],
-                          PY_SERVER: [({"dns_response_code": "NOERROR"}, 4 * n), ({"dns_response_code": "NXDOMAIN"}, n)]}
+                served = {DNSMASQ: [({"dns_response_code": "NOERROR"}, 2 * n),
+                                    ({"dns_response_code": "NXDOMAIN"}, 3 * n)],
+                          PY_SERVER: [({"dns_response_code": "NOERROR"}, 4 * n),
+                                      ({"dns_response_code": "NXDOMAIN"}, n)]}
                 self.check_client_run(["--family", family, "--api", "mmsg", "-n", str(n),
                                        "--server", "%s:%d" % (first, self.p1), "--server", "127.0.0.1:%d" % self.p2,
                                        *names], lookups, served)
@@ -227,7 +229,8 @@ class UnconnectedDnsTest(unittest.TestCase):
         unanswered = self.agent.value("l7tap_dns_unanswered_total")
         mine = {"service_name": "python3", "server_port": str(self.p1)}
         asked = self.agent.value(LOOKUP, **mine)
-        looked, served = self.agent.value(LOOKUP, service_name="python3"), self.agent.value(SERVED, service_name="python3")
+        looked = self.agent.value(LOOKUP, service_name="python3")
+        served = self.agent.value(SERVED, service_name="python3")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
