@@ -39,6 +39,7 @@ struct ConnectionTracker::Connection final : protocols::TransactionSink, protoco
   uint16_t remote_port = 0;
   uint64_t last_ns = 0;  // kernel time of its last event (idle expiry)
   std::string remote_addr;
+  protocols::DatagramPeer remote_peer;  // connected sockets: a datagram's peer when its call named none
   std::string service;
   // Made on the first bytes (an idle connection holds none), or at the open for DNS.
   std::unique_ptr<ProtocolSession> session;
@@ -162,9 +163,22 @@ void ConnectionTracker::EmitHttp(Connection& c, protocols::HttpTransaction&& t) 
 
 void ConnectionTracker::EmitDns(Connection& c, protocols::DnsTransaction&& t) {
   if (!dns_sink_) return;
-  const bool server = t.role == Role::kServer;
-  dns_sink_(DnsRecord{std::move(t), c.id.tgid, c.service, server ? c.local_port : c.remote_port,
-                      server ? std::string() : c.remote_addr});
+  DnsRecord r;
+  r.pid = c.id.tgid;
+  r.service_name = c.service;
+  // UDP: the datagrams' peer (one unconnected socket may ask several servers, or answer many clients).
+  if (t.role == Role::kServer) {
+    r.server_port = c.local_port;
+    r.client_address = PeerAddress(t.peer);
+  } else if (t.peer.known()) {
+    r.server_port = t.peer.port;
+    r.server_address = PeerAddress(t.peer);
+  } else {
+    r.server_port = c.remote_port;
+    r.server_address = c.remote_addr;
+  }
+  r.dns = std::move(t);
+  dns_sink_(std::move(r));
 }
 
 void ConnectionTracker::SetDns(DnsSink sink, std::vector<uint16_t> ports) {
@@ -197,6 +211,7 @@ void ConnectionTracker::OnOpen(const ConnOpen& ev) {
   c->local_port = ev.local_port;
   c->remote_port = ev.remote_port;
   c->remote_addr = ev.remote_addr;
+  c->remote_peer = ev.remote;
   c->service = ev.comm;
   c->last_ns = ev.ts_ns;
   // The kernel numbers a connection's bytes from 0 when it registers it: bytes lost before the first ones
@@ -226,20 +241,24 @@ void ConnectionTracker::OnData(const Data& ev) {
       stats_.stale_events++;  // the process is gone: this ends nothing it had open
       return;
     }
-    // The open event was lost: follow the connection anyway, without addresses.
-    c = Create(ev.conn, true, Role::kUnknown);
+    // The open event was lost: follow the connection anyway, without addresses (a datagram that names its
+    // peer is UDP, so DNS).
+    const bool udp = ev.peer.known();
+    c = Create(ev.conn, !udp, Role::kUnknown);
     if (!c) {
       stats_.events_untracked++;
       return;
     }
     stats_.connections_without_open++;
     c->service = ProcessName(ev.conn.tgid);
+    if (udp) StartDns(*c);
   }
   c->last_ns = std::max(c->last_ns, ev.ts_ns);
   if (c->dns) {
     const auto bytes = std::span(reinterpret_cast<const uint8_t*>(ev.payload.data()), ev.payload.size());
     if (!c->tcp)
-      c->session->OnDatagram(ev.direction, ev.ts_ns, bytes, ev.length);
+      c->session->OnDatagram(ev.direction, ev.ts_ns, bytes, ev.length,
+                             ev.peer.known() ? ev.peer : c->remote_peer);
     else if (!ev.tls)
       Push(*c, ev);
     Account(*c);

@@ -39,7 +39,8 @@ struct DnsRecord {
   uint32_t pid = 0;
   std::string service_name;    // process name
   uint16_t server_port = 0;    // the DNS server's port, whichever side was traced
-  std::string server_address;  // client side: the server it asked (connected sockets)
+  std::string server_address;  // client side: the server it asked (the datagram's peer, else the socket's)
+  std::string client_address;  // server side, UDP: the client it answered
 };
 
 // Monotonic totals, read by the metrics collector from another thread.

@@ -35,6 +35,32 @@ std::string Comm(const char (&comm)[L7TAP_COMM_LEN]) {
 
 }  // namespace
 
+protocols::DatagramPeer ToPeer(uint16_t family, uint16_t port, const uint8_t (&addr)[16]) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  protocols::DatagramPeer p;
+  p.port = port;
+  if (family == AF_INET) {
+    p.family = 4;
+    std::memcpy(p.addr.data(), addr, 4);
+  } else if (family == AF_INET6 && std::memcmp(addr, kMapped, sizeof(kMapped)) == 0) {
+    p.family = 4;
+    std::memcpy(p.addr.data(), addr + 12, 4);
+  } else if (family == AF_INET6) {
+    p.family = 6;
+    std::memcpy(p.addr.data(), addr, 16);
+  } else {
+    p.port = 0;
+  }
+  return p;
+}
+
+std::string PeerAddress(const protocols::DatagramPeer& peer) {
+  if (!peer.known()) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(peer.family == 6 ? AF_INET6 : AF_INET, peer.addr.data(), text, sizeof(text));
+  return text;
+}
+
 Event DecodeEvent(const void* record, size_t size) {
   l7tap_event_header hdr;
   if (!Read(record, size, hdr)) return Malformed{"short record"};
@@ -47,28 +73,36 @@ Event DecodeEvent(const void* record, size_t size) {
       auto role = ev.role == L7TAP_ROLE_CLIENT   ? protocols::Role::kClient
                   : ev.role == L7TAP_ROLE_SERVER ? protocols::Role::kServer
                                                  : protocols::Role::kUnknown;
-      return ConnOpen{hdr.ts_ns,
-                      ToConnId(ev.conn),
-                      ipv6,
-                      ev.l4 == L7TAP_L4_TCP,
-                      role,
-                      ev.local_port,
-                      ev.remote_port,
-                      Address(ev.local_addr, ipv6),
-                      Address(ev.remote_addr, ipv6),
-                      Comm(ev.comm)};
+      return ConnOpen{
+          hdr.ts_ns,
+          ToConnId(ev.conn),
+          ipv6,
+          ev.l4 == L7TAP_L4_TCP,
+          role,
+          ev.local_port,
+          ev.remote_port,
+          Address(ev.local_addr, ipv6),
+          Address(ev.remote_addr, ipv6),
+          Comm(ev.comm),
+          ev.remote_port ? ToPeer(ev.family, ev.remote_port, ev.remote_addr) : protocols::DatagramPeer{}};
     }
     case L7TAP_EV_DATA: {
       l7tap_data_event ev;
       if (!Read(record, size, ev)) return Malformed{"short data record"};
-      if (ev.copied > ev.length || size < sizeof(ev) + ev.copied)
+      const size_t peer_size = ev.peer ? sizeof(l7tap_peer) : 0;
+      if (ev.copied > ev.length || size < sizeof(ev) + ev.copied + peer_size)
         return Malformed{"data record size mismatch"};
       auto payload = std::string_view(static_cast<const char*>(record) + sizeof(ev), ev.copied);
       auto dir =
           ev.direction == L7TAP_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
-      return Data{
-          hdr.ts_ns, ToConnId(ev.conn), ev.position,    ev.length,     dir, ev.source == L7TAP_SRC_TLS,
-          payload,   ev.lost_events,    ev.lost_starts, ev.unseen != 0};
+      Data d{hdr.ts_ns, ToConnId(ev.conn), ev.position,    ev.length,     dir, ev.source == L7TAP_SRC_TLS,
+             payload,   ev.lost_events,    ev.lost_starts, ev.unseen != 0};
+      if (ev.peer) {
+        l7tap_peer p;
+        std::memcpy(&p, payload.data() + payload.size(), sizeof(p));  // unaligned, after the payload
+        d.peer = ToPeer(p.family, p.port, p.addr);
+      }
+      return d;
     }
     case L7TAP_EV_CONN_CLOSE: {
       l7tap_close_event ev;

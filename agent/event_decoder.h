@@ -30,6 +30,7 @@ struct ConnOpen {
   std::string local_addr;  // printable
   std::string remote_addr;
   std::string comm;
+  protocols::DatagramPeer remote{};  // the connected peer (unknown when remote_port is 0: not connected)
 };
 
 struct Data {
@@ -38,11 +39,12 @@ struct Data {
   uint64_t position;
   uint32_t length;
   protocols::Direction direction;
-  bool tls;                  // plaintext from a TLS library (else: syscall buffers)
-  std::string_view payload;  // points into the ring buffer: valid during the callback only
-  uint32_t lost_events = 0;  // events of this direction dropped before this one
-  uint32_t lost_starts = 0;  // of those, the ones that began a message
-  bool unseen = false;       // bytes of this direction moved before it without being counted
+  bool tls;                        // plaintext from a TLS library (else: syscall buffers)
+  std::string_view payload;        // points into the ring buffer: valid during the callback only
+  uint32_t lost_events = 0;        // events of this direction dropped before this one
+  uint32_t lost_starts = 0;        // of those, the ones that began a message
+  bool unseen = false;             // bytes of this direction moved before it without being counted
+  protocols::DatagramPeer peer{};  // a UDP datagram's other end as its call named it (unknown: none named)
 };
 
 struct Close {
@@ -85,5 +87,11 @@ using Event =
     std::variant<ConnOpen, Data, Close, ProcessExit, ProcessExec, ProcessHold, TlsSecretEvent, Malformed>;
 
 Event DecodeEvent(const void* record, size_t size);
+
+// A peer as the contract gives it (family AF_INET / AF_INET6, host-order port, 16 address bytes); IPv4 mapped
+// into IPv6 becomes the IPv4 address it is. Unknown for other families.
+protocols::DatagramPeer ToPeer(uint16_t family, uint16_t port, const uint8_t (&addr)[16]);
+// Printable address ("" when unknown).
+std::string PeerAddress(const protocols::DatagramPeer& peer);
 
 }  // namespace l7tap::agent

@@ -267,15 +267,20 @@ void Metrics::RecordGrpc(const TransactionRecord& r) {
 void Metrics::RecordDns(const DnsRecord& r) {
   const auto& t = r.dns;
   const uint64_t now = t.end_ns;
-  const LabelView labels[] = {
+  const bool server = t.role == protocols::Role::kServer;
+  const std::string port = std::to_string(r.server_port);
+  std::vector<LabelView> labels = {
       {"dns_question_type", protocols::DnsTypeName(t.type)},
       {"dns_response_code", protocols::DnsRcodeName(t.rcode)},
       {"service_name", r.service_name},
-      {"dns_question_name", options_.dns_name_label ? dns_names_.Admit(r.service_name, t.name, now) : ""},
+      {"server_port", port},
   };
-  auto& family = t.role == protocols::Role::kServer ? *dns_server_ : *dns_lookup_;
+  // Lookups: the server asked (a datagram's peer: one socket may ask several). Servers have none (their own).
+  if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});
+  if (options_.dns_name_label)
+    labels.push_back({"dns_question_name", dns_names_.Admit(r.service_name, t.name, now)});
   const double seconds = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e9 : 0.0;
-  HistogramFor(family, std::span(labels).first(options_.dns_name_label ? 4 : 3), now).Observe(seconds);
+  HistogramFor(server ? *dns_server_ : *dns_lookup_, labels, now).Observe(seconds);
 }
 
 }  // namespace l7tap::agent

@@ -54,12 +54,13 @@ std::string TransactionPrinter::Format(const DnsRecord& r) const {
   const auto& t = r.dns;
   double ms = t.end_ns > t.start_ns ? double(t.end_ns - t.start_ns) / 1e6 : 0.0;
   char line[512];
-  std::snprintf(line, sizeof(line), "%s %-6s %s[%u] DNS %s %s -> %s%s %.3fms %s port=%u%s%s",
+  std::snprintf(line, sizeof(line), "%s %-6s %s[%u] DNS %s %s -> %s%s %.3fms %s port=%u%s%s%s%s",
                 When(t.end_ns).c_str(), protocols::RoleName(t.role), r.service_name.c_str(), r.pid,
                 protocols::DnsTypeName(t.type), t.name.substr(0, 253).c_str(),
                 protocols::DnsRcodeName(t.rcode), t.truncated ? " (truncated)" : "", ms,
                 protocols::TransportName(t.transport), r.server_port,
-                r.server_address.empty() ? "" : " peer=", r.server_address.c_str());
+                r.server_address.empty() ? "" : " peer=", r.server_address.c_str(),
+                r.client_address.empty() ? "" : " client=", r.client_address.c_str());
   return line;
 }
 

@@ -108,6 +108,9 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             double(t.dns_unmatched_responses));
   s.Counter("l7tap_dns_malformed_total", "Datagrams or TCP messages on DNS ports that are not valid DNS",
             double(t.dns_malformed) + double(k[L7TAP_CNT_UDP_NOT_DNS]));
+  s.Counter("l7tap_dns_peer_unreadable_total",
+            "Datagram calls whose address argument could not be read (judged by the socket's ports alone)",
+            double(k[L7TAP_CNT_PEER_UNREADABLE]));
   s.Counter("l7tap_dns_retransmits_total", "DNS queries sent again while the first was pending",
             double(t.dns_retransmits));
   s.Counter("l7tap_dns_stream_gaps_total", "DNS-over-TCP streams whose framing was lost to missing bytes",

@@ -118,6 +118,7 @@ enum l7tap_counter {
   L7TAP_CNT_HOLDS = 30,             /* processes stopped at their first TLS bytes until the agent cleared them */
   L7TAP_CNT_HOLD_REFUSED = 31,      /* holds not made: the held table was full or the signal failed */
   L7TAP_CNT_PROC_TABLE_FULL = 32,   /* proc_files insert refused: that process can start TLS unheld */
+  L7TAP_CNT_PEER_UNREADABLE = 33,   /* datagram calls whose address argument could not be read */
   L7TAP_CNT__MAX = 48,
 };
 
@@ -138,6 +139,9 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
  * next record header), so every record boundary is reported even past a call's copy cap. Cleared when a TLS
  * library's plaintext probes serve the connection. */
 #define L7TAP_CONN_TLS_REC 16
+/* A UDP socket whose own and connected ports are not DNS ports sent a datagram to one (sendto, sendmsg with
+ * an address: an unconnected resolver): its receives are followed too, each datagram judged by its peer. */
+#define L7TAP_CONN_DNS_PEER 32
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
 struct l7tap_conn_info {
@@ -239,10 +243,21 @@ struct l7tap_data_event {
   __u8 direction; /* enum l7tap_direction */
   __u8 source;    /* enum l7tap_source; positions count each source's stream separately */
   __u8 unseen;    /* bytes this direction moved before this event were never seen nor counted in position */
-  __u8 pad[5];
+  __u8 peer;      /* a struct l7tap_peer follows the payload: the datagram's other end, named by its call */
+  __u8 pad[4];
   __u32 lost_events; /* events of this direction dropped before this one (see l7tap_conn_info) */
   __u32 lost_starts; /* of those, the ones that began a message */
-  /* `copied` payload bytes follow the struct in the same record. */
+  /* `copied` payload bytes follow the struct in the same record, then the l7tap_peer when `peer` is set. */
+};
+
+/* The other end of one UDP datagram as its call named it: sendto's dest_addr, recvfrom's src_addr, a msghdr's
+ * msg_name (sendmsg, recvmsg, sendmmsg, recvmmsg). Calls that name no address carry none: their peer is the
+ * socket's connected one. Unaligned after the payload (read it with memcpy). */
+struct l7tap_peer {
+  __u16 family; /* AF_INET / AF_INET6 */
+  __u16 port;   /* host byte order */
+  __u32 pad;
+  __u8 addr[16]; /* IPv4 in the first 4 bytes */
 };
 
 struct l7tap_close_event {

@@ -88,6 +88,7 @@ enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL
 struct call_args {
   __u64 ptr;   /* buffer, iovec array, msghdr or mmsghdr array */
   __u64 count; /* iovcnt or vlen */
+  __u64 addr;  /* sendto's dest_addr, recvfrom's src_addr (0: none, or not a call with one) */
   __s32 fd;
   __u8 kind;
   __u8 direction;
@@ -154,6 +155,8 @@ struct scratch {
   __u64 seg_base[H2_SEGS];
   __u32 nsegs;
   __u32 seg_hint; /* where h2_locate's last answer was: a walk goes forward */
+  struct l7tap_peer peer; /* a datagram's address argument, appended to the event when has_peer */
+  bool has_peer;
 };
 
 struct {
@@ -273,6 +276,39 @@ static __noinline struct l7tap_conn_info* register_conn(__u64 pid_tgid, __s32 fd
   return bpf_map_lookup_elem(&conns, &key);
 }
 
+static __always_inline bool is_dns_port(__u16 port) { return port && bpf_map_lookup_elem(&dns_ports, &port); }
+
+/* The address a datagram call names (sendto's dest_addr, recvfrom's src_addr, a msghdr's msg_name) as a peer;
+ * `len` is its length when known (msg_namelen; 0: not known, a successful call had a valid one). False when
+ * there is none (the socket's connected peer is the datagram's) or it cannot be read (counted). */
+static __always_inline bool read_peer(__u64 addr, __u32 len, struct l7tap_peer* p) {
+  if (!addr) return false;
+  struct {
+    __u16 family;
+    __u16 port; /* network byte order */
+    __u8 v4[4]; /* sockaddr_in's address; sockaddr_in6's flow info */
+  } h;
+  if (bpf_probe_read_user(&h, sizeof(h), (const void*)addr)) {
+    count(L7TAP_CNT_PEER_UNREADABLE, 1);
+    return false;
+  }
+  if (h.family == AF_INET && (!len || len >= sizeof(h))) {
+    __builtin_memset(p->addr, 0, sizeof(p->addr));
+    __builtin_memcpy(p->addr, h.v4, 4);
+  } else if (h.family == AF_INET6 && (!len || len >= 24)) {
+    if (bpf_probe_read_user(p->addr, sizeof(p->addr), (const void*)(addr + 8))) {
+      count(L7TAP_CNT_PEER_UNREADABLE, 1);
+      return false;
+    }
+  } else {
+    return false;
+  }
+  p->family = h.family;
+  p->port = bpf_ntohs(h.port);
+  p->pad = 0;
+  return true;
+}
+
 /* Whether a connection's syscall bytes are sent: not ciphertext, and UDP only on DNS ports. */
 static __always_inline bool syscall_bytes_followed(const struct l7tap_conn_info* ci) {
   return (!(ci->flags & L7TAP_CONN_TLS) || (ci->flags & L7TAP_CONN_TLS_REC)) &&
@@ -320,6 +356,8 @@ static __always_inline struct scratch* begin_data(__u64 pid_tgid, __s32 fd, stru
   s->user_buf = 0;
   s->nsegs = 0;
   s->seg_hint = 0;
+  s->has_peer = false;
+  s->ev.peer = 0;
   return s;
 }
 
@@ -617,7 +655,9 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
   ci->last_ns = s->ev.hdr.ts_ns;
   const bool datagram = ci->flags & L7TAP_CONN_UDP;
   if (datagram) {
-    /* One datagram: DNS only (the port said so at entry; the header must agree). */
+    /* One datagram: DNS only (the socket's ports, or on an unconnected socket this datagram's peer port; the
+     * header must agree). */
+    if (!(ci->flags & L7TAP_CONN_DNS) && !(s->has_peer && is_dns_port(s->peer.port))) return;
     if (!dns_header_ok(s)) {
       count(L7TAP_CNT_UDP_NOT_DNS, 1);
       return;
@@ -658,6 +698,15 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
   s->ev.lost_starts = (__u32)lost;
   s->ev.unseen = unseen != 0;
   __u64 size = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
+  if (datagram && s->has_peer) {
+    /* The datagram's peer goes after its payload (datagrams only: a stream's events stay as they are). */
+    __u32 off = s->ev.copied;
+    if (off > L7TAP_MAX_PAYLOAD) off = L7TAP_MAX_PAYLOAD;
+    if (!bpf_probe_read_kernel(&s->data[off], sizeof(s->peer), &s->peer)) {
+      s->ev.peer = 1;
+      size += sizeof(s->peer);
+    }
+  }
   if (bpf_ringbuf_output(&events, s, size, wakeup_flag())) {
     count(L7TAP_CNT_RINGBUF_FULL, 1);
     const __u32 counter = lost_start_counter(s, datagram);

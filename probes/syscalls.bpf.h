@@ -25,7 +25,37 @@ static __always_inline void note_missed_exit(struct thread_state* t, __u32 tgid)
   t->call.kind = 0;
 }
 
-static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags, __u8 kind, __u8 dir) {
+/* The port a send names (sendto's dest_addr, the msghdr's msg_name, the first message's of a sendmmsg), 0 when
+ * none or unreadable. */
+static __always_inline __u16 send_port(__u8 kind, __u64 ptr, __u64 addr) {
+  if (kind == CALL_MSG)
+    bpf_probe_read_user(&addr, sizeof(addr), &((const struct user_msghdr*)ptr)->msg_name);
+  else if (kind == CALL_MMSG)
+    bpf_probe_read_user(&addr, sizeof(addr), &((const struct mmsghdr*)ptr)->msg_hdr.msg_name);
+  else if (kind != CALL_BUF)
+    return 0;
+  __u16 head[2] = {}; /* family, port (network byte order) */
+  if (!addr || bpf_probe_read_user(head, sizeof(head), (const void*)addr)) return 0;
+  return head[0] == AF_INET || head[0] == AF_INET6 ? bpf_ntohs(head[1]) : 0;
+}
+
+/* Whether a call's bytes are sent. A UDP socket whose own and connected ports are not DNS ports (unconnected:
+ * musl's resolver, a Python client's sendto) has a call followed when its datagram may be DNS: a send naming a
+ * DNS port, and receives once it has sent one (L7TAP_CONN_DNS_PEER); the exit judges each datagram by its own
+ * peer. Other UDP costs these tests and nothing more. */
+static __always_inline bool call_followed(struct l7tap_conn_info* ci, __u8 kind, __u8 dir, __u64 ptr,
+                                          __u64 addr) {
+  if (syscall_bytes_followed(ci)) return true;
+  if ((ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_TLS)) != L7TAP_CONN_UDP) return false;
+  if (dir == L7TAP_DIR_INGRESS) return ci->flags & L7TAP_CONN_DNS_PEER;
+  if (!is_dns_port(send_port(kind, ptr, addr))) return false;
+  ci->flags |= L7TAP_CONN_DNS_PEER;
+  return true;
+}
+
+/* `addr`: sendto's dest_addr or recvfrom's src_addr (0 for calls without one). */
+static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags, __u8 kind, __u8 dir,
+                                     __u64 addr) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   /* Peeked bytes stay in the socket and are read again: they are not part of the stream yet. */
   if ((flags & MSG_PEEK) || !traced(pid_tgid)) return;
@@ -43,8 +73,8 @@ static __always_inline void enter_io(__s32 fd, __u64 ptr, __u64 cnt, __u64 flags
   note_missed_exit(t, pid_tgid >> 32);
   if (t->tls.kind) note_tls_fd(&t->tls, ci, fd);
   /* Ciphertext is never sent; UDP that is not DNS costs the tests above and nothing more. */
-  if (!syscall_bytes_followed(ci)) return;
-  t->call = (struct call_args){.ptr = ptr, .count = cnt, .fd = fd, .kind = kind, .direction = dir};
+  if (!call_followed(ci, kind, dir, ptr, addr)) return;
+  t->call = (struct call_args){.ptr = ptr, .count = cnt, .addr = addr, .fd = fd, .kind = kind, .direction = dir};
 }
 
 static __always_inline void enter_conn(__s32 fd, __u8 kind) {
@@ -139,6 +169,15 @@ static __noinline void emit_msg(struct l7tap_conn_info* ci, const struct call_ar
   bpf_probe_read_user(&iovlen, sizeof(iovlen), &msg->msg_iovlen);
   if (iovlen > iov_limit()) count(L7TAP_CNT_IOV_LIMIT, 1);
   copy_iov(s, iov, iovlen, length);
+  if (ci->flags & L7TAP_CONN_UDP) {
+    /* msg_name and msg_namelen (a receive's is the length the kernel wrote). */
+    struct {
+      __u64 name;
+      __u32 len;
+      __u32 pad;
+    } nm = {};
+    if (!bpf_probe_read_user(&nm, sizeof(nm), &msg->msg_name)) s->has_peer = read_peer(nm.name, nm.len, &s->peer);
+  }
   finish_data(s, ci, args->direction, length, true);
 }
 
@@ -147,22 +186,24 @@ static __noinline void emit_msg(struct l7tap_conn_info* ci, const struct call_ar
  * started). Its arguments are still in the user registers (x86-64: di, si, dx, r10), so it is followed all
  * the same. The state is made then, so the thread's later exits take the fast path (threads that only ever
  * read files get one too: task storage, freed with the thread). Tracepoint backend only (recover_at_exit).
- * `flags_arg`: which argument holds MSG_* flags (0: none). */
+ * `flags_arg`: which argument holds MSG_* flags (0: none); `addr_arg`: 4 when argument 4 (r8) is a sockaddr
+ * (sendto, recvfrom), else 0. */
 static __always_inline bool recover_call(struct call_args* args, const __u8 kind, const __u8 dir,
-                                         const int flags_arg) {
+                                         const int flags_arg, const int addr_arg) {
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(bpf_get_current_task_btf());
   if (!regs) return false;
   const __u64 flags = flags_arg == 2 ? regs->dx : flags_arg == 3 ? regs->r10 : 0;
   if (flags & MSG_PEEK) return false;
-  *args = (struct call_args){.ptr = regs->si, .count = regs->dx, .fd = (__s32)regs->di, .kind = kind,
-                             .direction = dir};
+  *args = (struct call_args){.ptr = regs->si, .count = regs->dx, .addr = addr_arg == 4 ? regs->r8 : 0,
+                             .fd = (__s32)regs->di, .kind = kind, .direction = dir};
   current_thread(true);
   return true;
 }
 
 /* `kind` is a constant at every call site, so each exit program keeps only its own branch: the verifier
  * then walks the iovec and mmsg loops only in the programs that need them (load time drops severalfold). */
-static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir, const int flags_arg) {
+static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir, const int flags_arg,
+                                      const int addr_arg) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   struct thread_state* t = current_thread(false);
   struct call_args args;
@@ -173,7 +214,8 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
     t->call.kind = 0;
     if (args.kind != kind) return;
   } else {
-    if (!recover_at_exit || ret < 0 || !traced(pid_tgid) || !recover_call(&args, kind, dir, flags_arg)) return;
+    if (!recover_at_exit || ret < 0 || !traced(pid_tgid) || !recover_call(&args, kind, dir, flags_arg, addr_arg))
+      return;
     recovered = true;
   }
 
@@ -191,7 +233,7 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
    * with its reader waiting): it starts again with these bytes. */
   struct l7tap_conn_info* ci = find_conn(pid_tgid, args.fd);
   if (!ci) return;
-  if (recovered && !syscall_bytes_followed(ci)) return;  /* what enter_io would have checked */
+  if (recovered && !call_followed(ci, kind, dir, args.ptr, args.addr)) return; /* what enter_io checks */
   if (is_muted(key, ci, L7TAP_SRC_SYSCALL)) return;
 
   if (kind == CALL_BUF) {
@@ -200,6 +242,7 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
     long got = copy_user(s, 0, (const void*)args.ptr, ret);
     s->ev.copied = got > 0 ? got : 0;
     s->user_buf = args.ptr;
+    if (addr_arg && (ci->flags & L7TAP_CONN_UDP)) s->has_peer = read_peer(args.addr, 0, &s->peer);
     finish_data(s, ci, args.direction, ret, true);
   } else if (kind == CALL_IOV) {
     struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
@@ -287,40 +330,49 @@ int on_process_exit(void* ctx) {
 
 // clang-format off
 /* Exits are defined (so attached) before entries: a call whose entry is seen always has its exit. */
-#define PROBES(name, enter_call, kind, dir, flags_arg)                                                      \
+/* `addr_arg`: 4 when argument 4 is a sockaddr (sendto, recvfrom), else 0 (the kprobe entry then reads only
+ * four arguments). */
+#define PROBES(name, enter_call, kind, dir, flags_arg, addr_arg)                                            \
   SEC("tracepoint/syscalls/sys_exit_" #name)                                                                \
   int tp_exit_##name(struct trace_event_raw_sys_exit *ctx) {                                                \
-    exit_call(ctx->ret, kind, dir, flags_arg);                                                              \
+    exit_call(ctx->ret, kind, dir, flags_arg, addr_arg);                                                    \
     return 0;                                                                                               \
   }                                                                                                         \
   SEC("tracepoint/syscalls/sys_enter_" #name)                                                               \
   int tp_enter_##name(struct trace_event_raw_sys_enter *ctx) {                                              \
     long a0 = ctx->args[0], a1 = ctx->args[1], a2 = ctx->args[2], a3 = ctx->args[3];                        \
+    long a4 = addr_arg ? ctx->args[4] : 0;                                                                  \
     enter_call;                                                                                             \
     return 0;                                                                                               \
   }                                                                                                         \
   SEC("kretsyscall/" #name)                                                                                 \
-  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind, dir, flags_arg); return 0; }           \
+  int BPF_KRETPROBE(ks_exit_##name, long ret) { exit_call(ret, kind, dir, flags_arg, addr_arg); return 0; } \
+  KS_ENTER_##addr_arg(name, enter_call)
+#define KS_ENTER_0(name, enter_call)                                                                        \
   SEC("ksyscall/" #name)                                                                                    \
-  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3) { enter_call; return 0; }
+  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3) { long a4 = 0; enter_call; return 0; }
+#define KS_ENTER_4(name, enter_call)                                                                        \
+  SEC("ksyscall/" #name)                                                                                    \
+  int BPF_KSYSCALL(ks_enter_##name, long a0, long a1, long a2, long a3, long a4) { enter_call; return 0; }
 
 /* a0 = fd, a1 = buffer / iovec / msghdr / mmsghdr, a2 = count (iovec and mmsg kinds); `flags` is the
  * argument holding the MSG_* flags of receive calls (0 where there is none), `fi` its index. */
-#define IO(name, kind, dir, flags, fi) \
-  PROBES(name, (void)a3; enter_io(a0, a1, a2, flags, kind, dir), kind, dir, fi)
-#define CONN(name, kind) PROBES(name, (void)a1; (void)a2; (void)a3; enter_conn(a0, kind), kind, 0, 0)
+#define IO(name, kind, dir, flags, fi, ai) \
+  PROBES(name, (void)a3; enter_io(a0, a1, a2, flags, kind, dir, a4), kind, dir, fi, ai)
+#define CONN(name, kind) \
+  PROBES(name, (void)a1; (void)a2; (void)a3; (void)a4; enter_conn(a0, kind), kind, 0, 0, 0)
 
-IO(read, CALL_BUF, L7TAP_DIR_INGRESS, 0, 0)
-IO(write, CALL_BUF, L7TAP_DIR_EGRESS, 0, 0)
-IO(recvfrom, CALL_BUF, L7TAP_DIR_INGRESS, a3, 3)
-IO(sendto, CALL_BUF, L7TAP_DIR_EGRESS, 0, 0)
-IO(readv, CALL_IOV, L7TAP_DIR_INGRESS, 0, 0)
-IO(writev, CALL_IOV, L7TAP_DIR_EGRESS, 0, 0)
-IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS, a2, 2)
-IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS, 0, 0)
-IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS, a3, 3)
-IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS, 0, 0)
-IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS, 0, 0) /* a0 = out_fd (the socket) */
+IO(read, CALL_BUF, L7TAP_DIR_INGRESS, 0, 0, 0)
+IO(write, CALL_BUF, L7TAP_DIR_EGRESS, 0, 0, 0)
+IO(recvfrom, CALL_BUF, L7TAP_DIR_INGRESS, a3, 3, 4) /* a4 = src_addr, read at the exit */
+IO(sendto, CALL_BUF, L7TAP_DIR_EGRESS, 0, 0, 4)     /* a4 = dest_addr */
+IO(readv, CALL_IOV, L7TAP_DIR_INGRESS, 0, 0, 0)
+IO(writev, CALL_IOV, L7TAP_DIR_EGRESS, 0, 0, 0)
+IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS, a2, 2, 0)
+IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS, 0, 0, 0)
+IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS, a3, 3, 0)
+IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS, 0, 0, 0)
+IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS, 0, 0, 0) /* a0 = out_fd (the socket) */
 CONN(connect, CALL_CONNECT)
 CONN(accept, CALL_ACCEPT)
 CONN(accept4, CALL_ACCEPT)

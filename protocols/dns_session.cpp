@@ -24,9 +24,10 @@ DnsSession::~DnsSession() {
   if (budget_) budget_->used -= order_.size();
 }
 
-void DnsSession::OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length) {
+void DnsSession::OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length,
+                            const DatagramPeer& peer) {
   if (bytes.size() > length) bytes = bytes.first(length);
-  OnMessage(dir, Transport::kUdp, ts_ns, ts_ns, bytes, bytes.size() < length);
+  OnMessage(dir, Transport::kUdp, ts_ns, ts_ns, bytes, bytes.size() < length, peer);
 }
 
 void DnsSession::OnStream(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes,
@@ -34,7 +35,7 @@ void DnsSession::OnStream(Direction dir, uint64_t ts_ns, std::span<const uint8_t
   DnsTcpFramer& framer = framers_[Index(dir)];
   if (framer.lost()) return;
   framer.Push(ts_ns, bytes, uncopied_tail, [&](const DnsTcpMessage& m) {
-    OnMessage(dir, Transport::kTcp, m.first_ts_ns, m.last_ts_ns, m.bytes, m.cut);
+    OnMessage(dir, Transport::kTcp, m.first_ts_ns, m.last_ts_ns, m.bytes, m.cut, {});
   });
   if (framer.lost()) ++stats_.stream_gaps;
 }
@@ -59,7 +60,7 @@ void DnsSession::Close() {
 StreamConsumer& DnsSession::consumer(Direction dir) { return consumers_[Index(dir)]; }
 
 void DnsSession::OnMessage(Direction dir, Transport transport, uint64_t first_ts_ns, uint64_t last_ts_ns,
-                           std::span<const uint8_t> bytes, bool cut) {
+                           std::span<const uint8_t> bytes, bool cut, const DatagramPeer& peer) {
   Result<DnsMessage> parsed = cut ? ParseDnsMessageHead(bytes) : ParseDnsMessage(bytes);
   if (!parsed) {
     ++(cut ? stats_.truncated_captures : stats_.malformed);
@@ -68,7 +69,7 @@ void DnsSession::OnMessage(Direction dir, Transport transport, uint64_t first_ts
   const DnsMessage& m = *parsed;
   // Matching uses the first question only: servers echo the question section unchanged.
   const DnsQuestion& q = m.questions.front();
-  Key key{dir, m.id, q.type, q.klass, q.name};
+  Key key{dir, peer, m.id, q.type, q.klass, q.name};
   if (m.response) {
     key.dir = Opposite(dir);  // answers travel the other way
     OnResponse(transport, last_ts_ns, m, std::move(key));
@@ -84,7 +85,10 @@ void DnsSession::OnQuery(uint64_t ts_ns, Key key) {
     ++stats_.retransmits;
     return;
   }
-  if (order_.size() >= kMaxPending) Drop(order_.begin());
+  if (order_.size() >= kMaxPending) {
+    if (budget_) ++budget_->evicted;  // the socket's own bound: its oldest query makes room
+    Drop(order_.begin());
+  }
   if (budget_ && budget_->used >= budget_->capacity) {
     if (order_.empty()) {
       ++budget_->refused;
@@ -101,6 +105,13 @@ void DnsSession::OnQuery(uint64_t ts_ns, Key key) {
 
 void DnsSession::OnResponse(Transport transport, uint64_t ts_ns, const DnsMessage& m, Key key) {
   auto found = by_key_.find(key);
+  if (found == by_key_.end() && key.peer.known()) {
+    // A query sent without an address on a socket whose connected peer is not known (its open was not seen):
+    // the answer names the peer it came from.
+    Key unknown = key;
+    unknown.peer = {};
+    found = by_key_.find(unknown);
+  }
   if (found == by_key_.end()) {
     ++stats_.unmatched_responses;
     return;
@@ -116,6 +127,7 @@ void DnsSession::OnResponse(Transport transport, uint64_t ts_ns, const DnsMessag
   t.type = key.type;
   t.rcode = m.rcode;
   t.truncated = m.truncated;
+  t.peer = key.peer;
   order_.erase(found->second);
   by_key_.erase(found);
   if (budget_) --budget_->used;

@@ -52,8 +52,12 @@ class DnsSession {
   DnsSession& operator=(const DnsSession&) = delete;
 
   // One UDP datagram of `length` bytes, of which `bytes` is what was captured (a prefix when shorter).
-  // A cut datagram is read for its header and question only.
-  void OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length);
+  // A cut datagram is read for its header and question only. `peer`: its other end (the address its call
+  // named, else the socket's connected peer; unknown when neither was seen): a query pairs only with an
+  // answer from (to) the same peer, so one unconnected socket asking several servers, or a server answering
+  // many clients on one socket, pairs exactly.
+  void OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length,
+                  const DatagramPeer& peer = {});
   // In-order TCP bytes of one direction, any chunking. `uncopied_tail` bytes followed them but were not
   // captured: inside a message they only cut it (read for header and question); covering a length prefix
   // they lose the framing, like a gap.
@@ -74,9 +78,11 @@ class DnsSession {
   StreamConsumer& consumer(Direction dir);
 
  private:
-  // A query is identified by the direction it travelled, its id and its first question (name lowercased).
+  // A query is identified by the direction it travelled, its peer (UDP), its id and its first question (name
+  // lowercased).
   struct Key {
     Direction dir;
+    DatagramPeer peer;
     uint16_t id;
     uint16_t type;
     uint16_t klass;
@@ -99,7 +105,7 @@ class DnsSession {
   };
 
   void OnMessage(Direction dir, Transport transport, uint64_t first_ts_ns, uint64_t last_ts_ns,
-                 std::span<const uint8_t> bytes, bool cut);
+                 std::span<const uint8_t> bytes, bool cut, const DatagramPeer& peer);
   void OnQuery(uint64_t ts_ns, Key key);
   void OnResponse(Transport transport, uint64_t ts_ns, const DnsMessage& m, Key key);
   void Drop(std::list<Pending>::iterator it);

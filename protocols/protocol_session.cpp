@@ -93,8 +93,9 @@ class DnsProtocol final : public ProtocolSession {
       : session_([&sink](DnsTransaction&& t) { sink.OnDns(std::move(t)); }, budget) {}
   const char* name() const override { return "dns"; }
   StreamConsumer& consumer(Direction dir) override { return session_.consumer(dir); }
-  void OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length) override {
-    session_.OnDatagram(dir, ts_ns, bytes, length);
+  void OnDatagram(Direction dir, uint64_t ts_ns, std::span<const uint8_t> bytes, uint32_t length,
+                  const DatagramPeer& peer) override {
+    session_.OnDatagram(dir, ts_ns, bytes, length, peer);
   }
   void OnClose() override { session_.Close(); }
   SessionStatus status() const override { return SessionStatus::kActive; }

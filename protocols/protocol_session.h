@@ -50,8 +50,8 @@ class ProtocolSession {
   virtual ~ProtocolSession() = default;
   virtual const char* name() const = 0;  // "http1", "http2", "dns"
   virtual StreamConsumer& consumer(Direction dir) = 0;
-  // One datagram (connectionless protocols; stream protocols ignore it).
-  virtual void OnDatagram(Direction, uint64_t, std::span<const uint8_t>, uint32_t) {}
+  // One datagram and its other end (connectionless protocols; stream protocols ignore it).
+  virtual void OnDatagram(Direction, uint64_t, std::span<const uint8_t>, uint32_t, const DatagramPeer&) {}
   // The connection closed: what is still open ends (counted).
   virtual void OnClose() = 0;
   virtual SessionStatus status() const = 0;

@@ -1,5 +1,7 @@
 #pragma once
 // What protocol parsers hand to the agent: one finished request/response exchange.
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <string>
 
@@ -40,6 +42,16 @@ struct HttpTransaction {
 // How a DNS message travelled: one UDP datagram, or one length-prefixed message on a TCP stream.
 enum class Transport : uint8_t { kUdp = 0, kTcp = 1 };
 
+// The other end of a datagram: the address its call named (sendto, recvfrom, a msghdr's msg_name), or the
+// socket's connected peer. An IPv4 address mapped into IPv6 is given as the IPv4 address it is.
+struct DatagramPeer {
+  uint8_t family = 0;  // 0: unknown; 4 or 6
+  uint16_t port = 0;
+  std::array<uint8_t, 16> addr{};  // IPv4 in the first 4 bytes, the rest 0
+  bool known() const { return family != 0; }
+  auto operator<=>(const DatagramPeer&) const = default;
+};
+
 // One DNS query and the response that matched it.
 struct DnsTransaction {
   Role role = Role::kUnknown;  // client: the process sent the query; server: it received the query
@@ -50,6 +62,7 @@ struct DnsTransaction {
   uint16_t type = 0;       // first question's type (DnsTypeName gives the label)
   uint8_t rcode = 0;       // response header's rcode (DnsRcodeName gives the label)
   bool truncated = false;  // TC bit: the answer did not fit (a client usually retries over TCP)
+  DatagramPeer peer;       // UDP: the other end (the server a client asked, the client a server answered)
 };
 
 const char* RoleName(Role role);

@@ -12,7 +12,7 @@ debian_packages=(
   cmake make pkg-config g++ libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp civetweb libcivetweb-dev libcurl4-openssl-dev
   curl python3 iproute2 nginx-light openssl qemu-system-x86 busybox-static
-  libcapstone-dev golang-1.19-go libldns-dev dnsmasq-base bind9-dnsutils wrk gnuplot-nox
+  libcapstone-dev golang-1.19-go libldns-dev dnsmasq-base bind9-dnsutils wrk gnuplot-nox musl-tools
   libnghttp2-dev nghttp2-client python3-grpcio golang-google-grpc-dev golang-golang-x-net-dev
 )
 

@@ -93,6 +93,47 @@ TEST(EventDecoderTest, OpenIPv4AndIPv6) {
   o = std::get_if<ConnOpen>(&mapped);
   ASSERT_NE(o, nullptr);
   EXPECT_EQ(o->remote_addr, "127.0.0.9");
+  EXPECT_EQ(o->remote.family, 4);
+  EXPECT_EQ(o->remote.port, 8080);
+  EXPECT_EQ(PeerAddress(o->remote), "127.0.0.9");
+
+  // Not connected: no peer.
+  ev.remote_port = 0;
+  auto unconnected = DecodeEvent(&ev, sizeof(ev));
+  o = std::get_if<ConnOpen>(&unconnected);
+  ASSERT_NE(o, nullptr);
+  EXPECT_FALSE(o->remote.known());
+}
+
+// A datagram's peer follows its payload (unaligned); the record must hold it.
+TEST(EventDecoderTest, DatagramPeerAfterThePayload) {
+  const std::string_view payload = "abcde";  // odd: the peer is unaligned
+  for (const char* text : {"::1", "::ffff:127.0.0.1", "127.0.0.3"}) {
+    SCOPED_TRACE(text);
+    auto rec = DataRecord(payload, 5);
+    reinterpret_cast<l7tap_data_event*>(rec.data())->peer = 1;
+    l7tap_peer peer{};
+    const bool v4 = std::strchr(text, ':') == nullptr;
+    peer.family = v4 ? AF_INET : AF_INET6;
+    peer.port = 5353;
+    inet_pton(peer.family, text, peer.addr);
+    rec.resize(rec.size() + sizeof(peer));
+    std::memcpy(rec.data() + rec.size() - sizeof(peer), &peer, sizeof(peer));
+    auto ev = DecodeEvent(rec.data(), rec.size());
+    auto* d = std::get_if<Data>(&ev);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->payload, payload);
+    EXPECT_EQ(d->peer.port, 5353);
+    const bool ipv6 = std::string_view(text) == "::1";
+    EXPECT_EQ(d->peer.family, ipv6 ? 6 : 4);
+    EXPECT_EQ(PeerAddress(d->peer), ipv6 ? "::1" : std::string_view(text).substr(v4 ? 0 : 7));
+    EXPECT_TRUE(std::holds_alternative<Malformed>(DecodeEvent(rec.data(), rec.size() - 1)));
+  }
+  // Without the flag the payload alone is the record, and there is no peer.
+  auto plain = DataRecord(payload, 5);
+  auto ev = DecodeEvent(plain.data(), plain.size());
+  ASSERT_NE(std::get_if<Data>(&ev), nullptr);
+  EXPECT_FALSE(std::get<Data>(ev).peer.known());
 }
 
 }  // namespace

@@ -50,7 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (op & 7) {
       case 0: {
         const auto bytes = AsBytes(records.Take(value));
-        session.OnDatagram(dir, ts, bytes, static_cast<uint32_t>(bytes.size()));
+        // Peers from the op's high bits: one socket talking to several (unconnected UDP).
+        const l7tap::protocols::DatagramPeer peer{.family = 4, .port = static_cast<uint16_t>(op >> 4)};
+        session.OnDatagram(dir, ts, bytes, static_cast<uint32_t>(bytes.size()), peer);
         break;
       }
       case 1: {

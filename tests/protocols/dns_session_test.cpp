@@ -32,8 +32,8 @@ const std::string kAaaa = "example.com. 300 IN AAAA 2606:2800:220:1:248:1893:25c
 // One socket with the transactions it produced.
 struct Socket {
   Socket() : session([this](DnsTransaction&& t) { txns.push_back(std::move(t)); }) {}
-  void Udp(Direction dir, uint64_t ts, const Bytes& b) {
-    session.OnDatagram(dir, ts, b, static_cast<uint32_t>(b.size()));
+  void Udp(Direction dir, uint64_t ts, const Bytes& b, const DatagramPeer& peer = {}) {
+    session.OnDatagram(dir, ts, b, static_cast<uint32_t>(b.size()), peer);
   }
   std::vector<DnsTransaction> txns;
   DnsSession session;
@@ -357,6 +357,111 @@ TEST(DnsSession, FedByStreamReassemblers) {
   lossy.Push(10, 41, view(query, 10, 1), 1, s.session.consumer(kOut));
   lossy.Push(12, 42, view(query, 12, 1), 1, s.session.consumer(kOut));
   EXPECT_EQ(s.session.stats().stream_gaps, 1u);
+}
+
+DatagramPeer V4(uint8_t last, uint16_t port) {
+  DatagramPeer p{.family = 4, .port = port};
+  p.addr[0] = 127;
+  p.addr[3] = last;
+  return p;
+}
+
+DatagramPeer V6Loopback(uint16_t port) {
+  DatagramPeer p{.family = 6, .port = port};
+  p.addr[15] = 1;
+  return p;
+}
+
+// One unconnected socket asks two servers the same question with the same id (musl asks every nameserver at
+// once): each answer pairs with the query sent to its sender, whatever the order.
+TEST(DnsSession, UnconnectedClientPairsByServer) {
+  Socket s;
+  const DatagramPeer a = V4(1, 53), b = V6Loopback(53);
+  s.Udp(kOut, 100, Query("a.test.", kTypeA, 7), a);
+  s.Udp(kOut, 110, Query("a.test.", kTypeA, 7), b);  // not a retransmit: another server
+  EXPECT_EQ(s.session.pending(), 2u);
+  s.Udp(kIn, 300, Response("a.test.", kTypeA, 7, kNxDomain), b);
+  s.Udp(kIn, 400, Response("a.test.", kTypeA, 7, kNoError), a);
+  ASSERT_EQ(s.txns.size(), 2u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 110, 300, "a.test", kTypeA, kNxDomain);
+  EXPECT_EQ(s.txns[0].peer, b);
+  ExpectTxn(s.txns[1], Role::kClient, Transport::kUdp, 100, 400, "a.test", kTypeA, kNoError);
+  EXPECT_EQ(s.txns[1].peer, a);
+  ExpectStats(s.session.stats(), 0, 0, 0);
+}
+
+// An answer from a server that was not asked (same id and question: spoofed, or a stray reply) pairs with
+// nothing; the query stays pending for its own server's answer.
+TEST(DnsSession, AnswerFromAnotherPeerDoesNotPair) {
+  Socket s;
+  s.Udp(kOut, 100, Query("a.test.", kTypeA, 9), V4(1, 53));
+  s.Udp(kIn, 200, Response("a.test.", kTypeA, 9, kNoError), V4(2, 53));
+  s.Udp(kIn, 210, Response("a.test.", kTypeA, 9, kNoError), V4(1, 5353));  // same address, another port
+  EXPECT_TRUE(s.txns.empty());
+  EXPECT_EQ(s.session.pending(), 1u);
+  s.Udp(kIn, 300, Response("a.test.", kTypeA, 9, kNoError), V4(1, 53));
+  ASSERT_EQ(s.txns.size(), 1u);
+  ExpectTxn(s.txns[0], Role::kClient, Transport::kUdp, 100, 300, "a.test", kTypeA, kNoError);
+  ExpectStats(s.session.stats(), 0, 2, 0);
+}
+
+// A connected socket whose peer is not known (its open was lost) sends without an address; the answer read
+// with recvfrom names its server, and still pairs.
+TEST(DnsSession, QueryWithoutPeerPairsWithAnAnswerNamingOne) {
+  Socket s;
+  s.Udp(kOut, 100, Query("a.test.", kTypeA, 4));
+  s.Udp(kIn, 200, Response("a.test.", kTypeA, 4, kNoError), V4(1, 53));
+  ASSERT_EQ(s.txns.size(), 1u);
+  EXPECT_EQ(s.txns[0].peer, V4(1, 53));
+  ExpectStats(s.session.stats(), 0, 0, 0);
+}
+
+// A server answering many clients on one socket: clients that chose the same id and question each get their
+// own transaction, with their address as the peer.
+TEST(DnsSession, ServerPairsByClient) {
+  Socket s;
+  const DatagramPeer c1 = V4(1, 40001), c2 = V4(1, 40002), c3 = V6Loopback(40001);
+  s.Udp(kIn, 10, Query("b.test.", kTypeAaaa, 1), c1);
+  s.Udp(kIn, 11, Query("b.test.", kTypeAaaa, 1), c2);
+  s.Udp(kIn, 12, Query("b.test.", kTypeAaaa, 1), c3);
+  s.Udp(kIn, 13, Query("b.test.", kTypeAaaa, 1), c2);  // c2 asks again while pending: its retransmit
+  s.Udp(kOut, 20, Response("b.test.", kTypeAaaa, 1, kNoError), c3);
+  s.Udp(kOut, 21, Response("b.test.", kTypeAaaa, 1, kNoError), c1);
+  s.Udp(kOut, 22, Response("b.test.", kTypeAaaa, 1, kNoError), c2);
+  ASSERT_EQ(s.txns.size(), 3u);
+  EXPECT_EQ(s.txns[0].peer, c3);
+  ExpectTxn(s.txns[0], Role::kServer, Transport::kUdp, 12, 20, "b.test", kTypeAaaa, kNoError);
+  EXPECT_EQ(s.txns[1].peer, c1);
+  ExpectTxn(s.txns[1], Role::kServer, Transport::kUdp, 10, 21, "b.test", kTypeAaaa, kNoError);
+  EXPECT_EQ(s.txns[2].peer, c2);
+  ExpectTxn(s.txns[2], Role::kServer, Transport::kUdp, 11, 22, "b.test", kTypeAaaa, kNoError);
+  ExpectStats(s.session.stats(), 0, 0, 0, 1);
+}
+
+// The per-socket bound holds whatever the peers: past kMaxPending the oldest query is given up, counted
+// unanswered and in the node-wide budget's evictions.
+TEST(DnsSession, ManyPeersStayBounded) {
+  DnsPendingBudget budget;
+  std::vector<DnsTransaction> txns;
+  DnsSession session([&](DnsTransaction&& t) { txns.push_back(std::move(t)); }, &budget);
+  const size_t n = DnsSession::kMaxPending + 5;
+  for (size_t i = 0; i < n; ++i) {
+    const Bytes q = Query("a.test.", kTypeA, 3);
+    session.OnDatagram(kIn, i, q, static_cast<uint32_t>(q.size()), V4(1, static_cast<uint16_t>(20000 + i)));
+  }
+  EXPECT_EQ(session.pending(), DnsSession::kMaxPending);
+  EXPECT_EQ(budget.used, DnsSession::kMaxPending);
+  EXPECT_EQ(budget.evicted, 5u);
+  EXPECT_EQ(session.stats().unanswered, 5u);
+  // The first five clients' answers find nothing; the sixth's pairs.
+  const Bytes r = Response("a.test.", kTypeA, 3, kNoError);
+  session.OnDatagram(kOut, n, r, static_cast<uint32_t>(r.size()), V4(1, 20000));
+  session.OnDatagram(kOut, n + 1, r, static_cast<uint32_t>(r.size()), V4(1, 20005));
+  ASSERT_EQ(txns.size(), 1u);
+  EXPECT_EQ(txns[0].start_ns, 5u);
+  EXPECT_EQ(session.stats().unmatched_responses, 1u);
+  session.Close();
+  EXPECT_EQ(budget.used, 0u);
 }
 
 TEST(DnsSession, TransportNames) {
