@@ -40,6 +40,7 @@ struct ConnectionTracker::Connection final : protocols::TransactionSink, protoco
   uint64_t last_ns = 0;  // kernel time of its last event (idle expiry)
   std::string remote_addr;
   std::string service;
+  std::string container_id;  // of its process, read at the process's first connection ("" on the host)
   // Made on the first bytes (an idle connection holds none), or at the open for DNS.
   std::unique_ptr<ProtocolSession> session;
   std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while session holds state
@@ -128,6 +129,7 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
   raw->id = id;
   raw->tcp = tcp;
   raw->role = role;
+  if (container_of_) raw->container_id = container_of_(id.tgid);
   for (auto& s : raw->streams) s.set_budget(&hold_budget_);
   conns_[id.key()] = std::move(c);
   conns_table_.set_entries(conns_.size());
@@ -153,6 +155,7 @@ void ConnectionTracker::EmitHttp(Connection& c, protocols::HttpTransaction&& t) 
   const bool server = t.role == Role::kServer;
   r.pid = c.id.tgid;
   r.service_name = c.service;
+  r.container_id = c.container_id;
   r.server_port = server ? c.local_port : c.remote_port;
   if (!server) r.server_address = c.remote_addr;
   r.tls = c.tls || c.decryptor;
@@ -164,7 +167,7 @@ void ConnectionTracker::EmitDns(Connection& c, protocols::DnsTransaction&& t) {
   if (!dns_sink_) return;
   const bool server = t.role == Role::kServer;
   dns_sink_(DnsRecord{std::move(t), c.id.tgid, c.service, server ? c.local_port : c.remote_port,
-                      server ? std::string() : c.remote_addr});
+                      server ? std::string() : c.remote_addr, c.container_id});
 }
 
 void ConnectionTracker::SetDns(DnsSink sink, std::vector<uint16_t> ports) {
