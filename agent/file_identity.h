@@ -9,6 +9,7 @@
 // may, where it cannot be proven, get two (a double attach, as without this key).
 #include <sys/types.h>
 
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -26,7 +27,7 @@ struct FileKey {
   Kind kind = Kind::kPlain;
   uint64_t dev = 0, ino = 0;
   int64_t ctime_ns = 0, mtime_ns = 0, size = 0;  // kOverlayUnique only (a copy-up in one mount keeps st_ino)
-  bool operator==(const FileKey&) const = default;
+  auto operator<=>(const FileKey&) const = default;  // a std::map key, as TlsDiscovery keeps files
   std::string ToString() const;
 };
 
@@ -47,8 +48,13 @@ struct FileIdentity {
   std::string RealPath() const;  // "/proc/self/fd/N", or "" when real_fd is not set
 };
 
-// The identity of the file open as `fd`. `pid`: a process whose mount namespace holds the fd's mount (the
-// fd was opened through /proc/PID/root or /proc/PID/map_files); 0: the agent's own. Errors: fstat failed.
+// Use (a file about to get uprobes): open it as today (/proc/PID/root/PATH or /proc/PID/map_files/RANGE),
+// call IdentifyFile(fd, PID), key the traced-files table by `key` instead of (st_dev, st_ino), and when
+// `real_fd` is set attach through RealPath() and keep the FileIdentity (it owns real_fd) as long as the
+// probes stay; a file whose key is already traced needs no attach. Costs a few syscalls for overlay files,
+// one fstatfs otherwise. The identity of the file open as `fd`. `pid`: a process whose mount namespace holds
+// the fd's mount (the fd was opened through /proc/PID/root or /proc/PID/map_files); 0: the agent's own.
+// Errors: fstat failed.
 Result<FileIdentity> IdentifyFile(int fd, pid_t pid = 0);
 
 }  // namespace l7tap::agent

@@ -85,6 +85,10 @@ TEST_F(FileIdentityTest, PlainFilesHardLinksAndCopies) {
   // A hard link is the same inode (uprobes on one fire for both); a copy is not.
   EXPECT_EQ(Identify(dir_ + "/lower/usr/bin/linked").key, Identify(dir_ + "/lower/usr/bin/linked-too").key);
   EXPECT_NE(Identify(dir_ + "/lower/usr/bin/same-bytes").key, app.key);
+  // Ordered and hashed consistently with equality (map and unordered_map keys).
+  const FileKey a = app.key, b = Identify(dir_ + "/lower/usr/bin/same-bytes").key;
+  EXPECT_TRUE((a < b) != (b < a));
+  EXPECT_EQ(FileKeyHash()(a), FileKeyHash()(Identify(dir_ + "/lower/usr/bin/app").key));
 }
 
 TEST_F(FileIdentityTest, OneLowerFileThroughTwoMountsIsOneKey) {
