@@ -49,11 +49,14 @@ class OverlayContainers:
         self.merged.append(merged)
 
     def pids(self):
-        """The host pid of each namespace's program (pid 1 inside; unshare's child outside)."""
+        """The host pid of each namespace's program (pid 1 inside; unshare's child outside); None once ended."""
         out = []
         for proc in self.procs:
-            with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
-                children = f.read().split()
+            try:
+                with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                    children = f.read().split()
+            except OSError:  # unshare already ended (its program failed)
+                children = []
             out.append(int(children[0]) if children else None)
         return out
 
