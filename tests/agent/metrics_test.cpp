@@ -159,8 +159,8 @@ TEST(MetricsTest, SeriesPastTheBudgetGoToTheOverflowSeries) {
   const auto& server = got.at("http_server_request_duration_seconds");
   // 94 (the budget less one overflow series for each of the 6 metrics) and the overflow one.
   EXPECT_EQ(server.size(), 95u);
-  EXPECT_EQ(server.at("container_id=_overflow,http_request_method=_overflow,http_response_status_code=_"
-                      "overflow,http_route=_overflow,"
+  EXPECT_EQ(server.at("container_id=_overflow,http_request_method=_overflow,"
+                      "http_response_status_code=_overflow,http_route=_overflow,"
                       "network_protocol_version=_overflow,server_port=_overflow,service_name=_overflow,"),
             406u);
   EXPECT_EQ(Total(got, "http_server_request_duration_seconds"), 500u);
@@ -231,8 +231,7 @@ TEST(MetricsTest, Http2AndGrpcLabels) {
                  "network_protocol_version=2,server_port=8080,service_name=svc,",
                  1},
                 {"container_id=,error_type=rst_stream,http_request_method=GET,http_response_status_code=,"
-                 "http_route=/a,"
-                 "network_protocol_version=2,server_port=8080,service_name=svc,",
+                 "http_route=/a,network_protocol_version=2,server_port=8080,service_name=svc,",
                  1},
                 {"container_id=,http_request_method=_OTHER,http_response_status_code=200,http_route=,"
                  "network_protocol_version=2,server_port=8080,service_name=svc,",
