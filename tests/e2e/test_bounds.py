@@ -242,7 +242,8 @@ class TablesTest(unittest.TestCase):
                                      "http_sessions", "held_stream_bytes", "dns_pending", "metric_series",
                                      "http_routes", "rpc_methods",
                                      "server_addresses", "dns_question_names", "tls_traced_files",
-                                     "inspected_files", "pending_rescans", "tls_pending", "tls_secrets"})
+                                     "inspected_files", "pending_rescans", "tls_pending", "tls_secrets",
+                                     "container_ids", "container_id_values"})
             for name in names:
                 self.assertGreater(table(agent, "l7tap_table_capacity", name), 0, name)
         finally:
