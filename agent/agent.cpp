@@ -15,11 +15,13 @@
 #include "agent/capture_probes.h"
 #include "agent/connection_tracker.h"
 #include "agent/discovery_worker.h"
+#include "agent/container_id.h"
 #include "agent/event_decoder.h"
 #include "agent/hold_watchdog.h"
 #include "agent/kernel_sweeper.h"
 #include "agent/latency_histogram.h"
 #include "agent/metrics.h"
+#include "agent/pid_namespace.h"
 #include "agent/printer.h"
 #include "agent/process_alive.h"
 #include "agent/process_holds.h"
@@ -85,6 +87,16 @@ class Agent {
             [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); }, LimitsOf(c)) {}
 
   int Run() {
+    // Host pids from the probes, looked up in /proc: both must number processes alike.
+    uint32_t self_tgid = uint32_t(getpid());
+    bool proc_shows_host_pids = true;
+    if (auto view = ReadPidView(); view && !view->host()) {
+      if (!config_.allow_pid_namespace) return Fail(PidNamespaceError(*view));
+      std::fprintf(stderr, "l7tap: %s\n", PidNamespaceDegraded(*view).c_str());
+      self_tgid = view->kernel_tgid;  // the probes skip the agent by its host pid
+      proc_shows_host_pids = view->proc_matches_kernel();
+      g_process_checks = proc_shows_host_pids;
+    }  // BPF unusable: loading the probes below says why
     RaiseFileLimit();
     if (!config_.symbol_table.empty()) {
       auto table = symbolizer::AddressTable::Load(config_.symbol_table);
@@ -105,12 +117,16 @@ class Agent {
     metrics_ = std::move(*metrics);
     tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
     tracker_.SetForgotten([this](const ConnId& id, Eviction why) { sweeper_->Forget(id, why); });
+    if (proc_shows_host_pids) {
+      container_ids_ = std::make_unique<ContainerIds>(tables_);
+      tracker_.SetContainerIds([this](uint32_t tgid) { return container_ids_->Of(tgid); });
+    }
 
     ProbeOptions options;
     options.choice = config_.syscall_probes;
     options.max_payload_bytes = config_.max_payload_bytes;
     options.pids = config_.pids;
-    options.self_tgid = getpid();
+    options.self_tgid = self_tgid;
     options.ringbuf_bytes = config_.ringbuf_kib << 10;
     options.max_connections = config_.max_connections;
     if (config_.event_batch_ms > 0) options.wakeup_bytes = options.ringbuf_bytes / 8;
@@ -133,7 +149,7 @@ class Agent {
                                    : config_.tls_capture == TlsCapture::kPlaintext
                                        ? TlsCaptureMode::kPlaintext
                                        : TlsCaptureMode::kAuto;
-    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), getpid(), tables_, config_.probe_placement,
+    tls_ = std::make_unique<TlsDiscovery>(*probes_, table_.get(), self_tgid, tables_, config_.probe_placement,
                                           tl, capture);
     if (options.tls_keys) {
       secrets_ = std::make_unique<protocols::TlsSecretStore>();
@@ -247,6 +263,7 @@ class Agent {
     if (now >= next_tracker_sweep_) {
       CheckWatchdog();
       tracker_.Sweep(now, ProcessAlive);
+      if (container_ids_) container_ids_->Sweep(ProcessAlive);
       next_tracker_sweep_ = now + kTrackerSweepNs;
     }
     if (now >= next_kernel_sweep_) {
@@ -286,6 +303,7 @@ class Agent {
       counts_.exit++;
       for (int32_t fd : tracker_.OnProcessExit(x->tgid)) probes_->ForgetConnection(x->tgid, fd);
       worker_->PostExit(x->tgid);
+      if (container_ids_) container_ids_->OnExit(x->tgid);
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
       if (config_.tls_probes) worker_->PostExec(e->tgid, e->filename, e->ts_ns);
@@ -360,6 +378,7 @@ class Agent {
   std::unique_ptr<symbolizer::AddressTable> table_;
   std::unique_ptr<CaptureProbes> probes_;
   std::unique_ptr<KernelSweeper> sweeper_;
+  std::unique_ptr<ContainerIds> container_ids_;  // off where /proc does not show host pids
   std::unique_ptr<TlsDiscovery> tls_;
   std::unique_ptr<ProcessHolds> holds_;  // holding on, with its watchdog running
   std::unique_ptr<HoldWatchdog> watchdog_;

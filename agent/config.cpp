@@ -133,6 +133,9 @@ l7tap_table_evictions_total{table,reason}):
   --series-ttl SECONDS      a series not updated this long leaves /metrics (default 600)
   --max-traced-binaries N   files (libraries, executables) with TLS uprobes (default 1024);
                             past it the least recently run one is detached
+  --allow-pid-namespace     run even when not in the host PID namespace (by default l7tap
+                            stops with one line: run it with hostPID: true, --pid=host or as a
+                            systemd service); what is degraded is logged at start
   --verbose                 log libbpf diagnostics
   --help                    this text
 )";
@@ -171,6 +174,8 @@ Result<Config> ParseArgs(int argc, char** argv) {
       c.print = true;
     } else if (arg == "--verbose") {
       c.verbose = true;
+    } else if (arg == "--allow-pid-namespace") {
+      c.allow_pid_namespace = true;
     } else if (arg == "--listen") {
       auto v = need_value(arg);
       if (!v) return Error{v.error()};

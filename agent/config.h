@@ -49,6 +49,8 @@ struct Config {
   uint32_t max_series = 20000;            // histogram series in all
   uint32_t series_ttl_s = 600;            // a series not updated this long leaves /metrics
   uint32_t max_traced_binaries = 1024;    // files with TLS uprobes; then the least recently run is detached
+  // Run even outside the host PID namespace (degraded: see PidNamespaceDegraded); otherwise a start-up error.
+  bool allow_pid_namespace = false;
   bool help = false;
 };
 

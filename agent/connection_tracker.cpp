@@ -41,6 +41,7 @@ struct ConnectionTracker::Connection final : protocols::TransactionSink, protoco
   std::string remote_addr;
   protocols::DatagramPeer remote_peer;  // connected sockets: a datagram's peer when its call named none
   std::string service;
+  std::string container_id;  // of its process, read at the process's first connection ("" on the host)
   // Made on the first bytes (an idle connection holds none), or at the open for DNS.
   std::unique_ptr<ProtocolSession> session;
   std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while session holds state
@@ -129,6 +130,7 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
   raw->id = id;
   raw->tcp = tcp;
   raw->role = role;
+  if (container_of_) raw->container_id = container_of_(id.tgid);
   for (auto& s : raw->streams) s.set_budget(&hold_budget_);
   conns_[id.key()] = std::move(c);
   conns_table_.set_entries(conns_.size());
@@ -154,6 +156,7 @@ void ConnectionTracker::EmitHttp(Connection& c, protocols::HttpTransaction&& t) 
   const bool server = t.role == Role::kServer;
   r.pid = c.id.tgid;
   r.service_name = c.service;
+  r.container_id = c.container_id;
   r.server_port = server ? c.local_port : c.remote_port;
   if (!server) r.server_address = c.remote_addr;
   r.tls = c.tls || c.decryptor;
@@ -177,6 +180,7 @@ void ConnectionTracker::EmitDns(Connection& c, protocols::DnsTransaction&& t) {
     r.server_port = c.remote_port;
     r.server_address = c.remote_addr;
   }
+  r.container_id = c.container_id;
   r.dns = std::move(t);
   dns_sink_(std::move(r));
 }

@@ -32,6 +32,7 @@ struct TransactionRecord {
   uint16_t server_port = 0;    // the server's port, whichever side was traced
   std::string server_address;  // client side: the peer it called
   bool tls = false;            // seen through a TLS library, or decrypted by the agent
+  std::string container_id;    // "" for host processes (agent/container_id.h)
 };
 
 struct DnsRecord {
@@ -41,6 +42,7 @@ struct DnsRecord {
   uint16_t server_port = 0;    // the DNS server's port, whichever side was traced
   std::string server_address;  // client side: the server it asked (the datagram's peer, else the socket's)
   std::string client_address;  // server side, UDP: the client it answered
+  std::string container_id;    // "" for host processes
 };
 
 // Monotonic totals, read by the metrics collector from another thread.
@@ -132,6 +134,8 @@ class ConnectionTracker {
   using DnsSink = std::function<void(DnsRecord&&)>;
   void SetDns(DnsSink sink, std::vector<uint16_t> ports);
   void SetForgotten(Forgotten forgotten) { forgotten_ = std::move(forgotten); }
+  // The container id of a process (asked once per connection, when it is created); none: "".
+  void SetContainerIds(std::function<std::string(uint32_t tgid)> of) { container_of_ = std::move(of); }
   // Keys mode: TLS connections whose ciphertext the kernel sends are decrypted with the store's secrets;
   // `refresh` (optional) reads secrets that may have arrived meanwhile (key-log files) before a connection
   // waiting for them is given up.
@@ -184,6 +188,7 @@ class ConnectionTracker {
   Sink sink_;
   Ignored ignored_;
   Forgotten forgotten_;
+  std::function<std::string(uint32_t tgid)> container_of_;
   DnsSink dns_sink_;
   TrackerLimits limits_;
   std::vector<uint16_t> dns_ports_ = {53};

@@ -83,7 +83,9 @@ Metrics::Metrics(const MetricsOptions& options, TableRegistry& tables)
       dns_names_(tables.Add("dns_question_names", 0, {Eviction::kFull, Eviction::kIdle}),
                  options.max_values_per_service, options.max_services, "_other"),
       rpc_methods_(tables.Add("rpc_methods", 0, {Eviction::kFull, Eviction::kIdle}),
-                   options.max_routes_per_service, options.max_services, "_other/_other") {
+                   options.max_routes_per_service, options.max_services, "_other/_other"),
+      containers_(tables.Add("container_id_values", 0, {Eviction::kFull, Eviction::kIdle}),
+                  options.max_values_per_service, options.max_services, "_other") {
   if (!options_.route)
     options_.route = [](std::string_view target) { return protocols::TemplateRoute(target); };
 }
@@ -186,6 +188,11 @@ void Metrics::Expire(uint64_t now_ns) {
   addresses_.Expire(before);
   dns_names_.Expire(before);
   rpc_methods_.Expire(before);
+  containers_.Expire(before);
+}
+
+std::string_view Metrics::ContainerLabel(std::string_view service, std::string_view id, uint64_t now_ns) {
+  return id.empty() ? std::string_view() : containers_.Admit(service, id, now_ns);
 }
 
 std::vector<Sample> Metrics::Samples() const {
@@ -228,6 +235,7 @@ void Metrics::Record(const TransactionRecord& r) {
       {"network_protocol_version", protocols::HttpVersionName(t.version)},
       {"service_name", r.service_name},
       {"server_port", port},
+      {"container_id", ContainerLabel(r.service_name, r.container_id, now)},
   };
   // Servers have no server_address label (it would be their own address).
   if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});
@@ -257,6 +265,7 @@ void Metrics::RecordGrpc(const TransactionRecord& r) {
       {"rpc_grpc_status_code", status},
       {"service_name", r.service_name},
       {"server_port", port},
+      {"container_id", ContainerLabel(r.service_name, r.container_id, now)},
   };
   if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});
   if (t.end != protocols::StreamEnd::kComplete)
@@ -274,6 +283,7 @@ void Metrics::RecordDns(const DnsRecord& r) {
       {"dns_response_code", protocols::DnsRcodeName(t.rcode)},
       {"service_name", r.service_name},
       {"server_port", port},
+      {"container_id", ContainerLabel(r.service_name, r.container_id, now)},
   };
   // Lookups: the server asked (a datagram's peer: one socket may ask several). Servers have none (their own).
   if (!server) labels.push_back({"server_address", addresses_.Admit(r.service_name, r.server_address, now)});

@@ -78,6 +78,8 @@ class Metrics {
   prometheus::Histogram& Add(Family& family, std::span<const LabelView> labels, std::string key,
                              uint64_t now_ns);
   void RecordGrpc(const TransactionRecord& r);
+  // container_id within the service's budget; "" (host processes) is never counted against it.
+  std::string_view ContainerLabel(std::string_view service, std::string_view id, uint64_t now_ns);
 
   MetricsOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -96,6 +98,7 @@ class Metrics {
   LabelBudget addresses_;
   LabelBudget dns_names_;
   LabelBudget rpc_methods_;  // "service/method" of gRPC calls
+  LabelBudget containers_;   // container_id
   // Per family: observations folded into its overflow series. Filled at construction only (the metrics
   // thread reads it).
   std::unordered_map<const Family*, std::atomic<uint64_t>> dropped_;

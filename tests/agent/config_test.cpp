@@ -114,6 +114,11 @@ TEST(ConfigTest, ProbeKindsCanBeTurnedOff) {
   EXPECT_FALSE(Parse({"--tls-probes", "maybe"}).ok());
 }
 
+TEST(ConfigTest, PidNamespaceIsRefusedUnlessAllowed) {
+  EXPECT_FALSE(Parse({})->allow_pid_namespace);
+  EXPECT_TRUE(Parse({"--allow-pid-namespace"})->allow_pid_namespace);
+}
+
 TEST(ConfigTest, ProbePlacement) {
   EXPECT_EQ(Parse({})->probe_placement, ProbePlacement::kOptimized);
   EXPECT_EQ(Parse({"--probe-placement=entry"})->probe_placement, ProbePlacement::kEntry);
@@ -125,7 +130,7 @@ TEST(ConfigTest, HelpListsEveryFlag) {
   for (const char* flag :
        {"--listen", "--print", "--syscall-probes", "--max-payload-bytes", "--pid", "--help", "--ringbuf-mib",
         "--verbose", "--symbol-table", "--dns-ports", "--dns-timeout", "--dns-name-label",
-        "--probe-placement", "--tls-probes", "--event-batch-ms"})
+        "--probe-placement", "--tls-probes", "--event-batch-ms", "--allow-pid-namespace"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
 }
 

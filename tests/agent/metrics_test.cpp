@@ -62,7 +62,7 @@ TEST(MetricsTest, OneSeriesPerLabelSet) {
   (*m)->Record(Http(protocols::Role::kClient, "/a", "svc", "10.0.0.1"));
   (*m)->Record(Http(protocols::Role::kClient, "/a", "svc", "10.0.0.2"));
 
-  const std::string common = "http_request_method=GET,http_response_status_code=200,";
+  const std::string common = "container_id=,http_request_method=GET,http_response_status_code=200,";
   const Counts expected = {
       {"http_server_request_duration_seconds",
        {{common + "http_route=/a,network_protocol_version=1.1,server_port=8080,service_name=svc,", 3},
@@ -115,7 +115,7 @@ TEST(MetricsTest, RoutesPerServiceAreCappedThenOther) {
   const Counts got = Collect(**m);
   const auto& server = got.at("http_server_request_duration_seconds");
   EXPECT_EQ(server.size(), 102u);  // 100 routes, "/_other", and other-svc's route
-  const std::string common = "http_request_method=GET,http_response_status_code=200,";
+  const std::string common = "container_id=,http_request_method=GET,http_response_status_code=200,";
   EXPECT_EQ(server.at(common +
                       "http_route=/_other,network_protocol_version=1.1,server_port=8080,service_name=svc,"),
             1900u);
@@ -159,10 +159,10 @@ TEST(MetricsTest, SeriesPastTheBudgetGoToTheOverflowSeries) {
   const auto& server = got.at("http_server_request_duration_seconds");
   // 94 (the budget less one overflow series for each of the 6 metrics) and the overflow one.
   EXPECT_EQ(server.size(), 95u);
-  EXPECT_EQ(
-      server.at("http_request_method=_overflow,http_response_status_code=_overflow,http_route=_overflow,"
-                "network_protocol_version=_overflow,server_port=_overflow,service_name=_overflow,"),
-      406u);
+  EXPECT_EQ(server.at("container_id=_overflow,http_request_method=_overflow,"
+                      "http_response_status_code=_overflow,http_route=_overflow,"
+                      "network_protocol_version=_overflow,server_port=_overflow,service_name=_overflow,"),
+            406u);
   EXPECT_EQ(Total(got, "http_server_request_duration_seconds"), 500u);
   EXPECT_EQ((*m)->series(), 95u);
   double dropped = 0;
@@ -185,7 +185,7 @@ TEST(MetricsTest, IdleSeriesExpire) {
   (*m)->Record(At(Http(protocols::Role::kServer, "/third", "svc", ""), 20'000));  // over 2 routes: /_other
   (*m)->Expire(20'500);
   const Counts got = Collect(**m);
-  const std::string common = "http_request_method=GET,http_response_status_code=200,";
+  const std::string common = "container_id=,http_request_method=GET,http_response_status_code=200,";
   EXPECT_EQ(
       got.at("http_server_request_duration_seconds"),
       (std::map<std::string, uint64_t>{
@@ -227,26 +227,66 @@ TEST(MetricsTest, Http2AndGrpcLabels) {
   const Counts got = Collect(**m);
   EXPECT_EQ(got.at("http_server_request_duration_seconds"),
             (std::map<std::string, uint64_t>{
-                {"http_request_method=GET,http_response_status_code=200,http_route=/a,"
+                {"container_id=,http_request_method=GET,http_response_status_code=200,http_route=/a,"
                  "network_protocol_version=2,server_port=8080,service_name=svc,",
                  1},
-                {"error_type=rst_stream,http_request_method=GET,http_response_status_code=,http_route=/a,"
-                 "network_protocol_version=2,server_port=8080,service_name=svc,",
+                {"container_id=,error_type=rst_stream,http_request_method=GET,http_response_status_code=,"
+                 "http_route=/a,network_protocol_version=2,server_port=8080,service_name=svc,",
                  1},
-                {"http_request_method=_OTHER,http_response_status_code=200,http_route=,"
+                {"container_id=,http_request_method=_OTHER,http_response_status_code=200,http_route=,"
                  "network_protocol_version=2,server_port=8080,service_name=svc,",
                  1}}));
-  EXPECT_EQ(
-      got.at("rpc_server_duration_seconds"),
-      (std::map<std::string, uint64_t>{{"rpc_grpc_status_code=5,rpc_method=Unary,rpc_service=l7tap.test.Echo,"
-                                        "rpc_system=grpc,server_port=8080,service_name=svc,",
-                                        1}}));
-  EXPECT_EQ(
-      got.at("rpc_client_duration_seconds"),
-      (std::map<std::string, uint64_t>{{"rpc_grpc_status_code=5,rpc_method=Unary,rpc_service=l7tap.test.Echo,"
-                                        "rpc_system=grpc,server_address=10.0.0.1,server_port=8080,"
-                                        "service_name=svc,",
-                                        1}}));
+  EXPECT_EQ(got.at("rpc_server_duration_seconds"),
+            (std::map<std::string, uint64_t>{
+                {"container_id=,rpc_grpc_status_code=5,rpc_method=Unary,rpc_service=l7tap.test.Echo,"
+                 "rpc_system=grpc,server_port=8080,service_name=svc,",
+                 1}}));
+  EXPECT_EQ(got.at("rpc_client_duration_seconds"),
+            (std::map<std::string, uint64_t>{
+                {"container_id=,rpc_grpc_status_code=5,rpc_method=Unary,rpc_service=l7tap.test.Echo,"
+                 "rpc_system=grpc,server_address=10.0.0.1,server_port=8080,"
+                 "service_name=svc,",
+                 1}}));
+}
+
+// container_id on every family, "" for host processes; at most --max-values-per-service ids per service.
+TEST(MetricsTest, ContainerIdLabel) {
+  TableRegistry tables;
+  MetricsOptions o = Options();
+  o.max_values_per_service = 2;
+  auto m = Metrics::Start(
+      o, [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  const std::string ids[] = {std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')};
+  for (const std::string& id : ids) {
+    TransactionRecord r = Http(protocols::Role::kServer, "/a", "svc", "");
+    r.container_id = id;
+    (*m)->Record(r);
+  }
+  (*m)->Record(Http(protocols::Role::kServer, "/a", "svc", ""));  // a host process: never over budget
+  TransactionRecord call = Http(protocols::Role::kServer, "/l7tap.test.Echo/Unary", "svc", "");
+  call.http.grpc = true;
+  call.container_id = ids[0];
+  (*m)->Record(call);
+  DnsRecord dns;
+  dns.dns.role = protocols::Role::kClient;
+  dns.service_name = "svc";
+  dns.container_id = ids[1];
+  (*m)->RecordDns(dns);
+  const Counts got = Collect(**m);
+  const std::string rest =
+      ",http_request_method=GET,http_response_status_code=200,http_route=/a,network_protocol_version=1.1,"
+      "server_port=8080,service_name=svc,";
+  EXPECT_EQ(got.at("http_server_request_duration_seconds"),
+            (std::map<std::string, uint64_t>{{"container_id=" + ids[0] + rest, 1},
+                                             {"container_id=" + ids[1] + rest, 1},
+                                             {"container_id=_other" + rest, 1},
+                                             {"container_id=" + rest, 1}}));
+  EXPECT_EQ(got.at("rpc_server_duration_seconds").begin()->first.substr(0, 13 + 64),
+            "container_id=" + ids[0]);
+  EXPECT_EQ(got.at("dns_lookup_duration_seconds").begin()->first.substr(0, 13 + 64),
+            "container_id=" + ids[1]);
+  EXPECT_EQ(tables.Find("container_id_values")->evicted(Eviction::kFull), 1u);
 }
 
 TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
@@ -260,7 +300,8 @@ TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
     (*m)->Record(Http(protocols::Role::kClient, "/a", "svc", "10.0.0." + std::to_string(i)));
   const Counts got = Collect(**m);
   const std::string common =
-      "http_request_method=GET,http_response_status_code=200,http_route=/a,network_protocol_version=1.1,";
+      "container_id=,http_request_method=GET,http_response_status_code=200,http_route=/"
+      "a,network_protocol_version=1.1,";
   EXPECT_EQ(got.at("http_client_request_duration_seconds").size(), 4u);
   EXPECT_EQ(got.at("http_client_request_duration_seconds")
                 .at(common + "server_address=_other,server_port=8080,service_name=svc,"),

@@ -243,7 +243,8 @@ class TablesTest(unittest.TestCase):
                                      "http_routes", "rpc_methods",
                                      "server_addresses", "dns_question_names", "tls_traced_files",
                                      "inspected_files", "pending_rescans", "tls_pending", "tls_secrets",
-                                     "kernel_known_files", "kernel_proc_files", "kernel_held", "discovery_queue"})
+                                     "kernel_known_files", "kernel_proc_files", "kernel_held", "discovery_queue", "symbolization_cache",
+                                     "container_ids", "container_id_values"})
             for name in names:
                 self.assertGreater(table(agent, "l7tap_table_capacity", name), 0, name)
         finally:
