@@ -226,8 +226,10 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
   }
   struct stat st {};
   if (fstat(file_handle.fd(), &st) != 0 || !S_ISREG(st.st_mode)) return true;  // no file
-  const FileKey key{st.st_dev, st.st_ino};
-  // Each file once, whoever maps it.
+  // Each file once, whoever maps it, through however many overlay mounts (containers of one image).
+  auto identity = IdentifyFile(file_handle.fd(), pid_t(user));
+  const FileKey key =
+      identity ? identity->key : FileKey{FileKey::Kind::kPlain, uint64_t(st.st_dev), uint64_t(st.st_ino)};
   if (auto t = traced_.find(key); t != traced_.end()) {
     t->second.last_run_ns = std::max(t->second.last_run_ns, now_ns);
     if (user) {
@@ -245,7 +247,10 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
   const std::string name = !shown_name.empty()         ? shown_name
                            : kind == Kind::kExecutable ? Describe(given_path)
                                                        : given_path;
-  const std::string path = file_handle.path();
+  // Uprobes go through the lower file itself where that is what the overlay shows.
+  identity_ =
+      identity && identity->real_fd >= 0 ? std::make_shared<FileIdentity>(std::move(*identity)) : nullptr;
+  const std::string path = identity_ ? identity_->RealPath() : file_handle.path();
 
   auto elf = symbolizer::ElfFile::Open(path, name);
   if (!elf) {
@@ -512,7 +517,7 @@ void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached atta
                                                       : attach_library_)
         .Observe(seconds);
   }
-  Traced t{attached.id, name, library, version, keys, now_ns, {}, -1};
+  Traced t{attached.id, name, library, version, keys, now_ns, {}, -1, identity_};
   // An O_PATH descriptor of the very file (not of /proc/self/fd: of what it points to).
   t.path_fd = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_PATH | O_CLOEXEC);
   if (user) {
@@ -548,7 +553,8 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
   }
   std::fprintf(stderr, "l7tap: TLS: detached the uprobes of %s: %s\n", t.name.c_str(), EvictionText(why));
   traced_table_.Evicted(why);
-  if (holds_) holds_->Forget(KernelKeyFromStat(it->first.first, it->first.second));  // inspected anew
+  if (holds_)
+    holds_->Forget(KernelKeyFromStat(dev_t(it->first.dev), ino_t(it->first.ino)));  // inspected anew
   {
     std::lock_guard lock(mu_);
     auto a = attached_.find({t.label, t.version, t.keys});

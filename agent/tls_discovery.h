@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "agent/capture_probes.h"
+#include "agent/file_identity.h"
 #include "agent/latency_histogram.h"
 #include "agent/process_holds.h"
 #include "agent/sample.h"
@@ -68,7 +70,6 @@ class TlsDiscovery {
 
  private:
   enum class Kind { kLibrary, kExecutable };
-  using FileKey = std::pair<dev_t, ino_t>;
   struct Rescan {
     uint32_t tgid;
     uint64_t exec_ns;  // when it called exec (for l7tap_attach_duration_seconds)
@@ -82,6 +83,7 @@ class TlsDiscovery {
     uint64_t last_run_ns;
     std::set<uint32_t> users;  // processes seen running or mapping it
     int path_fd = -1;          // O_PATH: tells when the file is deleted, whatever mount namespace it is in
+    std::shared_ptr<FileIdentity> identity;  // an overlay's lower file, held open while its probes stay
   };
   // `exec_ns`: when the process called exec, if this scan follows it (0: not measured). `learn_all`: every
   // file it maps is known from now on (at start).
@@ -115,7 +117,9 @@ class TlsDiscovery {
   std::map<FileKey, uint64_t> inspected_;          // file -> last seen (no TLS in it)
   std::map<uint32_t, std::set<FileKey>> used_by_;  // process -> traced files it uses
   SymbolizationCache cache_;
-  std::string content_key_;              // of the file being considered (empty: none)
+  std::string content_key_;  // of the file being considered (empty: none)
+  std::shared_ptr<FileIdentity>
+      identity_;                         // of the file being considered, where it is an overlay's lower file
   std::multimap<uint64_t, Rescan> due_;  // when (monotonic ns) -> process to rescan
   ProcessHolds* holds_ = nullptr;
   // While a scan that follows an exec runs: its time, and what kind of file is being considered.
