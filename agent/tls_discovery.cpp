@@ -70,6 +70,22 @@ std::string Describe(const std::string& path) {
   return ec ? path : real.string();
 }
 
+uint64_t MonotonicNs();
+
+}  // namespace
+
+// ", 4.2 ms after exec" while a scan that follows an exec runs.
+std::string TlsDiscovery::AfterExec() const {
+  if (!exec_ns_) return {};
+  const uint64_t now = MonotonicNs();
+  char text[48];
+  std::snprintf(text, sizeof(text), ", %.1f ms after exec",
+                now > exec_ns_ ? double(now - exec_ns_) / 1e6 : 0.0);
+  return text;
+}
+
+namespace {
+
 uint64_t MonotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -275,9 +291,11 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
         Inspected(key, now_ns);
         return true;
       }
-      std::fprintf(stderr,
-                   "l7tap: TLS: attached %zu uprobe%s to %s (%s; inspected before under the same build id)\n",
-                   attached->probes, attached->probes == 1 ? "" : "s", name.c_str(), c.detail.c_str());
+      std::fprintf(
+          stderr,
+          "l7tap: TLS: attached %zu uprobe%s to %s (%s; inspected before under the same build id)%s\n",
+          attached->probes, attached->probes == 1 ? "" : "s", name.c_str(), c.detail.c_str(),
+          AfterExec().c_str());
       Keep(key, file_handle.fd(), *attached, name, c.library, c.version, user, now_ns, c.keys);
       return true;
     }
@@ -353,8 +371,8 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
   }
   const std::string detail = lib->flavour + " " + (lib->version.empty() ? "version unknown" : lib->version) +
                              ", functions from " + lib->source;
-  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)\n", attached->probes, name.c_str(),
-               detail.c_str());
+  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)%s\n", attached->probes, name.c_str(),
+               detail.c_str(), AfterExec().c_str());
   cache_.Store(content_key_,
                CachedInspection{true, PlanOpenSslProbes(plan->offsets, plan->single_step), lib->flavour,
                                 lib->version.empty() ? "unknown" : lib->version, false, detail});
@@ -437,8 +455,8 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
   }
   const std::string detail = "Go " + build->version + " crypto/tls, functions from " +
                              go->functions.front().source + ", fd offsets from " + offsets_source;
-  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)\n", attached->probes, name.c_str(),
-               detail.c_str());
+  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)%s\n", attached->probes, name.c_str(),
+               detail.c_str(), AfterExec().c_str());
   // As attached, the offsets DWARF settled included.
   if (dwarf_offsets) go_plan->go_offsets = *dwarf_offsets;
   cache_.Store(content_key_,
@@ -481,7 +499,8 @@ bool TlsDiscovery::ConsiderKeyLog(const symbolizer::ElfFile& file, int fd, const
   std::snprintf(at, sizeof(at), "0x%llx", static_cast<unsigned long long>(hook->offset));
   const std::string detail = library + " " + version + ", " + symbolizer::KeyLogHookFunction(hook->kind) +
                              " at " + at + " from " + hook->source;
-  std::fprintf(stderr, "l7tap: TLS: attached the key-log uprobe to %s (%s)\n", name.c_str(), detail.c_str());
+  std::fprintf(stderr, "l7tap: TLS: attached the key-log uprobe to %s (%s)%s\n", name.c_str(), detail.c_str(),
+               AfterExec().c_str());
   cache_.Store(content_key_, CachedInspection{true, *keylog_plan, library, version, true, detail});
   Keep(key, fd, *attached, name, library, version, user, now_ns, /*keys=*/true);
   return true;

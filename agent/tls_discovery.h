@@ -104,6 +104,7 @@ class TlsDiscovery {
             const std::string& library, const std::string& version, uint32_t user, uint64_t now_ns,
             bool keys = false);
   void Inspected(const FileKey& key, uint64_t now_ns);
+  std::string AfterExec() const;
   void Detach(std::map<FileKey, Traced>::iterator it, Eviction why);
   void Skip(const std::string& name, const std::string& reason, std::string why, bool log = true);
 

@@ -33,4 +33,9 @@ python3 "$here/probe_cost.py" "${quick[@]}" --binary "$build/benchmarks/probe_co
 # The kprobe row where this kernel has none: inside the kernel matrix's qemu guests (emulated CPU, relative).
 python3 "$here/probe_cost_guest.py" --build "$build" --json "$out/probe_cost_guest.json" | tee "$out/probe_cost_guest.md"
 python3 "$here/overhead.py" "${quick[@]}" --build "$build" --json "$out/overhead.json" | tee "$out/overhead.md"
+# Exec to attached for fresh builds, and the event thread's lag under an exec storm (BASELINE_AGENT: an older
+# l7tap binary to compare the lag with).
+python3 "$here/attach_latency.py" "${quick[@]}" --build "$build" ${BASELINE_AGENT:+--baseline-agent "$BASELINE_AGENT"} \
+  --json "$out/attach_latency.json" | tee "$out/attach_latency.md"
 python3 "$here/report.py" "$out"
+{ echo; echo "## Attaching"; echo; cat "$out/attach_latency.md"; } >> "$out/REPORT.md"
