@@ -55,8 +55,9 @@ class FixturePairTest(unittest.TestCase):
         self.assert_both_sides(25)
 
     def test_every_syscall_probe_is_attached(self):
-        # Links, not programs: 14 syscalls' enter and exit tracepoints, close, process exec and exit.
-        self.assertEqual(self.agent.value("l7tap_probes_attached"), 31)
+        # Links, not programs: 14 syscalls' enter and exit tracepoints, close, process exec and exit, and mmap's
+        # entry (holding new processes: executable mappings).
+        self.assertEqual(self.agent.value("l7tap_probes_attached"), 32)
 
     def test_one_shot_connections(self):
         self.client("oneshot", 15, status=200)
