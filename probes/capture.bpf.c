@@ -17,6 +17,7 @@ char LICENSE[] SEC("license") = "GPL";
 // clang-format off
 #include "state.bpf.h"
 #include "syscalls.bpf.h"
+#include "fd_lifecycle.bpf.h"
 #include "tls.bpf.h"
 #include "go_tls.bpf.h"
 // clang-format on

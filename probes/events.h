@@ -111,7 +111,10 @@ enum l7tap_counter {
   L7TAP_CNT_TLS_SECRET_UNREADABLE = 28, /* secrets whose label or bytes could not be read (not sent) */
   L7TAP_CNT_TLS_WALK_LOST = 29,         /* TLS record walks given up (bytes moved the walk missed, a header
                                            out of reach, more records in one call than a walk takes) */
-  L7TAP_CNT__MAX = 32,
+  L7TAP_CNT_SPLICE = 30,            /* splice calls on followed sockets: bytes counted by length, not copied */
+  L7TAP_CNT_FD_SHARED = 31,         /* followed sockets given a second fd (dup*, fcntl F_DUPFD*) */
+  L7TAP_CNT_EXEC_CLOSE_OVERFLOW = 32, /* execve closed more followed close-on-exec sockets than it tracks */
+  L7TAP_CNT__MAX = 40,
 };
 
 /* Connection table key (conns, muted): the process in the high half, the fd in the low half. */
@@ -131,6 +134,9 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
  * next record header), so every record boundary is reported even past a call's copy cap. Cleared when a TLS
  * library's plaintext probes serve the connection. */
 #define L7TAP_CONN_TLS_REC 16
+/* Its socket has another fd in this process (dup): each fd sees part of one stream, so every event says
+ * bytes may have moved unseen before it. */
+#define L7TAP_CONN_SHARED 32
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
 struct l7tap_conn_info {
