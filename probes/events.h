@@ -135,7 +135,7 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
  * library's plaintext probes serve the connection. */
 #define L7TAP_CONN_TLS_REC 16
 /* Its socket has another fd in this process (dup): each fd sees part of one stream, so every event says
- * bytes may have moved unseen before it. */
+ * bytes may have moved unseen before it, until the other fd is closed (shared_with). */
 #define L7TAP_CONN_SHARED 32
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
@@ -157,7 +157,9 @@ struct l7tap_conn_info {
    * cap are sent as events of their own (see h2_frames). */
   __u64 h2_next[2];
   __u32 flags; /* L7TAP_CONN_* */
-  __u32 pad;
+  /* L7TAP_CONN_SHARED: fd + 1 of the one other fd of its socket in this process (0: more than one, or not
+   * known), so that closing that one ends the sharing. */
+  __u32 shared_with;
 };
 
 /* muted value: user space gave up on one source of a connection generation (not its protocol, upgraded):

@@ -58,10 +58,23 @@ static __always_inline void enter_dup(__s32 oldfd, __s32 newfd, __u8 kind) {
 
 /* A socket with two fds is one byte stream read and written through either: l7tap follows per fd, so neither
  * fd's positions count every byte. Both are marked shared: each of their events says bytes may have moved
- * unseen before it (never a stream stitched from two fds as if whole). */
-static __always_inline void mark_shared(struct l7tap_conn_info* ci) {
+ * unseen before it (never a stream stitched from two fds as if whole), until one of the two is closed. */
+static __always_inline void mark_shared(struct l7tap_conn_info* ci, __s32 other) {
+  /* One other fd is remembered; a third makes it unknown (then the marks stay until this fd closes). */
+  ci->shared_with = ci->flags & L7TAP_CONN_SHARED ? 0 : (__u32)other + 1;
   ci->flags |= L7TAP_CONN_SHARED;
   ci->unseen[0] = ci->unseen[1] = 1;
+}
+
+/* fd, shared with one other fd, is being closed: that one holds the whole stream from here (after a gap). */
+static __noinline void end_share(__u32 tgid, __s32 fd, __u32 shared_with) {
+  if (!shared_with) return;
+  __u64 key = l7tap_conn_key(tgid, (__s32)(shared_with - 1));
+  struct l7tap_conn_info* other = bpf_map_lookup_elem(&conns, &key);
+  if (!other || !(other->flags & L7TAP_CONN_SHARED) || other->shared_with != (__u32)fd + 1) return;
+  other->flags &= ~L7TAP_CONN_SHARED;
+  other->shared_with = 0;
+  other->unseen[0] = other->unseen[1] = 1;
 }
 
 static __always_inline void exit_dup(long ret) {
@@ -78,10 +91,10 @@ static __always_inline void exit_dup(long ret) {
   if (kind == FD_OP_DUP2 && newfd != oldfd) on_close(newfd);
   struct l7tap_conn_info* old = lookup_conn(tgid, oldfd);
   if (!old) return;
-  mark_shared(old);
+  mark_shared(old, newfd);
   count(L7TAP_CNT_FD_SHARED, 1);
   struct l7tap_conn_info* dup = register_conn(pid_tgid, newfd, L7TAP_ROLE_UNKNOWN);
-  if (dup) mark_shared(dup);
+  if (dup) mark_shared(dup, oldfd);
 }
 
 /* ---- fd bitmap walks: close_range, close-on-exec ---- */

@@ -234,12 +234,15 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
   }
 }
 
+static void end_share(__u32 tgid, __s32 fd, __u32 shared_with); /* fd_lifecycle.bpf.h */
+
 static __always_inline void on_close(__s32 fd) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
   __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
   struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
+  if (ci->flags & L7TAP_CONN_SHARED) end_share(pid_tgid >> 32, fd, ci->shared_with);
   struct l7tap_close_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_CONN_CLOSE, pid_tgid);
   ev.conn.tgid = pid_tgid >> 32;

@@ -76,6 +76,17 @@ class FdIdentityTest(unittest.TestCase):
         self.assertEqual(self.agent.wait_value(5, CLIENT_HIST, service_name="fd_games", server_port=self.port), 5)
         self.assertEqual(self.marked("fd_shared") - shared, 1)
 
+    def test_dup_then_close_of_the_original_leaves_one_whole_stream(self):
+        # d = dup(A), close(A): from the close d holds the whole stream; one gap per direction says where it
+        # began (not one per event, as while both fds were open). Gaps are counted node-wide: traffic of other
+        # processes with holes of their own at the same time would show here.
+        shared, gaps = self.marked("fd_shared"), self.agent.value("l7tap_stream_gaps_total")
+        self.games("dup-then-close", 5)
+        self.assertEqual(self.server_count(10), 10)
+        self.assertEqual(self.agent.wait_value(10, CLIENT_HIST, service_name="fd_games", server_port=self.port), 10)
+        self.assertEqual(self.marked("fd_shared") - shared, 1)
+        self.assertEqual(self.agent.value("l7tap_stream_gaps_total") - gaps, 2)
+
     def assert_exec(self, scenario):
         # A (close-on-exec) and B (inherited): 4 exchanges each, a fifth request on A unanswered, then execve:
         # A's connection ends there (the fake file then opened at its number is no socket of it), B's goes on
