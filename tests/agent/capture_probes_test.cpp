@@ -23,7 +23,9 @@ TEST(CaptureProbesTest, TracepointBackendLoadsAndAttaches) {
   auto probes = CaptureProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kTracepoint);
-  EXPECT_EQ((*probes)->programs_attached(), 31u);  // 14 syscalls x enter/exit, close, process exit/exec
+  // 16 syscalls x enter/exit, close, process exit/exec; fd lifecycle: dup, dup2, dup3, fcntl, execve,
+  // execveat, splice x enter/exit, close_range enter.
+  EXPECT_EQ((*probes)->programs_attached(), 50u);
   EXPECT_GE((*probes)->ringbuf_fd(), 0);
 }
 
