@@ -87,11 +87,13 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
   const char* marked =
       "Calls on followed sockets whose bytes the probes do not copy, by reason (splice: counted by "
       "length, a hole of known length; fd_shared: a second fd made for the socket, whose two connections "
-      "mark "
-      "every event as after a gap)";
+      "mark every event as after a gap until one is closed; io_uring: an operation submitted on it, a gap of "
+      "unknown length)";
   s.Counter("l7tap_stream_gaps_marked_total", marked, double(k[L7TAP_CNT_SPLICE]), {{"reason", "splice"}});
   s.Counter("l7tap_stream_gaps_marked_total", marked, double(k[L7TAP_CNT_FD_SHARED]),
             {{"reason", "fd_shared"}});
+  s.Counter("l7tap_stream_gaps_marked_total", marked, double(k[L7TAP_CNT_IO_URING]),
+            {{"reason", "io_uring"}});
   s.Counter(
       "l7tap_exec_closes_untracked_total",
       "execve calls that closed more followed close-on-exec sockets than the kernel tracks per call (the "

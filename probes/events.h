@@ -114,6 +114,7 @@ enum l7tap_counter {
   L7TAP_CNT_SPLICE = 30,            /* splice calls on followed sockets: bytes counted by length, not copied */
   L7TAP_CNT_FD_SHARED = 31,         /* followed sockets given a second fd (dup*, fcntl F_DUPFD*) */
   L7TAP_CNT_EXEC_CLOSE_OVERFLOW = 32, /* execve closed more followed close-on-exec sockets than it tracks */
+  L7TAP_CNT_IO_URING = 33,          /* io_uring operations submitted on followed sockets (marked unseen) */
   L7TAP_CNT__MAX = 40,
 };
 

@@ -1,5 +1,5 @@
 /* File descriptor identity: what ends, shares or moves a followed socket's fd without close() or the read and
- * write calls (dup2/dup3 onto it, dup of it, close_range, close-on-exec at execve, splice). Only these rarer
+ * write calls (dup2/dup3 onto it, dup of it, close_range, close-on-exec at execve, splice, io_uring). Only these rarer
  * syscalls pay for it; the read/write probes are unchanged. Included after syscalls.bpf.h (uses on_close). */
 #pragma once
 
@@ -247,6 +247,54 @@ static __always_inline void enter_splice(__s32 fd_in, __s32 fd_out) {
   note_missed_exit(t, tgid);
   if (!syscall_bytes_followed(ci)) return;
   t->call = (struct call_args){.fd = fd, .kind = CALL_SPLICE, .direction = dir};
+}
+
+/* ---- io_uring: socket operations with no syscall of their own ---- */
+
+/* The direction an io_uring operation moves bytes of its fd (enum io_uring_op values, kernel ABI), or -1 for
+ * operations that move none. */
+static __always_inline int uring_direction(__u8 op) {
+  switch (op) {
+    case 1:  /* READV */
+    case 4:  /* READ_FIXED */
+    case 10: /* RECVMSG */
+    case 22: /* READ */
+    case 27: /* RECV */
+    case 49: /* READ_MULTISHOT */
+      return L7TAP_DIR_INGRESS;
+    case 2:  /* WRITEV */
+    case 5:  /* WRITE_FIXED */
+    case 9:  /* SENDMSG */
+    case 23: /* WRITE */
+    case 26: /* SEND */
+    case 30: /* SPLICE: its fd is the output */
+    case 47: /* SEND_ZC */
+    case 48: /* SENDMSG_ZC */
+      return L7TAP_DIR_EGRESS;
+  }
+  return -1;
+}
+
+#define IOSQE_FIXED_FILE 1
+
+/* Each submitted operation on a followed socket marks its direction: the bytes it moves are never seen, so
+ * the next event says bytes moved unseen before it (marked at submission: an operation still in flight at
+ * that event is not known to have moved its bytes). An fd from the ring's registered files (IOSQE_FIXED_FILE)
+ * is an index, not the process's fd: not followed. Attached where the kernel has this tracepoint. */
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int io_uring_submit(struct trace_event_raw_io_uring_submit_req* ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid) || (ctx->flags & IOSQE_FIXED_FILE)) return 0;
+  const int dir = uring_direction(ctx->opcode);
+  if (dir < 0) return 0;
+  struct io_kiocb* req = ctx->req;
+  if (!bpf_core_field_exists(req->cqe.fd)) return 0;
+  const __s32 fd = BPF_CORE_READ(req, cqe.fd);
+  struct l7tap_conn_info* ci = lookup_conn(pid_tgid >> 32, fd);
+  if (!ci) return 0;
+  ci->unseen[dir & 1] = 1;
+  count(L7TAP_CNT_IO_URING, 1);
+  return 0;
 }
 
 // clang-format off

@@ -24,8 +24,8 @@ TEST(CaptureProbesTest, TracepointBackendLoadsAndAttaches) {
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kTracepoint);
   // 16 syscalls x enter/exit, close, process exit/exec; fd lifecycle: dup, dup2, dup3, fcntl, execve,
-  // execveat, splice x enter/exit, close_range enter.
-  EXPECT_EQ((*probes)->programs_attached(), 50u);
+  // execveat, splice x enter/exit, close_range enter, io_uring submissions.
+  EXPECT_EQ((*probes)->programs_attached(), 51u);
   EXPECT_GE((*probes)->ringbuf_fd(), 0);
 }
 

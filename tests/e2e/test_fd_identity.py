@@ -122,6 +122,19 @@ class FdIdentityTest(unittest.TestCase):
         self.assertEqual(self.client_count(route="/", status=404), 0, "a request paired with another's answer")
         self.assertEqual(self.marked("splice") - spliced, 4)  # each response in one write, spliced in one call
 
+    def test_io_uring_reads_are_marked_not_misframed(self):
+        # 4 requests for /notfound whose responses are read by io_uring (no syscall the probes copy), then 4
+        # plain exchanges for /: the submissions mark the hole, so the plain ones pair with their own requests.
+        marked = self.marked("io_uring")
+        self.games("io-uring", 4)
+        self.assertEqual(self.server_count(4, status=404, route="/notfound"), 4)
+        self.assertEqual(self.server_count(4), 4)
+        self.assertEqual(self.agent.wait_value(4, CLIENT_HIST, service_name="fd_games", server_port=self.port,
+                                               http_route="/"), 4)
+        self.assertEqual(self.client_count(route="/notfound", status=200), 0, "a request paired with another's answer")
+        self.assertEqual(self.client_count(route="/", status=404), 0, "a request paired with another's answer")
+        self.assertEqual(self.marked("io_uring") - marked, 4)  # one receive per response (one write each)
+
     def test_preadv2_and_pwritev2_are_followed(self):
         self.games("preadv2", 6)
         self.assertEqual(self.server_count(6, status=404, route="/notfound"), 6)

@@ -56,8 +56,9 @@ class FixturePairTest(unittest.TestCase):
 
     def test_every_syscall_probe_is_attached(self):
         # Links, not programs: 16 syscalls' enter and exit tracepoints, close, process exec and exit; the fd
-        # lifecycle's dup, dup2, dup3, fcntl, execve, execveat, splice enter and exit, close_range's enter.
-        self.assertEqual(self.agent.value("l7tap_probes_attached"), 50)
+        # lifecycle's dup, dup2, dup3, fcntl, execve, execveat, splice enter and exit, close_range's enter and
+        # io_uring's submissions.
+        self.assertEqual(self.agent.value("l7tap_probes_attached"), 51)
 
     def test_one_shot_connections(self):
         self.client("oneshot", 15, status=200)
