@@ -104,20 +104,21 @@ enum fd_walk_kind { WALK_CLOSE = 1, WALK_CLOEXEC = 2 };
 struct fd_walk {
   unsigned long* open;
   unsigned long* cloexec;
-  struct fd_op* op;
   __u64 first, last; /* fds, inclusive */
   __u32 tgid;
   __u8 kind;
 };
 
-/* One open fd of a walk: ends (WALK_CLOSE) or remembers (WALK_CLOEXEC) its connection if followed. A global
- * function, so the verifier checks it once rather than at each of a word's 64 bits. */
-__noinline int walk_one_fd(__u32 tgid, __s32 fd, __u32 kind, struct fd_op* op) {
+/* One open fd of a walk: ends (WALK_CLOSE) or remembers (WALK_CLOEXEC, in the thread's fd_op) its connection
+ * if followed. A global function, so the verifier checks it once rather than at each of a word's 64 bits;
+ * scalars only (older verifiers take no NULL for a global function's pointer). */
+__noinline int walk_one_fd(__u32 tgid, __s32 fd, __u32 kind) {
   if (!lookup_conn(tgid, fd)) return 0;
   if (kind == WALK_CLOSE) {
     on_close(fd);
     return 0;
   }
+  struct fd_op* op = current_fd_op(false);
   if (!op) return 0;
   const __u16 n = op->exec_n;
   if (n < FD_EXEC_MAX) {
@@ -144,13 +145,13 @@ static long walk_fd_word(__u64 i, void* data) {
   if (w->last - base < 63) bits &= ~0UL >> (63 - (w->last - base));
   for (int b = 0; b < 64; b++) {
     if (!bits) break;
-    if (bits & 1) walk_one_fd(w->tgid, (__s32)(base + b), w->kind, w->op);
+    if (bits & 1) walk_one_fd(w->tgid, (__s32)(base + b), w->kind);
     bits >>= 1;
   }
   return 0;
 }
 
-static __noinline void walk_fds(__u32 tgid, __u64 first, __u64 last, __u8 kind, struct fd_op* op) {
+static __noinline void walk_fds(__u32 tgid, __u64 first, __u64 last, __u8 kind) {
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
   if (!fdt) return;
@@ -159,7 +160,6 @@ static __noinline void walk_fds(__u32 tgid, __u64 first, __u64 last, __u8 kind, 
   if (last >= max_fds) last = max_fds - 1;
   struct fd_walk w = {.open = BPF_CORE_READ(fdt, open_fds),
                       .cloexec = BPF_CORE_READ(fdt, close_on_exec),
-                      .op = op,
                       .first = first,
                       .last = last,
                       .tgid = tgid,
@@ -179,7 +179,7 @@ static __noinline void walk_fds(__u32 tgid, __u64 first, __u64 last, __u8 kind, 
 static __always_inline void enter_close_range(__u64 first, __u64 last, __u64 flags) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid) || (flags & CLOSE_RANGE_CLOEXEC) || first > last || first > 0x7fffffff) return;
-  walk_fds(pid_tgid >> 32, first, last, WALK_CLOSE, NULL);
+  walk_fds(pid_tgid >> 32, first, last, WALK_CLOSE);
 }
 
 /* execve closes the close-on-exec fds once it cannot fail any more, with no close() call: the followed ones
@@ -194,7 +194,7 @@ static __always_inline void enter_execve(void) {
   }
   op->exec_n = 0;
   op->exec_overflow = 0;
-  walk_fds(pid_tgid >> 32, 0, 0x7fffffff, WALK_CLOEXEC, op);
+  walk_fds(pid_tgid >> 32, 0, 0x7fffffff, WALK_CLOEXEC);
 }
 
 static __always_inline void exit_execve(long ret) {
