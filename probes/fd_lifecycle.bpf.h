@@ -214,8 +214,9 @@ static __noinline void close_at_exec(void) {
     on_close(op->exec_fds[i & (FD_EXEC_MAX - 1)]);
   }
   if (op->exec_overflow) {
-    /* More than FD_EXEC_MAX: the rest wait for the sweeper; their fds are free, so a socket reusing one
-     * replaces it at its connect or accept (counted). */
+    /* More than FD_EXEC_MAX (counted): the rest stay until the sweeper's idle expiry or a socket reusing
+     * the fd (its connect or accept replaces them); a file opened at such a number meanwhile could be taken
+     * for the connection's. */
     count(L7TAP_CNT_EXEC_CLOSE_OVERFLOW, 1);
     op->exec_overflow = 0;
   }
