@@ -195,6 +195,9 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
     bpf_program__set_expected_attach_type(skel->progs.go_tls,
                                           static_cast<bpf_attach_type>(kTraceUprobeMulti));
 
+  // Attached on its own below: a kernel without io_uring (or an older name of its tracepoint) lacks it.
+  bpf_program__set_autoattach(skel->progs.io_uring_submit, false);
+
   if (int err = capture__load(skel); err) return Error{LoadFailure(err)};
 
   const uint8_t one = 1;
@@ -215,6 +218,7 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
                  Errno(err) + "); rerun with --verbose for details" +
                  (backend == SyscallBackend::kKprobe ? ", or use --syscall-probes=tracepoint" : "")};
   }
+  skel->links.io_uring_submit = bpf_program__attach(skel->progs.io_uring_submit);  // optional: may be null
   // What is attached, counted by link: a program whose hook was skipped is not attached.
   ForEachAttached(skel, [&](const char*, bpf_link*&) { probes->programs_attached_++; });
   return probes;

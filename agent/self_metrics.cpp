@@ -84,6 +84,22 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
             "again)",
             double(k[L7TAP_CNT_CONN_TABLE_FULL]), {{"reason", "table_full"}});
 
+  const char* marked =
+      "Calls on followed sockets whose bytes the probes do not copy, by reason (splice: counted by "
+      "length, a hole of known length; fd_shared: a second fd made for the socket, whose two connections "
+      "mark every event as after a gap until one is closed; io_uring: an operation submitted on it, a gap of "
+      "unknown length)";
+  s.Counter("l7tap_stream_gaps_marked_total", marked, double(k[L7TAP_CNT_SPLICE]), {{"reason", "splice"}});
+  s.Counter("l7tap_stream_gaps_marked_total", marked, double(k[L7TAP_CNT_FD_SHARED]),
+            {{"reason", "fd_shared"}});
+  s.Counter("l7tap_stream_gaps_marked_total", marked, double(k[L7TAP_CNT_IO_URING]),
+            {{"reason", "io_uring"}});
+  s.Counter(
+      "l7tap_exec_closes_untracked_total",
+      "execve calls that closed more followed close-on-exec sockets than the kernel tracks per call (the "
+      "rest end at the sweeper or when their fd is reused)",
+      double(k[L7TAP_CNT_EXEC_CLOSE_OVERFLOW]));
+
   const char* hits = "Uprobe hits in traced processes, by how the kernel ran the probed instruction";
   s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_EMULATED]), {{"kind", "emulated"}});
   s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_SINGLE_STEP]), {{"kind", "single_step"}});

@@ -18,6 +18,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "state.bpf.h"
 #include "holds.bpf.h"
 #include "syscalls.bpf.h"
+#include "fd_lifecycle.bpf.h"
 #include "tls.bpf.h"
 #include "go_tls.bpf.h"
 // clang-format on

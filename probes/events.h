@@ -119,6 +119,10 @@ enum l7tap_counter {
   L7TAP_CNT_HOLD_REFUSED = 31,      /* holds not made: the held table was full or the signal failed */
   L7TAP_CNT_PROC_TABLE_FULL = 32,   /* proc_files insert refused: that process can start TLS unheld */
   L7TAP_CNT_PEER_UNREADABLE = 33,   /* datagram calls whose address argument could not be read */
+  L7TAP_CNT_SPLICE = 34,            /* splice calls on followed sockets: bytes counted by length, not copied */
+  L7TAP_CNT_FD_SHARED = 35,         /* followed sockets given a second fd (dup*, fcntl F_DUPFD*) */
+  L7TAP_CNT_EXEC_CLOSE_OVERFLOW = 36, /* execve closed more followed close-on-exec sockets than it tracks */
+  L7TAP_CNT_IO_URING = 37,          /* io_uring operations submitted on followed sockets (marked unseen) */
   L7TAP_CNT__MAX = 48,
 };
 
@@ -142,6 +146,9 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
 /* A UDP socket whose own and connected ports are not DNS ports sent a datagram to one (sendto, sendmsg with
  * an address: an unconnected resolver): its receives are followed too, each datagram judged by its peer. */
 #define L7TAP_CONN_DNS_PEER 32
+/* Its socket has another fd in this process (dup): each fd sees part of one stream, so every event says
+ * bytes may have moved unseen before it, until the other fd is closed (shared_with). */
+#define L7TAP_CONN_SHARED 64
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
 struct l7tap_conn_info {
@@ -162,7 +169,9 @@ struct l7tap_conn_info {
    * cap are sent as events of their own (see h2_frames). */
   __u64 h2_next[2];
   __u32 flags; /* L7TAP_CONN_* */
-  __u32 pad;
+  /* L7TAP_CONN_SHARED: fd + 1 of the one other fd of its socket in this process (0: more than one, or not
+   * known), so that closing that one ends the sharing. */
+  __u32 shared_with;
 };
 
 /* muted value: user space gave up on one source of a connection generation (not its protocol, upgraded):

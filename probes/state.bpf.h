@@ -83,7 +83,7 @@ struct {
   __type(value, __u8);
 } pid_filter SEC(".maps");
 
-enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT, CALL_SENDFILE };
+enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT, CALL_SENDFILE, CALL_SPLICE };
 
 struct call_args {
   __u64 ptr;   /* buffer, iovec array, msghdr or mmsghdr array */
@@ -696,7 +696,7 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
   const __u64 unseen = ci->unseen[dir] ? __sync_lock_test_and_set(&ci->unseen[dir], 0) : 0;
   s->ev.lost_events = lost >> 32;
   s->ev.lost_starts = (__u32)lost;
-  s->ev.unseen = unseen != 0;
+  s->ev.unseen = unseen != 0 || (ci->flags & L7TAP_CONN_SHARED);
   __u64 size = sizeof(s->ev) + (s->ev.copied & (2 * L7TAP_MAX_PAYLOAD - 1));
   if (datagram && s->has_peer) {
     /* The datagram's peer goes after its payload (datagrams only: a stream's events stay as they are). */

@@ -214,7 +214,8 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
     t->call.kind = 0;
     if (args.kind != kind) return;
   } else {
-    if (!recover_at_exit || ret < 0 || !traced(pid_tgid) || !recover_call(&args, kind, dir, flags_arg, addr_arg))
+    if (kind == CALL_SPLICE || !recover_at_exit || ret < 0 || !traced(pid_tgid) ||
+        !recover_call(&args, kind, dir, flags_arg, addr_arg))
       return;
     recovered = true;
   }
@@ -255,6 +256,12 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
     struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
     if (!s) return;
     finish_data(s, ci, L7TAP_DIR_EGRESS, ret, false);
+  } else if (kind == CALL_SPLICE) {
+    /* splice: bytes between the socket and a pipe, never in a user buffer; counted by length, not copied. */
+    struct scratch* s = begin_data(pid_tgid, args.fd, ci, L7TAP_SRC_SYSCALL);
+    if (!s) return;
+    count(L7TAP_CNT_SPLICE, 1);
+    finish_data(s, ci, args.direction, ret, false);
   } else if (kind == CALL_MSG) {
     emit_msg(ci, &args, (const struct user_msghdr*)args.ptr, ret);
   } else if (kind == CALL_MMSG) {
@@ -271,12 +278,15 @@ static __always_inline void exit_call(long ret, const __u8 kind, const __u8 dir,
   }
 }
 
+static void end_share(__u32 tgid, __s32 fd, __u32 shared_with); /* fd_lifecycle.bpf.h */
+
 static __always_inline void on_close(__s32 fd) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return;
   __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
   struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
+  if (ci->flags & L7TAP_CONN_SHARED) end_share(pid_tgid >> 32, fd, ci->shared_with);
   struct l7tap_close_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_CONN_CLOSE, pid_tgid);
   ev.conn.tgid = pid_tgid >> 32;
@@ -293,11 +303,14 @@ static __always_inline void on_close(__s32 fd) {
   if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flag())) count(L7TAP_CNT_RINGBUF_FULL, 1);
 }
 
+static void close_at_exec(void); /* fd_lifecycle.bpf.h */
+
 SEC("tracepoint/sched/sched_process_exec")
 int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid)) return 0;
   note_exec(pid_tgid);
+  close_at_exec(); /* its close-on-exec sockets are closed now */
   struct l7tap_exec_event* ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
   if (!ev) {
     count(L7TAP_CNT_RINGBUF_FULL, 1);
@@ -317,7 +330,13 @@ int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
 SEC("tracepoint/sched/sched_process_exit")
 int on_process_exit(void* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) || !traced(pid_tgid)) return 0; /* group leader only */
+  if (!traced(pid_tgid)) return 0;
+  /* The whole thread group's exit, not the leader's: a leader may pthread_exit() while other threads go on,
+   * and the threads an execve ends (de_thread) are not the process ending. do_exit() counts the thread down
+   * in signal->live before this tracepoint; the last thread out finds 0 (two exiting at once may both: the
+   * agent takes an exit twice). */
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   struct l7tap_exit_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_PROCESS_EXIT, pid_tgid);
   ev.tgid = pid_tgid >> 32;
@@ -372,6 +391,8 @@ IO(recvmsg, CALL_MSG, L7TAP_DIR_INGRESS, a2, 2, 0)
 IO(sendmsg, CALL_MSG, L7TAP_DIR_EGRESS, 0, 0, 0)
 IO(recvmmsg, CALL_MMSG, L7TAP_DIR_INGRESS, a3, 3, 0)
 IO(sendmmsg, CALL_MMSG, L7TAP_DIR_EGRESS, 0, 0, 0)
+IO(preadv2, CALL_IOV, L7TAP_DIR_INGRESS, 0, 0, 0) /* offset -1 on a socket: readv with flags */
+IO(pwritev2, CALL_IOV, L7TAP_DIR_EGRESS, 0, 0, 0)
 IO(sendfile64, CALL_SENDFILE, L7TAP_DIR_EGRESS, 0, 0, 0) /* a0 = out_fd (the socket) */
 CONN(connect, CALL_CONNECT)
 CONN(accept, CALL_ACCEPT)

@@ -25,7 +25,9 @@ TEST(CaptureProbesTest, TracepointBackendLoadsAndAttaches) {
   auto probes = CaptureProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
   EXPECT_EQ((*probes)->backend(), SyscallBackend::kTracepoint);
-  EXPECT_EQ((*probes)->programs_attached(), 31u);  // 14 syscalls x enter/exit, close, process exit/exec
+  // 16 syscalls x enter/exit, close, process exit/exec; fd lifecycle: dup, dup2, dup3, fcntl, execve,
+  // execveat, splice x enter/exit, close_range enter, io_uring submissions.
+  EXPECT_EQ((*probes)->programs_attached(), 51u);
   EXPECT_GE((*probes)->ringbuf_fd(), 0);
 }
 
@@ -36,7 +38,7 @@ TEST(CaptureProbesTest, HoldingAddsTheMmapProbe) {
   o.hold_new = true;
   auto probes = CaptureProbes::Load(o);
   ASSERT_TRUE(probes.ok()) << probes.error();
-  EXPECT_EQ((*probes)->programs_attached(), 32u);
+  EXPECT_EQ((*probes)->programs_attached(), 52u);
   for (int fd : {(*probes)->known_files_fd(), (*probes)->proc_files_fd(), (*probes)->proc_ack_fd(),
                  (*probes)->held_fd()})
     EXPECT_GE(fd, 0);

@@ -55,9 +55,10 @@ class FixturePairTest(unittest.TestCase):
         self.assert_both_sides(25)
 
     def test_every_syscall_probe_is_attached(self):
-        # Links, not programs: 14 syscalls' enter and exit tracepoints, close, process exec and exit, and mmap's
-        # entry (holding new processes: executable mappings).
-        self.assertEqual(self.agent.value("l7tap_probes_attached"), 32)
+        # Links, not programs: 16 syscalls' enter and exit tracepoints, close, process exec and exit; the fd
+        # lifecycle's dup, dup2, dup3, fcntl, execve, execveat, splice enter and exit, close_range's enter and
+        # io_uring's submissions; mmap's entry (holding new processes: executable mappings).
+        self.assertEqual(self.agent.value("l7tap_probes_attached"), 52)
 
     def test_one_shot_connections(self):
         self.client("oneshot", 15, status=200)
