@@ -41,7 +41,6 @@ struct ConnectionTracker::Connection final : protocols::TransactionSink, protoco
   std::string remote_addr;
   protocols::DatagramPeer remote_peer;  // connected sockets: a datagram's peer when its call named none
   std::string service;
-  std::string container_id;  // of its process, read at the process's first connection ("" on the host)
   // Made on the first bytes (an idle connection holds none), or at the open for DNS.
   std::unique_ptr<ProtocolSession> session;
   std::optional<std::list<Connection*>::iterator> active;  // its place in active_ while session holds state
@@ -130,7 +129,9 @@ ConnectionTracker::Connection* ConnectionTracker::Create(const ConnId& id, bool 
   raw->id = id;
   raw->tcp = tcp;
   raw->role = role;
-  if (container_of_) raw->container_id = container_of_(id.tgid);
+  // Its process's container, read now (cached per process): a short-lived process may be gone by its first
+  // transaction. Looked up again (from the cache) per transaction rather than kept per connection.
+  if (container_of_) container_of_(id.tgid);
   for (auto& s : raw->streams) s.set_budget(&hold_budget_);
   conns_[id.key()] = std::move(c);
   conns_table_.set_entries(conns_.size());
@@ -156,7 +157,7 @@ void ConnectionTracker::EmitHttp(Connection& c, protocols::HttpTransaction&& t) 
   const bool server = t.role == Role::kServer;
   r.pid = c.id.tgid;
   r.service_name = c.service;
-  r.container_id = c.container_id;
+  r.container_id = container_of_ ? container_of_(c.id.tgid) : std::string();
   r.server_port = server ? c.local_port : c.remote_port;
   if (!server) r.server_address = c.remote_addr;
   r.tls = c.tls || c.decryptor;
@@ -180,7 +181,7 @@ void ConnectionTracker::EmitDns(Connection& c, protocols::DnsTransaction&& t) {
     r.server_port = c.remote_port;
     r.server_address = c.remote_addr;
   }
-  r.container_id = c.container_id;
+  r.container_id = container_of_ ? container_of_(c.id.tgid) : std::string();
   r.dns = std::move(t);
   dns_sink_(std::move(r));
 }

@@ -1,5 +1,6 @@
 #include "agent/discovery_worker.h"
 
+#include <malloc.h>
 #include <time.h>
 
 #include <chrono>
@@ -60,7 +61,8 @@ void DiscoveryWorker::Post(Request r) {
 }
 
 void DiscoveryWorker::Run() {
-  uint64_t next_sweep = MonotonicNs() + kSweepNs;
+  uint64_t next_sweep = MonotonicNs() + kSweepNs, next_trim = 0;
+  bool worked = false;
   int wait_ms = 200;
   std::unique_lock lock(mu_);
   for (;;) {
@@ -72,6 +74,7 @@ void DiscoveryWorker::Run() {
       queue_.pop_front();
       queue_table_.set_entries(queue_.size());
       lock.unlock();
+      worked = true;
       switch (r.kind) {
         case Kind::kExec:
           tls_.OnExec(r.tgid, r.filename, r.ts_ns);
@@ -86,9 +89,17 @@ void DiscoveryWorker::Run() {
       lock.lock();
       if (stop_) return;
     }
+    const bool idle = queue_.empty();
     lock.unlock();
     const uint64_t now = MonotonicNs();
     const int due_ms = tls_.RunDue(now);
+    // Parsing a binary allocates megabytes for a moment, in this thread's own malloc arena: hand them back
+    // once the work is done, at most once a second.
+    if (worked && idle && now >= next_trim) {
+      malloc_trim(0);
+      worked = false;
+      next_trim = now + 1'000'000'000;
+    }
     if (now >= next_sweep) {
       tls_.Sweep(now);
       if (holds_) holds_->Sweep();
