@@ -14,13 +14,14 @@
 
 #include "agent/capture_probes.h"
 #include "agent/connection_tracker.h"
-#include "agent/discovery_worker.h"
 #include "agent/container_id.h"
+#include "agent/discovery_worker.h"
 #include "agent/event_decoder.h"
 #include "agent/hold_watchdog.h"
 #include "agent/kernel_sweeper.h"
 #include "agent/latency_histogram.h"
 #include "agent/metrics.h"
+#include "agent/monotonic_clock.h"
 #include "agent/pid_namespace.h"
 #include "agent/printer.h"
 #include "agent/process_alive.h"
@@ -40,12 +41,6 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop = true; }
-
-uint64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 constexpr uint64_t kSecond = 1'000'000'000;
 // Housekeeping periods: connections and processes every second, kernel tables every 5 s, series, label

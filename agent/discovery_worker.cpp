@@ -5,17 +5,12 @@
 
 #include <chrono>
 
+#include "agent/monotonic_clock.h"
 #include "agent/process_holds.h"
 #include "agent/tls_discovery.h"
 
 namespace l7tap::agent {
 namespace {
-
-uint64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 constexpr uint64_t kSweepNs = 10'000'000'000;  // processes gone, files deleted
 

@@ -15,17 +15,13 @@
 #include <charconv>
 #include <cstring>
 
+#include "agent/monotonic_clock.h"
+
 namespace l7tap::agent {
 namespace {
 
 constexpr int kHeldFd = 3, kAckFd = 4, kPipeFd = 5;  // in the watchdog
 constexpr int kTickMs = 10;                          // deadline resolution
-
-uint64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 // Resumes the held processes stopped before `cutoff_ns` (all: UINT64_MAX), and clears them: a process the
 // agent could not clear in time is not held again.

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "agent/attach_planner.h"
+#include "agent/monotonic_clock.h"
 #include "agent/process_alive.h"
 #include "symbolizer/address_table.h"
 #include "symbolizer/elf_file.h"
@@ -70,8 +71,6 @@ std::string Describe(const std::string& path) {
   return ec ? path : real.string();
 }
 
-uint64_t MonotonicNs();
-
 }  // namespace
 
 // ", 4.2 ms after exec" while a scan that follows an exec runs.
@@ -85,12 +84,6 @@ std::string TlsDiscovery::AfterExec() const {
 }
 
 namespace {
-
-uint64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 std::string Root(uint32_t tgid) { return "/proc/" + std::to_string(tgid) + "/root"; }
 
