@@ -74,13 +74,16 @@ void DetachInParallel(const std::vector<T>& items, Detach detach) {
 // instead of one per probe. libbpf 1.1 predates them, so the link is created with the bpf syscall itself.
 constexpr uint32_t kTraceUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI
 
-bool KernelHasUprobeMulti() {
+// Whether the kernel's BTF has this struct (a feature's, or a tracepoint's record).
+bool KernelHasStruct(const char* name) {
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
-  const bool has = btf__find_by_name_kind(vmlinux, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
+  const bool has = btf__find_by_name_kind(vmlinux, name, BTF_KIND_STRUCT) > 0;
   btf__free(vmlinux);
   return has;
 }
+
+bool KernelHasUprobeMulti() { return KernelHasStruct("bpf_uprobe_multi_link"); }
 
 Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
                               const std::vector<uint64_t>& cookies) {
@@ -195,8 +198,11 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
     bpf_program__set_expected_attach_type(skel->progs.go_tls,
                                           static_cast<bpf_attach_type>(kTraceUprobeMulti));
 
-  // Attached on its own below: a kernel without io_uring (or an older name of its tracepoint) lacks it.
+  // Attached on its own below: a kernel without io_uring lacks it; one whose tracepoint has its older name
+  // and record (before 5.19: io_uring_submit_sqe) cannot even load it.
   bpf_program__set_autoattach(skel->progs.io_uring_submit, false);
+  if (!KernelHasStruct("trace_event_raw_io_uring_submit_req"))
+    bpf_program__set_autoload(skel->progs.io_uring_submit, false);
 
   if (int err = capture__load(skel); err) return Error{LoadFailure(err)};
 
@@ -218,7 +224,8 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
                  Errno(err) + "); rerun with --verbose for details" +
                  (backend == SyscallBackend::kKprobe ? ", or use --syscall-probes=tracepoint" : "")};
   }
-  skel->links.io_uring_submit = bpf_program__attach(skel->progs.io_uring_submit);  // optional: may be null
+  if (bpf_program__autoload(skel->progs.io_uring_submit))  // optional: the link may be null
+    skel->links.io_uring_submit = bpf_program__attach(skel->progs.io_uring_submit);
   // What is attached, counted by link: a program whose hook was skipped is not attached.
   ForEachAttached(skel, [&](const char*, bpf_link*&) { probes->programs_attached_++; });
   return probes;
