@@ -184,6 +184,42 @@ class FirstRequestTest(HoldCase):
             server.stop()
 
 
+class SlowAgentTest(HoldCase):
+    """The agent stopped for 300 ms (as late as a busy node makes it) while fresh clients start: each is held at
+    its first ClientHello until the agent runs again and attaches, and its one request is counted. Without
+    holding, these requests are missed."""
+
+    def run_late(self, argv):
+        self.agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(0.3)
+        finally:
+            self.agent.proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+
+    def test_first_requests_while_the_agent_lags(self):
+        server = self.start_server()
+        try:
+            held = self.holds("released")
+            stripped = os.path.join(self.tmp, "stripped-static")
+            run(["strip", "--strip-all", "-o", stripped, fixture("http_client_static")])
+            runs = 5
+            for i in range(runs):
+                client = self.go_client("lagging-go-%d" % i)
+                self.run_late([client, "-url", "https://127.0.0.1:%d/" % server.https_port, "-n", "1", "-insecure"])
+                static = os.path.join(self.tmp, "lagging-ssl-%d" % i)
+                fresh_copy(stripped, static)
+                self.run_late([static, "--port", str(server.https_port), "--tls", "--mode", "oneshot", "--count", "1"])
+            got = self.agent.wait_value(2 * runs, CLIENT_HIST, server_port=server.https_port)
+            self.assertEqual(got, 2 * runs)
+            self.assertEqual(self.holds("released") - held, 2 * runs)
+            self.assertEqual(self.holds("deadline"), 0)
+        finally:
+            server.stop()
+
+
 class AgentStoppedTest(HoldCase):
     """The agent stopped (SIGSTOP: as slow as it gets): a new client is held for the deadline at most, then the
     watchdog resumes it; when the agent runs again it counts that hold as resumed at the deadline."""
