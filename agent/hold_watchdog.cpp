@@ -16,32 +16,13 @@
 #include <cstring>
 
 #include "agent/monotonic_clock.h"
+#include "agent/process_holds.h"
 
 namespace l7tap::agent {
 namespace {
 
 constexpr int kHeldFd = 3, kAckFd = 4, kPipeFd = 5;  // in the watchdog
 constexpr int kTickMs = 10;                          // deadline resolution
-
-// Resumes the held processes stopped before `cutoff_ns` (all: UINT64_MAX), and clears them: a process the
-// agent could not clear in time is not held again.
-void ReleaseHeld(int held, int ack, uint64_t cutoff_ns) {
-  uint32_t tgids[256];
-  size_t n = 0;
-  uint32_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (n < 256 && bpf_map_get_next_key(held, prev, &next) == 0) {
-    uint64_t since = 0;
-    if (bpf_map_lookup_elem(held, &next, &since) == 0 && since < cutoff_ns) tgids[n++] = next;
-    key = next;
-    prev = &key;
-  }
-  const uint64_t cleared = UINT64_MAX;
-  for (size_t i = 0; i < n; ++i) {
-    bpf_map_update_elem(ack, &tgids[i], &cleared, BPF_ANY);
-    if (bpf_map_delete_elem(held, &tgids[i]) == 0) kill(pid_t(tgids[i]), SIGCONT);
-  }
-}
 
 }  // namespace
 
@@ -115,9 +96,10 @@ int RunHoldWatchdog(const std::vector<std::string>& args) {
       if (read(pipe, &c, 1) <= 0) break;  // the agent is gone
     }
     const uint64_t now = MonotonicNs();
-    ReleaseHeld(held, ack, now > deadline_ns ? now - deadline_ns : 0);
+    ResumeHeld(held, ack, now > deadline_ns ? now - deadline_ns : 0);
   }
-  ReleaseHeld(held, ack, UINT64_MAX);
+  while (ResumeHeld(held, ack, UINT64_MAX) > 0) {
+  }
   return 0;
 }
 

@@ -40,6 +40,29 @@ std::optional<KernelFileKey> KernelKeyFromMapsLine(std::string_view line) {
   return KernelFileKey{(maj << 20) | min, ino};
 }
 
+size_t ResumeHeld(int held_fd, int ack_fd, uint64_t cutoff_ns) {
+  uint32_t tgids[256];
+  size_t n = 0;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (n < 256 && bpf_map_get_next_key(held_fd, prev, &next) == 0) {
+    uint64_t since = 0;
+    if (bpf_map_lookup_elem(held_fd, &next, &since) == 0 && since < cutoff_ns) tgids[n++] = next;
+    key = next;
+    prev = &key;
+  }
+  const uint64_t cleared = UINT64_MAX;
+  size_t resumed = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (ack_fd >= 0) bpf_map_update_elem(ack_fd, &tgids[i], &cleared, BPF_ANY);
+    if (bpf_map_delete_elem(held_fd, &tgids[i]) == 0) {
+      kill(pid_t(tgids[i]), SIGCONT);
+      ++resumed;
+    }
+  }
+  return resumed;
+}
+
 ProcessHolds::ProcessHolds(HoldMaps maps, TableRegistry& tables, size_t max_known)
     : maps_(maps),
       max_known_(max_known),
@@ -124,20 +147,8 @@ bool ProcessHolds::Release(uint32_t tgid, uint64_t held_since_ns, uint64_t now_n
 }
 
 size_t ProcessHolds::ReleaseAll() {
-  std::vector<uint32_t> tgids;
-  uint32_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(maps_.held, prev, &next) == 0) {
-    tgids.push_back(next);
-    key = next;
-    prev = &key;
-  }
   size_t n = 0;
-  for (uint32_t tgid : tgids)
-    if (bpf_map_delete_elem(maps_.held, &tgid) == 0) {
-      kill(pid_t(tgid), SIGCONT);
-      ++n;
-    }
+  for (size_t got; (got = ResumeHeld(maps_.held, -1, UINT64_MAX)) > 0;) n += got;
   released_at_exit_.fetch_add(n, std::memory_order_relaxed);
   return n;
 }

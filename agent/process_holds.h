@@ -30,6 +30,12 @@ KernelFileKey KernelKeyFromStat(dev_t st_dev, ino_t st_ino);
 // From a /proc/PID/maps line ("addr perms offset MAJ:MIN inode path"): nullopt for anonymous mappings.
 std::optional<KernelFileKey> KernelKeyFromMapsLine(std::string_view line);
 
+// Resumes (SIGCONT) the processes in the probes' held map stopped before `cutoff_ns` (UINT64_MAX: all), at
+// most 256 per call; with `ack_fd` (proc_ack) >= 0 it marks them cleared first, so they are not held again.
+// Whoever deletes an entry resumes its process. Returns how many it resumed. Async-signal-safe calls only
+// (the watchdog).
+size_t ResumeHeld(int held_fd, int ack_fd, uint64_t cutoff_ns);
+
 struct HoldMaps {
   int known_files = -1, proc_files = -1, proc_ack = -1, held = -1;
 };

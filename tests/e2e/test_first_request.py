@@ -13,7 +13,8 @@ import tempfile
 import time
 import unittest
 
-from l7tap_harness import Agent, FIXTURES, fixture, make_cert, run, stop_process
+from l7tap_harness import Agent, FIXTURES, fixture, make_cert, run
+from test_go import GoServer
 
 CLIENT_HIST = "http_client_request_duration_seconds_count"
 SERVER_HIST = "http_server_request_duration_seconds_count"
@@ -44,14 +45,6 @@ def fresh_copy(src, dst):
     os.chmod(dst, 0o755)
 
 
-def ready_lines(path):
-    try:
-        with open(path) as f:
-            return f.read().count("\n")
-    except FileNotFoundError:
-        return 0
-
-
 def proc_state(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -60,25 +53,9 @@ def proc_state(pid):
         return None
 
 
-class GoServer:
-    def __init__(self, tmp, cert, key):
-        self.ready = os.path.join(tmp, "ready-%d" % time.monotonic_ns())
-        binary = os.path.join(GO_DIR, GO_BUILD + "-stripped-server")
-        self.proc = subprocess.Popen([binary, "-port", "0", "-tls-port", "0", "-cert", cert, "-key", key,
-                                      "-ready-file", self.ready], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while ready_lines(self.ready) < 2:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("%s did not start: %s" % (binary, self.proc.stderr.read().decode()))
-            time.sleep(0.01)
-        with open(self.ready) as f:
-            ports = dict(line.split() for line in f.read().splitlines())
-        self.https_port = int(ports["https"])
-
-    def stop(self):
-        stop_process(self.proc)
-        self.proc.stderr.close()
+def go_server(tmp, cert, key):
+    """The stripped Go server fixture (test_go's GoServer), HTTPS on a free port."""
+    return GoServer(os.path.join(GO_DIR, GO_BUILD + "-stripped-server"), cert, key, tmp)
 
 
 class HoldCase(unittest.TestCase):
@@ -105,7 +82,7 @@ class HoldCase(unittest.TestCase):
         return path
 
     def start_server(self):
-        server = GoServer(self.tmp, self.cert, self.key)
+        server = go_server(self.tmp, self.cert, self.key)
         # Attached before the clients run: only the clients are new.
         self.agent.wait_value(1, "l7tap_attach_duration_seconds_count", kind="go", settle=0.2)
         return server
@@ -254,7 +231,7 @@ class AgentKilledTest(unittest.TestCase):
             try:
                 watchdogs = watchdog_pids(agent.proc.pid)
                 self.assertEqual(len(watchdogs), 1)
-                server = GoServer(tmp, cert, key)
+                server = go_server(tmp, cert, key)
                 agent.wait_value(1, "l7tap_attach_duration_seconds_count", kind="go", settle=0.2)
                 client = os.path.join(tmp, "client")
                 fresh_copy(os.path.join(GO_DIR, GO_BUILD + "-stripped-client"), client)
