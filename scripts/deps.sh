@@ -14,6 +14,8 @@ debian_packages=(
   curl python3 iproute2 nginx-light openssl qemu-system-x86 busybox-static
   libcapstone-dev golang-1.19-go libldns-dev dnsmasq-base bind9-dnsutils wrk gnuplot-nox musl-tools
   libnghttp2-dev nghttp2-client python3-grpcio golang-google-grpc-dev golang-golang-x-net-dev
+  libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libncurses-dev libcrypt-dev prometheus tmux libcap2-bin
+  systemd util-linux libmicrohttpd-dev
 )
 
 missing=()
