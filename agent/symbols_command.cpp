@@ -1,5 +1,6 @@
 #include "agent/symbols_command.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -27,24 +28,17 @@ struct SymbolsArgs {
 
 Result<SymbolsArgs> ParseSymbolsArgs(const std::vector<std::string>& args) {
   SymbolsArgs parsed;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "-h" || arg == "--help") {
-      parsed.help = true;
-    } else if (arg == "--table") {
-      parsed.table_only = true;
-    } else if (arg == "--symbol-table") {
-      if (i + 1 == args.size()) return Error{"--symbol-table needs a FILE"};
-      parsed.symbol_table = args[++i];
-    } else if (arg.rfind("--symbol-table=", 0) == 0) {
-      parsed.symbol_table = arg.substr(arg.find('=') + 1);
-    } else if (!arg.empty() && arg[0] == '-') {
-      return Error{"unknown option " + arg};
-    } else if (!parsed.path.empty()) {
-      return Error{"one PATH only (got " + parsed.path + " and " + arg + ")"};
-    } else {
-      parsed.path = arg;
-    }
+  CLI::App app("", "l7tap symbols");
+  app.set_help_flag();  // SymbolsUsage() is the help
+  app.add_flag("-h,--help", parsed.help);
+  app.add_flag("--table", parsed.table_only);
+  app.add_option("--symbol-table", parsed.symbol_table);
+  app.add_option("PATH", parsed.path);
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+    app.parse(reversed);
+  } catch (const CLI::Error& e) {
+    return Error{e.what()};
   }
   if (parsed.path.empty() && !parsed.help) return Error{"missing PATH"};
   return parsed;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 namespace l7tap::agent {
@@ -94,6 +97,13 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
   EXPECT_NE(unknown.error().find("--bogus"), std::string::npos);
 }
 
+TEST(ConfigTest, LastOfARepeatedFlagWins) {
+  auto c = Parse({"--max-connections", "100", "--max-connections=200", "--listen", "a:1", "--listen", "b:2"});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->max_connections, 200u);
+  EXPECT_EQ(c->listen, "b:2");
+}
+
 TEST(ConfigTest, DnsFlags) {
   auto defaults = Parse({});
   ASSERT_TRUE(defaults.ok());
@@ -132,6 +142,107 @@ TEST(ConfigTest, HelpListsEveryFlag) {
         "--verbose", "--symbol-table", "--dns-ports", "--dns-timeout", "--dns-name-label",
         "--probe-placement", "--tls-probes", "--event-batch-ms", "--allow-pid-namespace"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
+}
+
+// A YAML file in the test's scratch directory, removed at the end of the test.
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const char* name : {"L7TAP_MAX_CONNECTIONS", "L7TAP_PID", "L7TAP_PRINT", "L7TAP_CONFIG"})
+      unsetenv(name);
+    std::filesystem::remove(path_);
+  }
+  const char* Write(const std::string& yaml) {
+    std::ofstream(path_) << yaml;
+    return path_.c_str();
+  }
+  std::string path_ = (std::filesystem::path(::testing::TempDir()) / "l7tap-config-test.yml").string();
+};
+
+TEST_F(ConfigFileTest, FileSetsWhatFlagsDoNot) {
+  const char* file = Write(
+      "listen: 127.0.0.1:9999\n"
+      "max_connections: 2048\n"  // underscores read as dashes
+      "series-ttl: 60\n"
+      "print: true\n"
+      "pid: [12, 34]\n"
+      "route: ['/users/{name}', '/static/*']\n"
+      "syscall-probes: tracepoint\n"
+      "dns-timeout: 0.25\n"
+      "ringbuf-kib: 64\n");
+  auto c = Parse({"--config", file});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->listen, "127.0.0.1:9999");
+  EXPECT_EQ(c->max_connections, 2048u);
+  EXPECT_EQ(c->series_ttl_s, 60u);
+  EXPECT_TRUE(c->print);
+  EXPECT_EQ(c->pids, (std::vector<uint32_t>{12, 34}));
+  EXPECT_EQ(c->routes, (std::vector<std::string>{"/users/{name}", "/static/*"}));
+  EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kTracepoint);
+  EXPECT_EQ(c->dns_timeout_ms, 250u);
+  EXPECT_EQ(c->ringbuf_kib, 64u);
+  EXPECT_EQ(c->max_payload_bytes, 4096u);  // not in the file: the default
+}
+
+TEST_F(ConfigFileTest, FlagBeatsEnvironmentBeatsFile) {
+  const char* file = Write("max-connections: 2048\npid: [1]\nprint: false\nseries-ttl: 60\n");
+  setenv("L7TAP_MAX_CONNECTIONS", "4096", 1);
+  setenv("L7TAP_PID", "5,6", 1);
+  setenv("L7TAP_PRINT", "true", 1);
+  auto c = Parse({"--config", file, "--max-connections", "8192"});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->max_connections, 8192u);               // flag
+  EXPECT_EQ(c->pids, (std::vector<uint32_t>{5, 6}));  // environment over file
+  EXPECT_TRUE(c->print);                              // environment over file
+  EXPECT_EQ(c->series_ttl_s, 60u);                    // file over default
+  auto env_only = Parse({});
+  ASSERT_TRUE(env_only.ok()) << env_only.error();
+  EXPECT_EQ(env_only->max_connections, 4096u);
+}
+
+TEST_F(ConfigFileTest, ConfigFileFromTheEnvironment) {
+  setenv("L7TAP_CONFIG", Write("max-series: 500\n"), 1);
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->max_series, 500u);
+}
+
+TEST_F(ConfigFileTest, BadFilesNameTheKeyAndTheFix) {
+  struct Case {
+    std::string yaml, expect;
+  };
+  for (const Case& k : std::vector<Case>{{"bogus: 1\n", "unknown key 'bogus'"},
+                                         {"help: true\n", "unknown key 'help'"},
+                                         {"config: other.yml\n", "unknown key 'config'"},
+                                         {"max-connections: 1\n", "max-connections"},
+                                         {"pid: [1, x]\n", "pid"},
+                                         {"print: maybe\n", "print"},
+                                         {"print: [true, false]\n", "print"},
+                                         {"listen:\n", "listen: no value"},
+                                         {"route: [[a]]\n", "route"},
+                                         {"- a\n- b\n", "expected a map"},
+                                         {"a: [\n", "not valid YAML"}}) {
+    auto c = Parse({"--config", Write(k.yaml)});
+    ASSERT_FALSE(c.ok()) << k.yaml;
+    EXPECT_NE(c.error().find(k.expect), std::string::npos) << k.yaml << " -> " << c.error();
+    EXPECT_NE(c.error().find(path_), std::string::npos) << c.error();
+  }
+  auto missing = Parse({"--config", "/nonexistent/l7tap.yml"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("/nonexistent/l7tap.yml"), std::string::npos);
+}
+
+TEST_F(ConfigFileTest, BadEnvironmentValueNamesTheVariable) {
+  setenv("L7TAP_MAX_CONNECTIONS", "3", 1);
+  auto c = Parse({});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("L7TAP_MAX_CONNECTIONS"), std::string::npos) << c.error();
+}
+
+TEST_F(ConfigFileTest, EmptyFileSetsNothing) {
+  auto c = Parse({"--config", Write("")});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->max_connections, 65536u);
 }
 
 }  // namespace
