@@ -20,6 +20,7 @@
 #include "agent/hold_watchdog.h"
 #include "agent/kernel_sweeper.h"
 #include "agent/latency_histogram.h"
+#include "agent/log.h"
 #include "agent/metrics.h"
 #include "agent/monotonic_clock.h"
 #include "agent/pid_namespace.h"
@@ -87,7 +88,7 @@ class Agent {
     bool proc_shows_host_pids = true;
     if (auto view = ReadPidView(); view && !view->host()) {
       if (!config_.allow_pid_namespace) return Fail(PidNamespaceError(*view));
-      std::fprintf(stderr, "l7tap: %s\n", PidNamespaceDegraded(*view).c_str());
+      Log(LogLevel::kWarn, PidNamespaceDegraded(*view));
       self_tgid = view->kernel_tgid;  // the probes skip the agent by its host pid
       proc_shows_host_pids = view->proc_matches_kernel();
       g_process_checks = proc_shows_host_pids;
@@ -167,7 +168,7 @@ class Agent {
           HoldWatchdog::Start(probes_->held_fd(), probes_->proc_ack_fd(), config_.hold_deadline_ms);
       if (!watchdog) {
         probes_->SetHoldEnabled(false);
-        std::fprintf(stderr, "l7tap: not holding new processes: %s\n", watchdog.error().c_str());
+        Logf(LogLevel::kWarn, "not holding new processes: %s", watchdog.error().c_str());
       } else {
         watchdog_ = std::make_unique<HoldWatchdog>(std::move(*watchdog));
         holds_ = std::make_unique<ProcessHolds>(HoldMaps{probes_->known_files_fd(), probes_->proc_files_fd(),
@@ -184,9 +185,8 @@ class Agent {
     if (!rb)
       return Fail(std::string("creating the ring buffer reader failed (") + std::strerror(errno) + ")");
     ready_.store(true, std::memory_order_release);
-    std::fprintf(stderr,
-                 "l7tap: tracing socket syscalls with the %s backend (%zu programs), /metrics on %s\n",
-                 BackendName(probes_->backend()), probes_->programs_attached(), config_.listen.c_str());
+    Logf(LogLevel::kInfo, "tracing socket syscalls with the %s backend (%zu programs), /metrics on %s",
+         BackendName(probes_->backend()), probes_->programs_attached(), config_.listen.c_str());
 
     // Batched: the kernel wakes this loop only when the ring fills up, so it drains the ring on a timer too.
     const int idle_ms = config_.event_batch_ms > 0 ? int(config_.event_batch_ms) : 200;
@@ -217,7 +217,7 @@ class Agent {
     }
     StopDiscovery();
     ring_buffer__free(rb);
-    std::fprintf(stderr, "l7tap: detaching probes and exiting\n");
+    Logf(LogLevel::kInfo, "detaching probes and exiting");
     return 0;
   }
 
@@ -236,16 +236,15 @@ class Agent {
     if (!watchdog_ || watchdog_->Alive(&why)) return;
     probes_->SetHoldEnabled(false);
     const size_t released = holds_->ReleaseAll();
-    std::fprintf(
-        stderr,
-        "l7tap: the hold watchdog (pid %d) %s: new processes are no longer held (%zu resumed); restart "
-        "l7tap to hold them again\n",
-        int(watchdog_->pid()), why.c_str(), released);
+    Logf(LogLevel::kWarn,
+         "the hold watchdog (pid %d) %s: new processes are no longer held (%zu resumed); restart "
+         "l7tap to hold them again",
+         int(watchdog_->pid()), why.c_str(), released);
     watchdog_.reset();
   }
 
   static int Fail(const std::string& message) {
-    std::fprintf(stderr, "l7tap: %s\n", message.c_str());
+    Log(LogLevel::kError, message);
     return 1;
   }
 
@@ -307,8 +306,7 @@ class Agent {
     } else if (auto* k = std::get_if<TlsSecretEvent>(&event)) {
       OnSecret(*k);
     } else if (auto* m = std::get_if<Malformed>(&event)) {
-      if (counts_.malformed++ == 0)
-        std::fprintf(stderr, "l7tap: dropping malformed event: %s\n", m->reason.c_str());
+      if (counts_.malformed++ == 0) Logf(LogLevel::kWarn, "dropping malformed event: %s", m->reason.c_str());
     }
   }
 
@@ -394,7 +392,7 @@ int RunAgent(const Config& config) {
   SetLibbpfVerbose(config.verbose);
   auto routes = protocols::RoutePatterns::Parse(config.routes);
   if (!routes) {
-    std::fprintf(stderr, "l7tap: --route: %s\n", routes.error().c_str());
+    Logf(LogLevel::kError, "--route: %s", routes.error().c_str());
     return 2;
   }
   struct sigaction sa {};

@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "agent/log.h"
 #include "capture.skel.h"
 
 namespace l7tap::agent {
@@ -25,9 +26,9 @@ namespace {
 bool g_libbpf_verbose = false;
 
 int PrintLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
-  (void)level;
   if (!g_libbpf_verbose) return 0;
-  return vfprintf(stderr, fmt, args);
+  VLogf(level == LIBBPF_WARN ? LogLevel::kWarn : LogLevel::kInfo, fmt, args);
+  return 0;
 }
 
 std::string Errno(int err) { return std::strerror(err < 0 ? -err : err); }

@@ -23,6 +23,8 @@ struct RawValues {
   uint32_t ringbuf_kib = 0;
   double dns_timeout_s = 5;
   std::string config_file;
+  std::string log_level = "info";
+  std::string log_format = "text";
 };
 
 // Every flag F can also be set by the environment variable L7TAP_F (upper case, '-' as '_') and by the key F
@@ -205,6 +207,16 @@ void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
                "run even when not in the host PID namespace (by default l7tap stops\n"
                "with one line: run it with hostPID: true, --pid=host or as a systemd\n"
                "service); what is degraded is logged at start");
+  app.add_option("--log-level", raw.log_level,
+                 "debug | info | warn | error (default info): the least severe lines\n"
+                 "logged on stderr")
+      ->type_name("LEVEL")
+      ->check(Quiet(CLI::IsMember({"debug", "info", "warn", "error"})));
+  app.add_option("--log-format", raw.log_format,
+                 "text | json (default text): json writes one object per line with\n"
+                 "time, level and msg")
+      ->type_name("FORMAT")
+      ->check(Quiet(CLI::IsMember({"text", "json"})));
   app.add_flag("--verbose", c.verbose, "log libbpf diagnostics");
 
   for (const CLI::Option* opt : app.get_options())
@@ -336,6 +348,11 @@ Result<Config> ParseArgs(int argc, char** argv) {
   c.tls_capture = raw.tls_capture == "keys"        ? TlsCapture::kKeys
                   : raw.tls_capture == "plaintext" ? TlsCapture::kPlaintext
                                                    : TlsCapture::kAuto;
+  c.log_level = raw.log_level == "debug"   ? LogLevel::kDebug
+                : raw.log_level == "warn"  ? LogLevel::kWarn
+                : raw.log_level == "error" ? LogLevel::kError
+                                           : LogLevel::kInfo;
+  c.log_format = raw.log_format == "json" ? LogFormat::kJson : LogFormat::kText;
   c.probe_placement = raw.probe_placement == "entry" ? ProbePlacement::kEntry : ProbePlacement::kOptimized;
   c.ringbuf_kib = app.get_option("--ringbuf-kib")->count() > 0 ? raw.ringbuf_kib : raw.ringbuf_mib << 10;
   c.dns_timeout_ms = uint32_t(raw.dns_timeout_s * 1000 + 0.5);

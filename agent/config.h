@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/log.h"
 #include "common/result.h"
 
 namespace l7tap::agent {
@@ -22,6 +23,8 @@ struct Config {
   std::string listen = "0.0.0.0:9464";
   bool print = false;
   bool verbose = false;
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
   SyscallBackendChoice syscall_probes = SyscallBackendChoice::kAuto;
   uint32_t max_payload_bytes = 4096;
   std::vector<uint32_t> pids;

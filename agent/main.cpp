@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/hold_watchdog.h"
+#include "agent/log.h"
 #include "agent/symbols_command.h"
 
 int main(int argc, char** argv) {
@@ -15,12 +16,13 @@ int main(int argc, char** argv) {
     return l7tap::agent::RunHoldWatchdog(std::vector<std::string>(argv + 2, argv + argc));
   auto config = l7tap::agent::ParseArgs(argc, argv);
   if (!config) {
-    std::fprintf(stderr, "l7tap: %s\n", config.error().c_str());
+    l7tap::agent::Log(l7tap::agent::LogLevel::kError, config.error());
     return 2;
   }
   if (config->help) {
     std::fputs(l7tap::agent::HelpText().c_str(), stdout);
     return 0;
   }
+  l7tap::agent::SetLog(config->log_level, config->log_format);
   return l7tap::agent::RunAgent(*config);
 }

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 
+#include "agent/log.h"
 #include "protocols/dns_message.h"
 #include "protocols/grpc_path.h"
 #include "protocols/http_route.h"
@@ -223,10 +224,10 @@ void Metrics::Record(const TransactionRecord& r) {
                                      ? std::string_view()
                                      : routes_.Admit(r.service_name, options_.route(t.target), now, &over);
   if (over) {
-    std::fprintf(stderr,
-                 "l7tap: %s has more than %zu distinct http_route values; further ones are recorded as "
-                 "\"/_other\" (template them with --route PATTERN, or raise --max-routes-per-service)\n",
-                 r.service_name.c_str(), routes_.per_service());
+    Logf(LogLevel::kWarn,
+         "%s has more than %zu distinct http_route values; further ones are recorded as "
+         "\"/_other\" (template them with --route PATTERN, or raise --max-routes-per-service)",
+         r.service_name.c_str(), routes_.per_service());
   }
   std::vector<LabelView> labels = {
       {"http_request_method", MethodLabel(t.method)},

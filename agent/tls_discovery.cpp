@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "agent/attach_planner.h"
+#include "agent/log.h"
 #include "agent/monotonic_clock.h"
 #include "agent/process_alive.h"
 #include "symbolizer/address_table.h"
@@ -284,11 +285,10 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
         Inspected(key, now_ns);
         return true;
       }
-      std::fprintf(
-          stderr,
-          "l7tap: TLS: attached %zu uprobe%s to %s (%s; inspected before under the same build id)%s\n",
-          attached->probes, attached->probes == 1 ? "" : "s", name.c_str(), c.detail.c_str(),
-          AfterExec().c_str());
+      Logf(LogLevel::kInfo,
+           "TLS: attached %zu uprobe%s to %s (%s; inspected before under the same build id)%s",
+           attached->probes, attached->probes == 1 ? "" : "s", name.c_str(), c.detail.c_str(),
+           AfterExec().c_str());
       Keep(key, file_handle.fd(), *attached, name, c.library, c.version, user, now_ns, c.keys);
       return true;
     }
@@ -364,8 +364,8 @@ bool TlsDiscovery::Consider(const std::string& given_path, Kind kind, uint32_t u
   }
   const std::string detail = lib->flavour + " " + (lib->version.empty() ? "version unknown" : lib->version) +
                              ", functions from " + lib->source;
-  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)%s\n", attached->probes, name.c_str(),
-               detail.c_str(), AfterExec().c_str());
+  Logf(LogLevel::kInfo, "TLS: attached %zu uprobes to %s (%s)%s", attached->probes, name.c_str(),
+       detail.c_str(), AfterExec().c_str());
   cache_.Store(content_key_,
                CachedInspection{true, PlanOpenSslProbes(plan->offsets, plan->single_step), lib->flavour,
                                 lib->version.empty() ? "unknown" : lib->version, false, detail});
@@ -425,8 +425,8 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
     auto dwarf = symbolizer::ReadGoFdOffsetsFromDwarf(file);
     const symbolizer::GoFdOffsets& t = go->fd_offsets;
     if (!dwarf) {
-      std::fprintf(stderr, "l7tap: TLS: %s: keeping the %s struct offsets: %s\n", name.c_str(),
-                   t.source.c_str(), dwarf.error().c_str());
+      Logf(LogLevel::kInfo, "TLS: %s: keeping the %s struct offsets: %s", name.c_str(), t.source.c_str(),
+           dwarf.error().c_str());
     } else if (const auto& d = *dwarf; d) {
       if (d->tls_conn_conn != t.tls_conn_conn || d->net_conn_fd != t.net_conn_fd ||
           d->net_fd_pfd != t.net_fd_pfd || d->poll_fd_sysfd != t.poll_fd_sysfd) {
@@ -440,16 +440,16 @@ bool TlsDiscovery::ConsiderGo(const symbolizer::ElfFile& file, int fd, const std
           Inspected(key, now_ns);
           return true;
         }
-        std::fprintf(stderr, "l7tap: TLS: %s: its DWARF differs from the %s struct offsets; using DWARF\n",
-                     name.c_str(), t.source.c_str());
+        Logf(LogLevel::kInfo, "TLS: %s: its DWARF differs from the %s struct offsets; using DWARF",
+             name.c_str(), t.source.c_str());
       }
       offsets_source = "dwarf, checked after attaching";
     }
   }
   const std::string detail = "Go " + build->version + " crypto/tls, functions from " +
                              go->functions.front().source + ", fd offsets from " + offsets_source;
-  std::fprintf(stderr, "l7tap: TLS: attached %zu uprobes to %s (%s)%s\n", attached->probes, name.c_str(),
-               detail.c_str(), AfterExec().c_str());
+  Logf(LogLevel::kInfo, "TLS: attached %zu uprobes to %s (%s)%s", attached->probes, name.c_str(),
+       detail.c_str(), AfterExec().c_str());
   // As attached, the offsets DWARF settled included.
   if (dwarf_offsets) go_plan->go_offsets = *dwarf_offsets;
   cache_.Store(content_key_,
@@ -492,8 +492,8 @@ bool TlsDiscovery::ConsiderKeyLog(const symbolizer::ElfFile& file, int fd, const
   std::snprintf(at, sizeof(at), "0x%llx", static_cast<unsigned long long>(hook->offset));
   const std::string detail = library + " " + version + ", " + symbolizer::KeyLogHookFunction(hook->kind) +
                              " at " + at + " from " + hook->source;
-  std::fprintf(stderr, "l7tap: TLS: attached the key-log uprobe to %s (%s)%s\n", name.c_str(), detail.c_str(),
-               AfterExec().c_str());
+  Logf(LogLevel::kInfo, "TLS: attached the key-log uprobe to %s (%s)%s", name.c_str(), detail.c_str(),
+       AfterExec().c_str());
   cache_.Store(content_key_, CachedInspection{true, *keylog_plan, library, version, true, detail});
   Keep(key, fd, *attached, name, library, version, user, now_ns, /*keys=*/true);
   return true;
@@ -563,7 +563,7 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
       if (u->second.empty()) used_by_.erase(u);
     }
   }
-  std::fprintf(stderr, "l7tap: TLS: detached the uprobes of %s: %s\n", t.name.c_str(), EvictionText(why));
+  Logf(LogLevel::kInfo, "TLS: detached the uprobes of %s: %s", t.name.c_str(), EvictionText(why));
   traced_table_.Evicted(why);
   if (holds_)
     holds_->Forget(KernelKeyFromStat(dev_t(it->first.dev), ino_t(it->first.ino)));  // inspected anew
@@ -600,7 +600,7 @@ void TlsDiscovery::Sweep(uint64_t now_ns) {
 
 void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std::string why, bool log) {
   if (why.starts_with(name + ": ")) why.erase(0, name.size() + 2);  // the line names the file once
-  if (log) std::fprintf(stderr, "l7tap: TLS: skipping %s: %s\n", name.c_str(), why.c_str());
+  if (log) Logf(LogLevel::kInfo, "TLS: skipping %s: %s", name.c_str(), why.c_str());
   std::lock_guard lock(mu_);
   errors_[reason]++;
 }

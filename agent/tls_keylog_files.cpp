@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "agent/log.h"
+
 namespace l7tap::agent {
 namespace {
 
@@ -31,8 +33,8 @@ void TlsKeyLogFiles::Open(File& f, bool at_start) {
   int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (!f.missing_logged) {
-      std::fprintf(stderr, "l7tap: --tls-keylog %s: cannot open (%s); read once it appears\n", f.path.c_str(),
-                   std::strerror(errno));
+      Logf(LogLevel::kWarn, "--tls-keylog %s: cannot open (%s); read once it appears", f.path.c_str(),
+           std::strerror(errno));
       f.missing_logged = true;
     }
     return;

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "agent/log.h"
+
 namespace l7tap::agent {
 
 void TlsUntraced::Count(const std::string& service, uint32_t pid, const char* reason, const char* why) {
@@ -12,11 +14,10 @@ void TlsUntraced::Count(const std::string& service, uint32_t pid, const char* re
   it->second++;
   if (first) {
     services_[name]++;
-    std::fprintf(
-        stderr,
-        "l7tap: TLS: %s (pid %u): a connection not decrypted: %s (counted in "
-        "l7tap_tls_connections_untraced_total{reason=\"%s\"}; said once per process name and reason)\n",
-        service.c_str(), pid, why, reason);
+    Logf(LogLevel::kWarn,
+         "TLS: %s (pid %u): a connection not decrypted: %s (counted in "
+         "l7tap_tls_connections_untraced_total{reason=\"%s\"}; said once per process name and reason)",
+         service.c_str(), pid, why, reason);
   }
 }
 

@@ -104,6 +104,19 @@ TEST(ConfigTest, LastOfARepeatedFlagWins) {
   EXPECT_EQ(c->listen, "b:2");
 }
 
+TEST(ConfigTest, LogLevelAndFormat) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->log_level, LogLevel::kInfo);
+  EXPECT_EQ(defaults->log_format, LogFormat::kText);
+  auto c = Parse({"--log-level", "warn", "--log-format=json"});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->log_level, LogLevel::kWarn);
+  EXPECT_EQ(c->log_format, LogFormat::kJson);
+  EXPECT_FALSE(Parse({"--log-level", "trace"}).ok());
+  EXPECT_FALSE(Parse({"--log-format", "xml"}).ok());
+}
+
 TEST(ConfigTest, DnsFlags) {
   auto defaults = Parse({});
   ASSERT_TRUE(defaults.ok());
