@@ -4,8 +4,9 @@ JOBS ?= $(shell nproc)
 PREFIX_PATH := $(CURDIR)/$(BUILD)/deps/usr
 ARGS ?=
 FUZZ_SECONDS ?= 60
+PREFIX ?= /usr/local
 
-.PHONY: deps build run test bench fuzz clean format
+.PHONY: deps build run test bench fuzz clean format install
 
 deps:
 	@bash scripts/deps.sh $(CURDIR)/$(BUILD)/deps
@@ -22,6 +23,11 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
+
+# The agent, the libraries it needs that Debian lacks, its systemd unit and the Prometheus/Grafana files; DESTDIR
+# is honoured for packaging.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: build
 	@bash benchmarks/run.sh $(BUILD)
