@@ -106,6 +106,8 @@ class Agent {
     mo.max_routes_per_service = config_.max_routes_per_service;
     mo.max_values_per_service = config_.max_values_per_service;
     mo.dns_name_label = config_.dns_name_label;
+    mo.buckets = config_.buckets;
+    mo.metric_buckets = config_.metric_buckets;
     mo.route = [this](std::string_view target) { return protocols::RouteFor(target, routes_); };
     auto metrics = Metrics::Start(
         mo, [this] { return SelfSamples(); }, tables_);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "agent/bucket_spec.h"
 #include "agent/config_file.h"
 #include "probes/events.h"
 
@@ -25,6 +26,7 @@ struct RawValues {
   std::string config_file;
   std::string log_level = "info";
   std::string log_format = "text";
+  std::vector<std::string> buckets;  // --buckets LIST / METRIC=LIST, each given
 };
 
 // Every flag F can also be set by the environment variable L7TAP_F (upper case, '-' as '_') and by the key F
@@ -196,6 +198,14 @@ void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
       ->type_name("SECONDS")
       ->check(Quiet(CLI::Range(1u, 86400u * 7)))
       ->group(bounds);
+  app.add_option("--buckets", raw.buckets,
+                 "latency histogram bucket bounds in seconds, comma-separated, e.g.\n"
+                 "0.005,0.01,0.05,0.1,0.5,1 (at most 64, increasing; default: the\n"
+                 "OpenTelemetry ones, 0.0001 to 10); METRIC=LIST sets one histogram's\n"
+                 "(e.g. dns_lookup_duration_seconds=0.001,0.01,0.1; repeatable)")
+      ->type_name("LIST|METRIC=LIST")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->group(bounds);
   app.add_option("--max-traced-binaries", c.max_traced_binaries,
                  "files (libraries, executables) with TLS uprobes (default 1024); past\n"
                  "it the least recently run one is detached")
@@ -356,6 +366,10 @@ Result<Config> ParseArgs(int argc, char** argv) {
   c.probe_placement = raw.probe_placement == "entry" ? ProbePlacement::kEntry : ProbePlacement::kOptimized;
   c.ringbuf_kib = app.get_option("--ringbuf-kib")->count() > 0 ? raw.ringbuf_kib : raw.ringbuf_mib << 10;
   c.dns_timeout_ms = uint32_t(raw.dns_timeout_s * 1000 + 0.5);
+  auto buckets = ParseBucketSpecs(raw.buckets);
+  if (!buckets) return Error{buckets.error()};
+  c.buckets = std::move(buckets->all);
+  c.metric_buckets = std::move(buckets->per_metric);
   if (c.dns_ports.size() > L7TAP_MAX_DNS_PORTS)
     return Error{"--dns-ports: at most " + std::to_string(L7TAP_MAX_DNS_PORTS) + " ports"};
   return c;

@@ -1,6 +1,7 @@
 #pragma once
 // Command-line configuration of the agent.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct Config {
   uint32_t max_series = 20000;            // histogram series in all
   uint32_t series_ttl_s = 600;            // a series not updated this long leaves /metrics
   uint32_t max_traced_binaries = 1024;    // files with TLS uprobes; then the least recently run is detached
+  // Histogram bucket bounds in seconds (agent/bucket_spec.h): for every transaction histogram, and per metric
+  // name (wins over `buckets`). Empty: the OpenTelemetry defaults.
+  std::vector<double> buckets;
+  std::map<std::string, std::vector<double>> metric_buckets;
   // Run even outside the host PID namespace (degraded: see PidNamespaceDegraded); otherwise a start-up error.
   bool allow_pid_namespace = false;
   bool help = false;

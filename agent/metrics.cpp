@@ -121,8 +121,13 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, S
              "Duration of gRPC calls made by processes on this node (first request frame written to the "
              "response's end of stream read), streaming calls once");
   for (const Family* f :
-       {m->server_, m->client_, m->dns_lookup_, m->dns_server_, m->rpc_server_, m->rpc_client_})
+       {m->server_, m->client_, m->dns_lookup_, m->dns_server_, m->rpc_server_, m->rpc_client_}) {
     m->dropped_[f] = 0;
+    const auto own = options.metric_buckets.find(f->GetName());
+    m->buckets_[f] = own != options.metric_buckets.end() ? own->second
+                     : !options.buckets.empty()          ? options.buckets
+                                                         : DefaultBuckets();
+  }
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(options.listen, /*num_threads=*/1);
@@ -166,7 +171,7 @@ prometheus::Histogram& Metrics::Add(Family& family, std::span<const LabelView> l
                                     uint64_t now_ns) {
   prometheus::Labels map;
   for (const auto& [name, value] : labels) map.emplace(name, value);
-  prometheus::Histogram* h = &family.Add(map, DefaultBuckets());
+  prometheus::Histogram* h = &family.Add(map, buckets_.at(&family));
   series_.emplace(std::move(key), Series{h, &family, now_ns});
   series_table_.set_entries(series_.size());
   return *h;

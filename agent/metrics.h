@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -40,6 +41,10 @@ struct MetricsOptions {
   size_t max_values_per_service = 100;       // server_address, dns_question_name: then "_other"
   size_t max_services = 4096;                // services whose label values are tracked
   bool dns_name_label = false;               // dns_question_name as a label
+  // Bucket bounds (validated: agent/bucket_spec.h): every transaction histogram's, then per metric name.
+  // Empty: DefaultBuckets().
+  std::vector<double> buckets;
+  std::map<std::string, std::vector<double>> metric_buckets;
   std::function<std::string(std::string_view target)> route;  // target -> http_route (default TemplateRoute)
 };
 
@@ -102,6 +107,7 @@ class Metrics {
   // Per family: observations folded into its overflow series. Filled at construction only (the metrics
   // thread reads it).
   std::unordered_map<const Family*, std::atomic<uint64_t>> dropped_;
+  std::unordered_map<const Family*, std::vector<double>> buckets_;  // each family's bounds
   std::shared_ptr<class SelfMetricsCollectable> self_;
 };
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <limits>
 #include <map>
 
 #include "agent/connection_tracker.h"
@@ -306,6 +307,52 @@ TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
   EXPECT_EQ(got.at("http_client_request_duration_seconds")
                 .at(common + "server_address=_other,server_port=8080,service_name=svc,"),
             7u);
+}
+
+}  // namespace
+}  // namespace l7tap::agent
+
+namespace l7tap::agent {
+namespace {
+
+// Bucket upper bounds (without +Inf) of each family's first series.
+std::map<std::string, std::vector<double>> Bounds(const Metrics& m) {
+  std::map<std::string, std::vector<double>> out;
+  for (const auto& family : m.registry().Collect()) {
+    if (family.metric.empty()) continue;
+    auto& bounds = out[family.name];
+    for (const auto& b : family.metric.front().histogram.bucket)
+      if (b.upper_bound != std::numeric_limits<double>::infinity()) bounds.push_back(b.upper_bound);
+  }
+  return out;
+}
+
+TEST(MetricsTest, BucketsDefaultThenEveryHistogramThenPerMetric) {
+  auto record = [](Metrics& m) {
+    m.Record(Http(protocols::Role::kServer, "/a", "svc", ""));
+    m.Record(Http(protocols::Role::kClient, "/a", "svc", "10.0.0.1"));
+  };
+  {
+    TableRegistry tables;
+    auto m = Metrics::Start(
+        Options(), [] { return std::vector<Sample>{}; }, tables);
+    ASSERT_TRUE(m.ok()) << m.error();
+    record(**m);
+    const auto bounds = Bounds(**m);
+    EXPECT_EQ(bounds.at("http_server_request_duration_seconds"), DefaultBuckets());
+    EXPECT_EQ(bounds.at("http_client_request_duration_seconds"), DefaultBuckets());
+  }
+  TableRegistry tables;
+  MetricsOptions o = Options();
+  o.buckets = {0.01, 0.1, 1};
+  o.metric_buckets["http_client_request_duration_seconds"] = {0.5, 5};
+  auto m = Metrics::Start(
+      o, [] { return std::vector<Sample>{}; }, tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  record(**m);
+  const auto bounds = Bounds(**m);
+  EXPECT_EQ(bounds.at("http_server_request_duration_seconds"), (std::vector<double>{0.01, 0.1, 1}));
+  EXPECT_EQ(bounds.at("http_client_request_duration_seconds"), (std::vector<double>{0.5, 5}));
 }
 
 }  // namespace
