@@ -25,7 +25,8 @@ class RulesTest(unittest.TestCase):
     def test_check_rules(self):
         r = promtool("check", "rules", RULES)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        n = sum(1 for line in open(RULES) if line.strip().startswith(("- record:", "- alert:")))
+        with open(RULES) as f:
+            n = sum(1 for line in f if line.strip().startswith(("- record:", "- alert:")))
         self.assertIn("SUCCESS: %d rules found" % n, r.stdout)
 
     def test_alerts_fire_on_synthetic_series(self):
