@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 
+#include "agent/bucket_spec.h"
 #include "agent/log.h"
 #include "protocols/dns_message.h"
 #include "protocols/grpc_path.h"
@@ -93,6 +94,11 @@ Metrics::Metrics(const MetricsOptions& options, TableRegistry& tables)
 
 Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, SampleSource self_metrics,
                                                 TableRegistry& tables) {
+  // ParseArgs checked them already; a wrong list here would make prometheus-cpp's histograms wrong silently.
+  if (!options.buckets.empty())
+    if (auto ok = ValidateBuckets(options.buckets, "buckets"); !ok) return Error{ok.error()};
+  for (const auto& [name, bounds] : options.metric_buckets)
+    if (auto ok = ValidateBuckets(bounds, "buckets " + name); !ok) return Error{ok.error()};
   std::unique_ptr<Metrics> m(new Metrics(options, tables));
   m->registry_ = std::make_shared<prometheus::Registry>();
   auto family = [&m](const char* name, const char* help) {

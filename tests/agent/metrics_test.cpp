@@ -353,6 +353,15 @@ TEST(MetricsTest, BucketsDefaultThenEveryHistogramThenPerMetric) {
   const auto bounds = Bounds(**m);
   EXPECT_EQ(bounds.at("http_server_request_duration_seconds"), (std::vector<double>{0.01, 0.1, 1}));
   EXPECT_EQ(bounds.at("http_client_request_duration_seconds"), (std::vector<double>{0.5, 5}));
+
+  TableRegistry tables2;
+  MetricsOptions bad = Options();
+  bad.metric_buckets["dns_lookup_duration_seconds"] = {1, 0.5};
+  auto refused = Metrics::Start(
+      bad, [] { return std::vector<Sample>{}; }, tables2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error(),
+            "buckets dns_lookup_duration_seconds: bucket bounds must be strictly increasing (0.5 after 1)");
 }
 
 }  // namespace

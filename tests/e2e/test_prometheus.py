@@ -87,9 +87,12 @@ class PrometheusTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="l7tap-prom-test-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
         cls.cert, cls.key = make_cert(cls.tmp)
-        names = {"srv": ("prom_http_srv", fixture("http_server")), "cli": ("prom_http_cli", fixture("http_client")),
-                 "tls_srv": ("prom_tls_srv", fixture("http_server")), "tls_cli": ("prom_tls_cli", fixture("http_client")),
-                 "dig": ("promdig", "/usr/bin/dig"), "py": ("promgrpc", PYTHON)}
+        names = {"srv": ("prom_http_srv", fixture("http_server")),
+                 "cli": ("prom_http_cli", fixture("http_client")),
+                 "tls_srv": ("prom_tls_srv", fixture("http_server")),
+                 "tls_cli": ("prom_tls_cli", fixture("http_client")),
+                 "dig": ("promdig", "/usr/bin/dig"),
+                 "py": ("promgrpc", PYTHON)}
         cls.bin = {}
         for key, (name, target) in names.items():
             cls.bin[key] = os.path.join(cls.tmp, name)
