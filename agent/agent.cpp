@@ -27,6 +27,7 @@
 #include "agent/printer.h"
 #include "agent/process_alive.h"
 #include "agent/process_holds.h"
+#include "agent/process_selector.h"
 #include "agent/self_metrics.h"
 #include "agent/table_stats.h"
 #include "agent/tls_discovery.h"
@@ -57,6 +58,24 @@ void RaiseFileLimit() {
     r.rlim_cur = r.rlim_max;
     setrlimit(RLIMIT_NOFILE, &r);
   }
+}
+
+// The kernel's part of the selection rules: cgroup paths resolved to ids (an error names the bad one).
+Result<ProbeOptions::Selection> SelectionOptions(const SelectionRules& r) {
+  ProbeOptions::Selection s;
+  s.filter_processes = r.filters_processes();
+  s.select_only = r.selects_processes();
+  s.at_exec = r.decides_at_exec();
+  for (auto [paths, out] :
+       {std::pair{&r.cgroups, &s.cgroups}, std::pair{&r.exclude_cgroups, &s.exclude_cgroups}})
+    for (const std::string& path : *paths) {
+      auto ref = ResolveCgroup(path);
+      if (!ref) return Error{(paths == &r.cgroups ? "--cgroup " : "--exclude-cgroup ") + ref.error()};
+      out->emplace_back(ref->id, ref->level);
+    }
+  s.ports = r.ports;
+  s.exclude_ports = r.exclude_ports;
+  return s;
 }
 
 TrackerLimits LimitsOf(const Config& c) {
@@ -123,7 +142,10 @@ class Agent {
     ProbeOptions options;
     options.choice = config_.syscall_probes;
     options.max_payload_bytes = config_.max_payload_bytes;
-    options.pids = config_.pids;
+    if (auto sel = SelectionOptions(config_.selection); !sel)
+      return Fail(sel.error());
+    else
+      options.selection = *sel;
     options.self_tgid = self_tgid;
     options.ringbuf_bytes = config_.ringbuf_kib << 10;
     options.max_connections = config_.max_connections;
@@ -137,7 +159,10 @@ class Agent {
     auto probes = CaptureProbes::Load(options);
     if (!probes) return Fail(probes.error());
     probes_ = std::move(*probes);
-    tables_.Add("kernel_pid_filter", L7TAP_MAX_PIDS, {}).set_entries(config_.pids.size());
+    selector_ = std::make_unique<ProcessSelector>(config_.selection, probes_->proc_verdicts_fd(), tables_);
+    selector_->ScanAll();
+    tables_.Add("kernel_sel_ports", L7TAP_MAX_PORTS, {})
+        .set_entries(config_.selection.ports.size() + config_.selection.exclude_ports.size());
     tables_.Add("kernel_dns_ports", L7TAP_MAX_DNS_PORTS, {}).set_entries(options.dns_ports.size());
     sweeper_ =
         std::make_unique<KernelSweeper>(*probes_, tables_, uint64_t(config_.conn_idle_timeout_s) * kSecond);
@@ -265,6 +290,7 @@ class Agent {
     if (now >= next_kernel_sweep_) {
       sweeper_->Sweep(now);
       if (holds_) holds_->CountTables(probes_->ReadCounters()[L7TAP_CNT_PROC_TABLE_FULL]);
+      selector_->Sweep(probes_->ReadCounters()[L7TAP_CNT_VERDICT_TABLE_FULL]);
       next_kernel_sweep_ = now + kKernelSweepNs;
     }
     if (now >= next_slow_sweep_) {
@@ -280,6 +306,7 @@ class Agent {
 
   void Handle(const Event& event) {
     if (auto* d = std::get_if<Data>(&event)) {
+      if (selector_->Drops(d->conn.tgid, d->ts_ns)) return;
       // How far behind the kernel the event thread is (every 64th event: a clock read each is cheap, but
       // not free).
       if ((counts_.data++ & 63) == 0) {
@@ -290,6 +317,10 @@ class Agent {
       counts_.bytes_copied += d->payload.size();
       tracker_.OnData(*d);
     } else if (auto* o = std::get_if<ConnOpen>(&event)) {
+      if (selector_->Drops(o->conn.tgid, o->ts_ns)) {  // not followed after all
+        probes_->ForgetConnection(o->conn.tgid, o->conn.fd, o->conn.generation);
+        return;
+      }
       counts_.open++;
       tracker_.OnOpen(*o);
     } else if (auto* c = std::get_if<Close>(&event)) {
@@ -302,7 +333,9 @@ class Agent {
       if (container_ids_) container_ids_->OnExit(x->tgid);
     } else if (auto* e = std::get_if<ProcessExec>(&event)) {
       counts_.exec++;
-      if (config_.tls_probes) worker_->PostExec(e->tgid, e->filename, e->ts_ns);
+      // Decided here, not on the discovery thread: a process's bytes wait for no binary's parsing.
+      const bool may_trace = selector_->OnExec(e->tgid, MonotonicNs());
+      if (config_.tls_probes && may_trace) worker_->PostExec(e->tgid, e->filename, e->ts_ns);
     } else if (auto* h = std::get_if<ProcessHold>(&event)) {
       worker_->PostHold(h->tgid, h->ts_ns);
     } else if (auto* k = std::get_if<TlsSecretEvent>(&event)) {
@@ -374,6 +407,7 @@ class Agent {
   std::unique_ptr<CaptureProbes> probes_;
   std::unique_ptr<KernelSweeper> sweeper_;
   std::unique_ptr<ContainerIds> container_ids_;  // off where /proc does not show host pids
+  std::unique_ptr<ProcessSelector> selector_;
   std::unique_ptr<TlsDiscovery> tls_;
   std::unique_ptr<ProcessHolds> holds_;  // holding on, with its watchdog running
   std::unique_ptr<HoldWatchdog> watchdog_;

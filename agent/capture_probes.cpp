@@ -155,9 +155,15 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
       break;
   }
 
-  if (o.pids.size() > L7TAP_MAX_PIDS)
-    return Error{std::to_string(o.pids.size()) + " --pid values: at most " + std::to_string(L7TAP_MAX_PIDS) +
-                 " processes can be selected"};
+  const ProbeOptions::Selection& sel = o.selection;
+  if (sel.cgroups.size() > L7TAP_MAX_CGROUPS || sel.exclude_cgroups.size() > L7TAP_MAX_CGROUPS)
+    return Error{"--cgroup, --exclude-cgroup: at most " + std::to_string(L7TAP_MAX_CGROUPS) + " each"};
+  if (sel.ports.size() + sel.exclude_ports.size() > L7TAP_MAX_PORTS)
+    return Error{"--port, --exclude-port: at most " + std::to_string(L7TAP_MAX_PORTS) + " in all"};
+  if ((!sel.cgroups.empty() || !sel.exclude_cgroups.empty()) &&
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_ancestor_cgroup_id, nullptr) !=
+          1)
+    return Error{"--cgroup, --exclude-cgroup: this kernel lacks bpf_get_current_ancestor_cgroup_id (5.7+)"};
   ::capture* skel = capture__open();
   if (!skel) return Error{"opening the BPF object failed (" + Errno(errno) + ")"};
   std::unique_ptr<CaptureProbes> probes(new CaptureProbes(skel, backend));
@@ -169,7 +175,21 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   skel->rodata->max_payload = o.max_payload_bytes;
   skel->rodata->wakeup_bytes = o.wakeup_bytes;
   skel->rodata->recover_at_exit = backend == SyscallBackend::kTracepoint;
-  skel->rodata->filter_pids = !o.pids.empty();
+  skel->rodata->select_procs = sel.filter_processes;
+  skel->rodata->select_only = sel.select_only;
+  skel->rodata->select_at_exec = sel.at_exec;
+  skel->rodata->sel_cgroups = uint32_t(sel.cgroups.size());
+  for (size_t i = 0; i < sel.cgroups.size(); ++i) {
+    skel->rodata->sel_cgroup_id[i] = sel.cgroups[i].first;
+    skel->rodata->sel_cgroup_level[i] = sel.cgroups[i].second;
+  }
+  skel->rodata->excl_cgroups = uint32_t(sel.exclude_cgroups.size());
+  for (size_t i = 0; i < sel.exclude_cgroups.size(); ++i) {
+    skel->rodata->excl_cgroup_id[i] = sel.exclude_cgroups[i].first;
+    skel->rodata->excl_cgroup_level[i] = sel.exclude_cgroups[i].second;
+  }
+  skel->rodata->select_ports = !sel.ports.empty();
+  skel->rodata->exclude_ports = !sel.exclude_ports.empty();
   skel->rodata->tls_keys = o.tls_keys;
   skel->rodata->hold_new = o.hold_new;
   if (o.tls_record_bytes < 5 || o.tls_record_bytes > L7TAP_MAX_PAYLOAD)
@@ -190,7 +210,8 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   bpf_object__for_each_program(prog, skel->obj) {
     std::string_view name = bpf_program__name(prog);
     if (name.starts_with(drop) || (backend == SyscallBackend::kOff && name.starts_with("tp_")) ||
-        (!o.hold_new && name.ends_with("_enter_mmap")))  // only holding needs executable mappings
+        (!o.hold_new && name.ends_with("_enter_mmap")) ||      // only holding needs executable mappings
+        (!sel.filter_processes && name == "on_process_fork"))  // only selection follows forks
       bpf_program__set_autoload(prog, false);
   }
 
@@ -212,10 +233,12 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
     if (int err = bpf_map__update_elem(skel->maps.dns_ports, &port, sizeof(port), &one, sizeof(one), BPF_ANY))
       return Error{"storing DNS port " + std::to_string(port) + " failed (" + Errno(err) + ")"};
   }
-  for (uint32_t pid : o.pids) {
-    if (int err = bpf_map__update_elem(skel->maps.pid_filter, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
-      return Error{"storing --pid " + std::to_string(pid) + " failed (" + Errno(err) + ")"};
-  }
+  for (auto [ports, value] : {std::pair{&sel.ports, uint8_t(L7TAP_PORT_SELECTED)},
+                              std::pair{&sel.exclude_ports, uint8_t(L7TAP_PORT_EXCLUDED)}})
+    for (uint16_t port : *ports)
+      if (int err =
+              bpf_map__update_elem(skel->maps.sel_ports, &port, sizeof(port), &value, sizeof(value), BPF_ANY))
+        return Error{"storing port " + std::to_string(port) + " failed (" + Errno(err) + ")"};
   if (!o.attach) return probes;
 
   if (auto tracefs = EnsureTracefs(); !tracefs) return Error{tracefs.error()};
@@ -259,6 +282,7 @@ int CaptureProbes::known_files_fd() const { return bpf_map__fd(skel_->maps.known
 int CaptureProbes::proc_files_fd() const { return bpf_map__fd(skel_->maps.proc_files); }
 int CaptureProbes::proc_ack_fd() const { return bpf_map__fd(skel_->maps.proc_ack); }
 int CaptureProbes::held_fd() const { return bpf_map__fd(skel_->maps.held); }
+int CaptureProbes::proc_verdicts_fd() const { return bpf_map__fd(skel_->maps.proc_verdicts); }
 void CaptureProbes::SetHoldEnabled(bool enabled) {
   __atomic_store_n(&skel_->data->hold_enabled, enabled, __ATOMIC_RELEASE);
 }

@@ -32,7 +32,15 @@ bool KernelHasKprobes();
 struct ProbeOptions {
   SyscallBackendChoice choice = SyscallBackendChoice::kAuto;
   uint32_t max_payload_bytes = L7TAP_DEFAULT_PAYLOAD;
-  std::vector<uint32_t> pids;  // at most L7TAP_MAX_PIDS
+  // Selection in the kernel (probes/state.bpf.h): verdicts by process (user space writes them through
+  // proc_verdicts_fd()), cgroups checked per event, ports judged per connection.
+  struct Selection {
+    bool filter_processes = false;  // a verdict is needed
+    bool select_only = false;       // a process selector was given: what none selects is not traced
+    bool at_exec = false;           // every exec is reported (user space decides again)
+    std::vector<std::pair<uint64_t, uint32_t>> cgroups, exclude_cgroups;  // (id, level)
+    std::vector<uint16_t> ports, exclude_ports;
+  } selection;
   uint32_t self_tgid = 0;
   uint32_t ringbuf_bytes = 8u << 20;
   uint32_t max_connections = L7TAP_DEFAULT_MAX_CONNS;  // capacity of the conns and muted maps
@@ -72,6 +80,7 @@ class CaptureProbes {
   int proc_files_fd() const;
   int proc_ack_fd() const;
   int held_fd() const;
+  int proc_verdicts_fd() const;
   // Stops (or resumes) holding processes from now on; those held stay so until released.
   void SetHoldEnabled(bool enabled);
   uint32_t max_connections() const { return max_connections_; }

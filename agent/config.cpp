@@ -56,6 +56,50 @@ CLI::Validator Quiet(CLI::Validator v) {
   return v;
 }
 
+// What is traced (README "What is traced"): process selectors (OR), exclusions (win), ports (on top).
+void AddSelectionFlags(CLI::App& app, SelectionRules& r) {
+  const std::string group = "Selection";
+  auto pids = [&](const char* name, std::vector<uint32_t>& into, const char* what) {
+    app.add_option(name, into, what)
+        ->type_name("PID")
+        ->delimiter(',')
+        ->check(Quiet(CLI::Range(1u, 1u << 22)))
+        ->group(group);
+  };
+  auto ports = [&](const char* name, std::vector<uint16_t>& into, const char* what) {
+    app.add_option(name, into, what)
+        ->type_name("PORT")
+        ->delimiter(',')
+        ->check(Quiet(CLI::Range(1, 65535)))
+        ->group(group);
+  };
+  auto texts = [&](const char* name, std::vector<std::string>& into, const char* type, const char* what) {
+    app.add_option(name, into, what)->type_name(type)->group(group);
+  };
+  pids("--pid", r.pids,
+       "trace this process. Every selection flag is repeatable; a process is\n"
+       "traced when no process selector (--pid, --pid-tree, --exe,\n"
+       "--container-id, --cgroup) is given or one selects it, and no\n"
+       "--exclude-* flag matches it; --port then filters its connections");
+  pids("--pid-tree", r.pid_trees, "trace this process and its descendants, those forked later too");
+  texts("--exe", r.exes, "GLOB",
+        "trace processes whose executable (/proc/PID/exe) matches: a glob\n"
+        "with a '/' matches the whole path, one without the file name\n"
+        "(nginx, python3*)");
+  texts("--container-id", r.container_ids, "ID",
+        "trace the processes of this container (its id or a prefix of it, as\n"
+        "docker ps shows; 4 to 64 hex digits), containers started later too");
+  texts("--cgroup", r.cgroups, "PATH", "trace the processes in this cgroup v2 directory or below it");
+  ports("--port", r.ports, "follow only connections whose local or peer port is PORT");
+  pids("--exclude-pid", r.exclude_pids, "never trace this process (an exclusion wins over any selector)");
+  texts("--exclude-exe", r.exclude_exes, "GLOB", "never trace processes whose executable matches (as --exe)");
+  texts("--exclude-container-id", r.exclude_container_ids, "ID",
+        "never trace the processes of this container");
+  texts("--exclude-cgroup", r.exclude_cgroups, "PATH",
+        "never trace the processes in this cgroup or below it");
+  ports("--exclude-port", r.exclude_ports, "never follow connections whose local or peer port is PORT");
+}
+
 // The flags, in the order --help lists them. Each option is also an environment variable and a config key.
 void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
   app.set_config();  // CLI11's own config files stay off: --config below is YAML
@@ -113,10 +157,7 @@ void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
                  "bodies are counted by length, not copied")
       ->type_name("N")
       ->check(Quiet(CLI::Range(64u, uint32_t(L7TAP_MAX_PAYLOAD))));
-  app.add_option("--pid", c.pids, "trace only this process (repeatable; default: every process)")
-      ->type_name("PID")
-      ->delimiter(',')
-      ->check(Quiet(CLI::Range(1u, 1u << 22)));
+  AddSelectionFlags(app, c.selection);
   app.add_option("--ringbuf-mib", raw.ringbuf_mib,
                  "kernel->agent ring buffer size in MiB, power of two (default 8)")
       ->type_name("N")
@@ -372,6 +413,7 @@ Result<Config> ParseArgs(int argc, char** argv) {
   c.metric_buckets = std::move(buckets->per_metric);
   if (c.dns_ports.size() > L7TAP_MAX_DNS_PORTS)
     return Error{"--dns-ports: at most " + std::to_string(L7TAP_MAX_DNS_PORTS) + " ports"};
+  if (auto ok = ValidateSelection(c.selection); !ok) return Error{ok.error()};
   return c;
 }
 

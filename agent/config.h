@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/log.h"
+#include "agent/selection_rules.h"
 #include "common/result.h"
 
 namespace l7tap::agent {
@@ -28,7 +29,7 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   SyscallBackendChoice syscall_probes = SyscallBackendChoice::kAuto;
   uint32_t max_payload_bytes = 4096;
-  std::vector<uint32_t> pids;
+  SelectionRules selection;         // --pid, --pid-tree, --exe, --container-id, --cgroup, --port, --exclude-*
   uint32_t ringbuf_kib = 8 << 10;   // --ringbuf-mib / --ringbuf-kib
   uint32_t event_batch_ms = 10;     // events reach the agent in batches this old at most; 0: one wake-up each
   std::string symbol_table;         // address table for stripped binaries (build-id -> function offsets)

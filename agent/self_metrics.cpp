@@ -100,6 +100,14 @@ std::vector<Sample> SelfSamples(const CaptureProbes* probes, const EventCounts& 
       "rest end at the sweeper or when their fd is reused)",
       double(k[L7TAP_CNT_EXEC_CLOSE_OVERFLOW]));
 
+  const char* skipped =
+      "What --port and --exclude-port left out in the kernel, by kind (connection: a socket "
+      "first seen on no selected port, never followed; datagram: one of an unconnected UDP "
+      "socket whose peer port is not selected)";
+  s.Counter("l7tap_selection_skipped_total", skipped, double(k[L7TAP_CNT_CONNS_SKIPPED]),
+            {{"kind", "connection"}});
+  s.Counter("l7tap_selection_skipped_total", skipped, double(k[L7TAP_CNT_DATAGRAMS_SKIPPED]),
+            {{"kind", "datagram"}});
   const char* hits = "Uprobe hits in traced processes, by how the kernel ran the probed instruction";
   s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_EMULATED]), {{"kind", "emulated"}});
   s.Counter("l7tap_probe_hits_total", hits, double(k[L7TAP_CNT_HITS_SINGLE_STEP]), {{"kind", "single_step"}});

@@ -16,6 +16,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 // clang-format off
 #include "state.bpf.h"
+#include "selection.bpf.h"
 #include "holds.bpf.h"
 #include "syscalls.bpf.h"
 #include "fd_lifecycle.bpf.h"

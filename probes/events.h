@@ -38,7 +38,12 @@
 #define L7TAP_DEFAULT_MAX_CONNS 65536 /* conns and muted; --max-connections sets it */
 #define L7TAP_MAX_SSL_SESSIONS 65536  /* ssl_fds */
 #define L7TAP_MAX_GO_CALLS 16384      /* go_calls: (*tls.Conn).Read calls in progress */
-#define L7TAP_MAX_PIDS 1024           /* pid_filter: --pid values */
+#define L7TAP_MAX_PIDS 1024           /* --pid, --pid-tree, --exclude-pid values each */
+/* proc_verdicts: processes with a selection verdict (--pid, --pid-tree, --exe, --container-id and their
+ * exclusions); a fork that does not fit is counted (L7TAP_CNT_VERDICT_TABLE_FULL). */
+#define L7TAP_MAX_VERDICTS 65536
+#define L7TAP_MAX_PORTS 64   /* sel_ports: --port and --exclude-port values */
+#define L7TAP_MAX_CGROUPS 8  /* --cgroup values; --exclude-cgroup values (each in .rodata) */
 #define L7TAP_MAX_KNOWN_FILES 65536   /* known_files: executable files the agent has inspected */
 #define L7TAP_MAX_PROCS 65536         /* proc_files and proc_ack: processes that mapped a file not yet known */
 #define L7TAP_MAX_HELD 4096           /* held: processes stopped now */
@@ -123,6 +128,9 @@ enum l7tap_counter {
   L7TAP_CNT_FD_SHARED = 35,         /* followed sockets given a second fd (dup*, fcntl F_DUPFD*) */
   L7TAP_CNT_EXEC_CLOSE_OVERFLOW = 36, /* execve closed more followed close-on-exec sockets than it tracks */
   L7TAP_CNT_IO_URING = 37,          /* io_uring operations submitted on followed sockets (marked unseen) */
+  L7TAP_CNT_VERDICT_TABLE_FULL = 38, /* forks of a selected/excluded process whose verdict did not fit */
+  L7TAP_CNT_CONNS_SKIPPED = 39,     /* connections not followed: no selected port (--port, --exclude-port) */
+  L7TAP_CNT_DATAGRAMS_SKIPPED = 40, /* datagrams of unconnected UDP sockets not sent: peer port not selected */
   L7TAP_CNT__MAX = 48,
 };
 
@@ -149,6 +157,31 @@ static inline __u64 l7tap_conn_key(__u32 tgid, __s32 fd) { return ((__u64)tgid <
 /* Its socket has another fd in this process (dup): each fd sees part of one stream, so every event says
  * bytes may have moved unseen before it, until the other fd is closed (shared_with). */
 #define L7TAP_CONN_SHARED 64
+/* Not followed: neither port is selected (--port) or one is excluded (--exclude-port). Kept so its calls cost
+ * one lookup; no event is ever sent for it. */
+#define L7TAP_CONN_SKIPPED 128
+/* An unconnected UDP socket whose own port is not selected (--port): each datagram is sent only if its peer's
+ * port is. */
+#define L7TAP_CONN_PORT_PEER 256
+
+/* proc_verdicts value: why a process is selected or excluded (user space and the fork tracepoint write it). */
+#define L7TAP_SEL_PID 1          /* --pid: this process only */
+#define L7TAP_SEL_TREE 2         /* --pid-tree: this process and what it forks */
+#define L7TAP_SEL_MATCH 4        /* --exe / --container-id matched at exec or the start-up scan */
+#define L7TAP_SEL_EXCLUDED_PID 8 /* --exclude-pid */
+#define L7TAP_SEL_EXCLUDED 16    /* --exclude-exe / --exclude-container-id matched */
+/* Exec'd, the agent's decision on its new executable not written yet: traced until then (the agent handles the
+ * exec before any later event of the process, and drops what it traced of one it then finds not selected). */
+#define L7TAP_SEL_PENDING 32
+/* What a forked child takes from its parent (same executable, same cgroup, same tree). */
+#define L7TAP_SEL_INHERITED (L7TAP_SEL_TREE | L7TAP_SEL_MATCH | L7TAP_SEL_EXCLUDED)
+#define L7TAP_SEL_TRACE (L7TAP_SEL_PID | L7TAP_SEL_TREE | L7TAP_SEL_MATCH | L7TAP_SEL_PENDING)
+/* What an exec keeps (the rest is decided again). */
+#define L7TAP_SEL_KEPT_AT_EXEC (L7TAP_SEL_PID | L7TAP_SEL_TREE | L7TAP_SEL_EXCLUDED_PID)
+#define L7TAP_SEL_SKIP (L7TAP_SEL_EXCLUDED_PID | L7TAP_SEL_EXCLUDED)
+/* sel_ports value */
+#define L7TAP_PORT_SELECTED 1
+#define L7TAP_PORT_EXCLUDED 2
 
 /* conns value: one followed socket. Byte positions are per direction (enum l7tap_direction). */
 struct l7tap_conn_info {

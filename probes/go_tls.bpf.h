@@ -57,7 +57,7 @@ static __always_inline void go_tls_emit(__u64 pid_tgid, __u32 slot, __u64 conn, 
   }
   struct l7tap_conn_info* ci = find_conn(pid_tgid, fd);
   if (!ci) {
-    count(L7TAP_CNT_TLS_NO_CONN, 1);
+    if (!conn_skipped(pid_tgid >> 32, fd)) count(L7TAP_CNT_TLS_NO_CONN, 1);
     return;
   }
   plaintext_source(ci);

@@ -24,7 +24,23 @@ const volatile bool tls_keys = false;
 const volatile __u32 tls_record_copy = L7TAP_MAX_PAYLOAD;
 
 static __always_inline __u32 iov_limit(void) { return have_bpf_loop ? L7TAP_MAX_IOV : L7TAP_MIN_IOV; }
-const volatile bool filter_pids = false;
+/* Process selection (--pid, --pid-tree, --exe, --container-id, --cgroup and the --exclude-* flags):
+ * select_procs: a verdict is needed at all; select_only: some process selector was given, so a process none
+ * selects is not traced. The cgroups are checked per event (a process may move); ids are cgroup v2 inode
+ * numbers, each with its level (depth below the root). */
+const volatile bool select_procs = false;
+const volatile bool select_only = false;
+/* --exe, --container-id or their exclusions: user space decides at each exec, so every exec is reported. */
+const volatile bool select_at_exec = false;
+const volatile __u32 sel_cgroups = 0;
+const volatile __u32 excl_cgroups = 0;
+const volatile __u64 sel_cgroup_id[L7TAP_MAX_CGROUPS] = {};
+const volatile __u32 sel_cgroup_level[L7TAP_MAX_CGROUPS] = {};
+const volatile __u64 excl_cgroup_id[L7TAP_MAX_CGROUPS] = {};
+const volatile __u32 excl_cgroup_level[L7TAP_MAX_CGROUPS] = {};
+/* Connection selection by port (--port, --exclude-port), judged once when a socket is first seen. */
+const volatile bool select_ports = false;  /* some --port: a connection on none is skipped */
+const volatile bool exclude_ports = false; /* some --exclude-port */
 /* Syscall tracepoints: a call that began before the probes were attached is recovered at its exit (kretprobes
  * only fire for calls entered after attaching, so the kprobe backend cannot). */
 const volatile bool recover_at_exit = false;
@@ -76,12 +92,22 @@ static __always_inline bool is_muted(__u64 key, const struct l7tap_conn_info* ci
   return m && m->generation == ci->generation && m->source == source;
 }
 
+/* Selection verdicts by tgid (L7TAP_SEL_*): written by user space (--pid, the start-up scan, execs) and by the
+ * fork tracepoint (children inherit); an entry goes at its process's exit. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, L7TAP_MAX_PIDS);
+  __uint(max_entries, L7TAP_MAX_VERDICTS);
   __type(key, __u32);
   __type(value, __u8);
-} pid_filter SEC(".maps");
+} proc_verdicts SEC(".maps");
+
+/* --port / --exclude-port values (host byte order) -> L7TAP_PORT_*. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, L7TAP_MAX_PORTS);
+  __type(key, __u16);
+  __type(value, __u8);
+} sel_ports SEC(".maps");
 
 enum call_kind { CALL_BUF = 1, CALL_IOV, CALL_MSG, CALL_MMSG, CALL_CONNECT, CALL_ACCEPT, CALL_SENDFILE, CALL_SPLICE };
 
@@ -178,11 +204,50 @@ static __always_inline struct thread_state* current_thread(bool create) {
                               create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+/* Whether the current task is in one of n cgroups (or below): one ancestor-id lookup per cgroup. The helper
+ * (5.7+) is only reached when a cgroup was given (rodata: dead code otherwise). */
+static __always_inline bool in_cgroups(const volatile __u64* ids, const volatile __u32* levels, __u32 n) {
+  for (int i = 0; i < L7TAP_MAX_CGROUPS; i++) {
+    if (i >= n) break;
+    if (bpf_get_current_ancestor_cgroup_id(levels[i]) == ids[i]) return true;
+  }
+  return false;
+}
+
+static __noinline bool process_selected(__u32 tgid) {
+  __u8* v = bpf_map_lookup_elem(&proc_verdicts, &tgid);
+  const __u8 bits = v ? *v : 0;
+  if (bits & L7TAP_SEL_SKIP) return false;
+  if (excl_cgroups && in_cgroups(excl_cgroup_id, excl_cgroup_level, excl_cgroups)) return false;
+  if (!select_only || (bits & L7TAP_SEL_TRACE)) return true;
+  return sel_cgroups && in_cgroups(sel_cgroup_id, sel_cgroup_level, sel_cgroups);
+}
+
 static __always_inline bool traced(__u64 pid_tgid) {
   __u32 tgid = pid_tgid >> 32;
   if (tgid == self_tgid) return false;
-  if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) return false;
-  return true;
+  return !select_procs || process_selected(tgid);
+}
+
+/* A socket first seen: whether its ports leave it unfollowed (--port, --exclude-port). PORTS_PER_DATAGRAM: an
+ * unconnected UDP socket whose own port does not decide; each datagram is judged by its peer's. */
+enum { PORTS_FOLLOW = 0, PORTS_SKIP = 1, PORTS_PER_DATAGRAM = 2 };
+
+static __always_inline int ports_verdict(__u16 local, __u16 remote, bool udp) {
+  if (!select_ports && !exclude_ports) return PORTS_FOLLOW;
+  __u8* a = bpf_map_lookup_elem(&sel_ports, &local);
+  __u8* b = remote ? bpf_map_lookup_elem(&sel_ports, &remote) : NULL;
+  const __u8 bits = (a ? *a : 0) | (b ? *b : 0);
+  if (bits & L7TAP_PORT_EXCLUDED) return PORTS_SKIP;
+  if (udp && !remote && !(bits & L7TAP_PORT_SELECTED)) return PORTS_PER_DATAGRAM;
+  return !select_ports || (bits & L7TAP_PORT_SELECTED) ? PORTS_FOLLOW : PORTS_SKIP;
+}
+
+/* A datagram of a PORTS_PER_DATAGRAM socket (L7TAP_CONN_PORT_PEER): whether its peer port leaves it out. */
+static __always_inline bool datagram_port_skip(__u16 peer) {
+  __u8* b = bpf_map_lookup_elem(&sel_ports, &peer);
+  const __u8 bits = b ? *b : 0;
+  return (bits & L7TAP_PORT_EXCLUDED) || (select_ports && !(bits & L7TAP_PORT_SELECTED));
 }
 
 /* Every uprobe program counts its hit in a traced process by what the kernel did to run the probed
@@ -247,6 +312,14 @@ static __noinline struct l7tap_conn_info* register_conn(__u64 pid_tgid, __s32 fd
       (remote_port && bpf_map_lookup_elem(&dns_ports, &remote_port)))
     info.flags |= L7TAP_CONN_DNS;
   bpf_map_delete_elem(&muted, &key);
+  const int ports = ports_verdict(local_port, remote_port, l4 == L7TAP_L4_UDP);
+  if (ports == PORTS_PER_DATAGRAM) info.flags |= L7TAP_CONN_PORT_PEER;
+  if (ports == PORTS_SKIP) {
+    info.flags = L7TAP_CONN_SKIPPED;
+    if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) count(L7TAP_CNT_CONN_TABLE_FULL, 1);
+    count(L7TAP_CNT_CONNS_SKIPPED, 1);
+    return NULL;
+  }
   if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
     count(L7TAP_CNT_CONN_TABLE_FULL, 1);
     return NULL;
@@ -315,10 +388,19 @@ static __always_inline bool syscall_bytes_followed(const struct l7tap_conn_info*
          (ci->flags & (L7TAP_CONN_UDP | L7TAP_CONN_DNS)) != L7TAP_CONN_UDP;
 }
 
+/* The followed connection of fd (registered now if first seen); NULL also for one left out by port. */
 static __always_inline struct l7tap_conn_info* find_conn(__u64 pid_tgid, __s32 fd) {
   __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
   struct l7tap_conn_info* info = bpf_map_lookup_elem(&conns, &key);
-  return info ? info : register_conn(pid_tgid, fd, L7TAP_ROLE_UNKNOWN);
+  if (!info) return register_conn(pid_tgid, fd, L7TAP_ROLE_UNKNOWN);
+  return info->flags & L7TAP_CONN_SKIPPED ? NULL : info;
+}
+
+/* Whether fd's connection was left out by port (a TLS call on it is then no lost plaintext). */
+static __always_inline bool conn_skipped(__u32 tgid, __s32 fd) {
+  __u64 key = l7tap_conn_key(tgid, fd);
+  struct l7tap_conn_info* info = bpf_map_lookup_elem(&conns, &key);
+  return info && (info->flags & L7TAP_CONN_SKIPPED);
 }
 
 /* ---- exit: emit what moved ---- */
@@ -658,6 +740,10 @@ static __always_inline void finish_data(struct scratch* s, struct l7tap_conn_inf
     /* One datagram: DNS only (the socket's ports, or on an unconnected socket this datagram's peer port; the
      * header must agree). */
     if (!(ci->flags & L7TAP_CONN_DNS) && !(s->has_peer && is_dns_port(s->peer.port))) return;
+    if ((ci->flags & L7TAP_CONN_PORT_PEER) && (!s->has_peer || datagram_port_skip(s->peer.port))) {
+      count(L7TAP_CNT_DATAGRAMS_SKIPPED, 1);
+      return;
+    }
     if (!dns_header_ok(s)) {
       count(L7TAP_CNT_UDP_NOT_DNS, 1);
       return;

@@ -286,6 +286,10 @@ static __always_inline void on_close(__s32 fd) {
   __u64 key = l7tap_conn_key(pid_tgid >> 32, fd);
   struct l7tap_conn_info* ci = bpf_map_lookup_elem(&conns, &key);
   if (!ci) return;
+  if (ci->flags & L7TAP_CONN_SKIPPED) { /* user space never heard of it */
+    bpf_map_delete_elem(&conns, &key);
+    return;
+  }
   if (ci->flags & L7TAP_CONN_SHARED) end_share(pid_tgid >> 32, fd, ci->shared_with);
   struct l7tap_close_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_CONN_CLOSE, pid_tgid);
@@ -308,9 +312,13 @@ static void close_at_exec(void); /* fd_lifecycle.bpf.h */
 SEC("tracepoint/sched/sched_process_exec")
 int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if (!traced(pid_tgid)) return 0;
-  note_exec(pid_tgid);
-  close_at_exec(); /* its close-on-exec sockets are closed now */
+  if (select_at_exec && (__u32)(pid_tgid >> 32) != self_tgid) verdict_at_exec(pid_tgid >> 32);
+  if (traced(pid_tgid)) {
+    note_exec(pid_tgid);
+    close_at_exec(); /* its close-on-exec sockets are closed now */
+  } else if (!select_at_exec || (__u32)(pid_tgid >> 32) == self_tgid) {
+    return 0; /* else (an --exclude-pid) reported all the same: user space decides on every exec */
+  }
   struct l7tap_exec_event* ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
   if (!ev) {
     count(L7TAP_CNT_RINGBUF_FULL, 1);
@@ -330,13 +338,16 @@ int on_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
 SEC("tracepoint/sched/sched_process_exit")
 int on_process_exit(void* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if (!traced(pid_tgid)) return 0;
+  const bool t = traced(pid_tgid);
+  if (!t && !select_procs) return 0;
   /* The whole thread group's exit, not the leader's: a leader may pthread_exit() while other threads go on,
    * and the threads an execve ends (de_thread) are not the process ending. do_exit() counts the thread down
    * in signal->live before this tracepoint; the last thread out finds 0 (two exiting at once may both: the
    * agent takes an exit twice). */
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
+  if (select_procs) forget_verdict(pid_tgid >> 32);
+  if (!t) return 0;
   struct l7tap_exit_event ev = {};
   fill_header(&ev.hdr, L7TAP_EV_PROCESS_EXIT, pid_tgid);
   ev.tgid = pid_tgid >> 32;

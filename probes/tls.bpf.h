@@ -73,7 +73,7 @@ static __always_inline void tls_exit(long ret) {
   __s32 fd = tls_fd(&c, pid_tgid >> 32);
   struct l7tap_conn_info* ci = fd >= 0 ? find_conn(pid_tgid, fd) : NULL;
   if (!ci) {
-    count(L7TAP_CNT_TLS_NO_CONN, 1);
+    if (!conn_skipped(pid_tgid >> 32, fd)) count(L7TAP_CNT_TLS_NO_CONN, 1);
     return;
   }
   remember_ssl_conn(&c, pid_tgid >> 32, ci);

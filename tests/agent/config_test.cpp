@@ -22,7 +22,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kAuto);
   EXPECT_EQ(c->max_payload_bytes, 4096u);
   EXPECT_FALSE(c->print);
-  EXPECT_TRUE(c->pids.empty());
+  EXPECT_TRUE(c->selection.pids.empty());
   EXPECT_EQ(c->event_batch_ms, 10u);
 }
 
@@ -35,7 +35,7 @@ TEST(ConfigTest, AllFlagsBothSpellings) {
   EXPECT_TRUE(c->print);
   EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kTracepoint);
   EXPECT_EQ(c->max_payload_bytes, 8192u);
-  EXPECT_EQ(c->pids, (std::vector<uint32_t>{12, 34}));
+  EXPECT_EQ(c->selection.pids, (std::vector<uint32_t>{12, 34}));
   EXPECT_EQ(c->ringbuf_kib, 16u << 10);
   EXPECT_EQ(c->event_batch_ms, 0u);
 }
@@ -189,7 +189,7 @@ TEST_F(ConfigFileTest, FileSetsWhatFlagsDoNot) {
   EXPECT_EQ(c->max_connections, 2048u);
   EXPECT_EQ(c->series_ttl_s, 60u);
   EXPECT_TRUE(c->print);
-  EXPECT_EQ(c->pids, (std::vector<uint32_t>{12, 34}));
+  EXPECT_EQ(c->selection.pids, (std::vector<uint32_t>{12, 34}));
   EXPECT_EQ(c->routes, (std::vector<std::string>{"/users/{name}", "/static/*"}));
   EXPECT_EQ(c->syscall_probes, SyscallBackendChoice::kTracepoint);
   EXPECT_EQ(c->dns_timeout_ms, 250u);
@@ -204,10 +204,10 @@ TEST_F(ConfigFileTest, FlagBeatsEnvironmentBeatsFile) {
   setenv("L7TAP_PRINT", "true", 1);
   auto c = Parse({"--config", file, "--max-connections", "8192"});
   ASSERT_TRUE(c.ok()) << c.error();
-  EXPECT_EQ(c->max_connections, 8192u);               // flag
-  EXPECT_EQ(c->pids, (std::vector<uint32_t>{5, 6}));  // environment over file
-  EXPECT_TRUE(c->print);                              // environment over file
-  EXPECT_EQ(c->series_ttl_s, 60u);                    // file over default
+  EXPECT_EQ(c->max_connections, 8192u);                         // flag
+  EXPECT_EQ(c->selection.pids, (std::vector<uint32_t>{5, 6}));  // environment over file
+  EXPECT_TRUE(c->print);                                        // environment over file
+  EXPECT_EQ(c->series_ttl_s, 60u);                              // file over default
   auto env_only = Parse({});
   ASSERT_TRUE(env_only.ok()) << env_only.error();
   EXPECT_EQ(env_only->max_connections, 4096u);
