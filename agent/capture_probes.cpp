@@ -42,15 +42,19 @@ std::string Hex(uint64_t v) {
 std::string LoadFailure(int err) {
   if (err == -EPERM || err == -EACCES)
     return "loading BPF programs was refused (" + Errno(err) +
-           "): run l7tap as root or with CAP_BPF and CAP_PERFMON";
+           "): l7tap needs CAP_BPF and CAP_PERFMON ('l7tap check' lists what is missing)";
   return "loading BPF programs failed (" + Errno(err) + "); rerun with --verbose for the verifier log";
 }
 
 // Tracepoints and kprobes are found through tracefs; a node may not have it mounted (minimal images).
 Result<Ok> EnsureTracefs() {
-  if (std::filesystem::exists("/sys/kernel/tracing/events") ||
-      std::filesystem::exists("/sys/kernel/debug/tracing/events"))
-    return Ok{};
+  for (const char* events : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"}) {
+    std::error_code ec;  // tracefs is root's (mode 0700): without CAP_DAC_READ_SEARCH it cannot be searched
+    if (std::filesystem::exists(events, ec)) return Ok{};
+    if (ec.value() == EACCES)
+      return Error{std::string("cannot search ") + events + " (" + Errno(EACCES) +
+                   "): grant CAP_DAC_READ_SEARCH"};
+  }
   if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
     return Error{"tracefs is not mounted and mounting it on /sys/kernel/tracing failed (" + Errno(errno) +
                  "): run 'mount -t tracefs tracefs /sys/kernel/tracing' as root, then start l7tap again"};
