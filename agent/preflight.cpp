@@ -124,7 +124,7 @@ PreflightItem Memlock(uint64_t effective) {
       "ulimit -l unlimited) or grant CAP_SYS_RESOURCE");
 }
 
-std::vector<PreflightItem> Features(const Config& config) {
+std::vector<PreflightItem> Features(const Config& config, uint64_t effective) {
   std::vector<PreflightItem> items;
   const int bpf = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr);
   if (bpf != 1) {
@@ -152,9 +152,19 @@ std::vector<PreflightItem> Features(const Config& config) {
                             "bpf_send_signal (--hold-new-processes)", "5.3+"));
   items.push_back(Optional(libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr),
                            "bpf_loop (5.17+)", "iovec copies then cover the first segments only"));
-  if (config.tls_probes)
-    items.push_back(Optional(KernelHasStruct("bpf_uprobe_multi_link") ? 1 : 0, "multi-uprobe links (6.6+)",
-                             "Go binaries then get one uprobe link per probe"));
+  // Without multi-uprobe links each uprobe is a perf event of the uprobe PMU, which wants CAP_SYS_ADMIN.
+  if (config.tls_probes) {
+    if (KernelHasStruct("bpf_uprobe_multi_link"))
+      items.push_back(Ok("multi-uprobe links (6.6+)"));
+    else if (Has(effective, kCapSysAdmin))
+      items.push_back(
+          Ok("multi-uprobe links absent on " + Kernel() + ": single uprobes (CAP_SYS_ADMIN held)"));
+    else
+      items.push_back(
+          Missing("CAP_SYS_ADMIN: " + Kernel() +
+                  " lacks multi-uprobe links (6.6+), and attaching single uprobes through the perf "
+                  "uprobe PMU needs CAP_SYS_ADMIN; grant it, or run with --tls-probes off"));
+  }
   return items;
 }
 
@@ -210,7 +220,7 @@ std::vector<PreflightItem> RunPreflight(const Config& config) {
     return items;
   }
   items.push_back(Memlock(effective));
-  for (PreflightItem& f : Features(config)) items.push_back(std::move(f));
+  for (PreflightItem& f : Features(config, effective)) items.push_back(std::move(f));
   return items;
 }
 
