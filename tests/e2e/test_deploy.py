@@ -28,11 +28,9 @@ def capabilities(*agent_args):
 def default_port():
     """The port of --listen's default, as --help states it."""
     help_text = subprocess.run([AGENT, "--help"], capture_output=True, text=True, check=True).stdout
-    for line in help_text.splitlines():
-        if "--listen" in line:
-            m = re.search(r"\d+\.\d+\.\d+\.\d+:(\d+)", line)
-            if m:
-                return int(m.group(1))
+    m = re.search(r"--listen\b.*?default \d+\.\d+\.\d+\.\d+:(\d+)", help_text, re.S)
+    if m:
+        return int(m.group(1))
     raise AssertionError("--help names no default for --listen:\n" + help_text)
 
 
