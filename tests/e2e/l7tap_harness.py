@@ -128,7 +128,7 @@ LOSS_COUNTERS = ("l7tap_connections_not_http_total", "l7tap_http_parse_errors_to
 class Agent:
     """An l7tap process for the duration of a test class."""
 
-    def __init__(self, *extra_args):
+    def __init__(self, *extra_args, ready_timeout=60):
         self.port = free_port()
         # Files, not pipes: a pipe nobody drains would stall the agent's --print output.
         self.out = tempfile.TemporaryFile(mode="w+")
@@ -137,7 +137,7 @@ class Agent:
         if AS_USER:
             argv = as_user(argv, required_capabilities(*extra_args))
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err, text=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("l7tap exited early: %s" % self.stop()[2])
