@@ -12,7 +12,7 @@ import unittest
 import yaml
 
 BUILD_DIR = os.environ.get("L7TAP_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
-SOURCE_DIR = os.environ.get("L7TAP_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
 AGENT = os.path.join(BUILD_DIR, "l7tap")
 UNIT = os.path.join(SOURCE_DIR, "deploy/systemd/l7tap.service")
 KUBE = os.path.join(SOURCE_DIR, "deploy/kubernetes")
