@@ -24,6 +24,7 @@
 #include "agent/metrics.h"
 #include "agent/monotonic_clock.h"
 #include "agent/pid_namespace.h"
+#include "agent/preflight.h"
 #include "agent/printer.h"
 #include "agent/process_alive.h"
 #include "agent/process_holds.h"
@@ -426,6 +427,16 @@ class Agent {
 
 int RunAgent(const Config& config) {
   SetLibbpfVerbose(config.verbose);
+  // A missing capability or kernel feature is named with its fix here, not as a load failure later.
+  if (config.preflight) {
+    const auto items = RunPreflight(config);
+    for (const PreflightItem& i : items)
+      if (i.state != PreflightItem::State::kOk) Log(LogLevel::kError, i.line);
+    if (!AllPassed(items)) {
+      Log(LogLevel::kError, "stopping: 'l7tap check' lists what is needed (--preflight off skips this)");
+      return 1;
+    }
+  }
   auto routes = protocols::RoutePatterns::Parse(config.routes);
   if (!routes) {
     Logf(LogLevel::kError, "--route: %s", routes.error().c_str());

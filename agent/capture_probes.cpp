@@ -42,15 +42,19 @@ std::string Hex(uint64_t v) {
 std::string LoadFailure(int err) {
   if (err == -EPERM || err == -EACCES)
     return "loading BPF programs was refused (" + Errno(err) +
-           "): run l7tap as root or with CAP_BPF and CAP_PERFMON";
+           "): l7tap needs CAP_BPF and CAP_PERFMON ('l7tap check' lists what is missing)";
   return "loading BPF programs failed (" + Errno(err) + "); rerun with --verbose for the verifier log";
 }
 
 // Tracepoints and kprobes are found through tracefs; a node may not have it mounted (minimal images).
 Result<Ok> EnsureTracefs() {
-  if (std::filesystem::exists("/sys/kernel/tracing/events") ||
-      std::filesystem::exists("/sys/kernel/debug/tracing/events"))
-    return Ok{};
+  for (const char* events : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"}) {
+    std::error_code ec;  // tracefs is root's (mode 0700): without CAP_DAC_READ_SEARCH it cannot be searched
+    if (std::filesystem::exists(events, ec)) return Ok{};
+    if (ec.value() == EACCES)
+      return Error{std::string("cannot search ") + events + " (" + Errno(EACCES) +
+                   "): grant CAP_DAC_READ_SEARCH"};
+  }
   if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
     return Error{"tracefs is not mounted and mounting it on /sys/kernel/tracing failed (" + Errno(errno) +
                  "): run 'mount -t tracefs tracefs /sys/kernel/tracing' as root, then start l7tap again"};
@@ -86,8 +90,10 @@ bool KernelHasStruct(const char* name) {
 
 bool KernelHasUprobeMulti() { return KernelHasStruct("bpf_uprobe_multi_link"); }
 
+constexpr uint32_t kUprobeMultiReturn = 1;  // BPF_F_UPROBE_MULTI_RETURN
+
 Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
-                              const std::vector<uint64_t>& cookies) {
+                              const std::vector<uint64_t>& cookies, bool retprobe) {
   struct {  // union bpf_attr's link_create, uprobe_multi member (uapi 6.6+)
     uint32_t prog_fd, target_fd, attach_type, flags;
     uint64_t path, offsets, ref_ctr_offsets, cookies;
@@ -99,6 +105,7 @@ Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::v
   attr.offsets = uint64_t(uintptr_t(offsets.data()));
   attr.cookies = uint64_t(uintptr_t(cookies.data()));
   attr.cnt = uint32_t(offsets.size());
+  attr.multi_flags = retprobe ? kUprobeMultiReturn : 0;
   const long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
   if (fd < 0) return Error{Errno(errno)};
   return int(fd);
@@ -215,10 +222,14 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
       bpf_program__set_autoload(prog, false);
   }
 
-  probes->go_multi_ = KernelHasUprobeMulti();
-  if (probes->go_multi_)
-    bpf_program__set_expected_attach_type(skel->progs.go_tls,
-                                          static_cast<bpf_attach_type>(kTraceUprobeMulti));
+  probes->uprobe_multi_ = KernelHasUprobeMulti();
+  if (probes->uprobe_multi_) {
+    bpf_object__for_each_program(prog, skel->obj) {
+      std::string_view section = bpf_program__section_name(prog);
+      if (section == "uprobe" || section == "uretprobe")
+        bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kTraceUprobeMulti));
+    }
+  }
 
   // Attached on its own below: a kernel without io_uring lacks it; one whose tracepoint has its older name
   // and record (before 5.19: io_uring_submit_sqe) cannot even load it.
@@ -259,7 +270,7 @@ CaptureProbes::~CaptureProbes() {
   std::vector<int> link_fds;
   std::vector<bpf_link*> links;
   for (auto& [id, a] : attachments_) {
-    if (a.multi_link_fd >= 0) link_fds.push_back(a.multi_link_fd);
+    link_fds.insert(link_fds.end(), a.multi_link_fds.begin(), a.multi_link_fds.end());
     links.insert(links.end(), a.links.begin(), a.links.end());
   }
   DetachInParallel(link_fds, [](int fd) { close(fd); });
@@ -354,7 +365,7 @@ void CaptureProbes::Detach(AttachmentId id) {
   if (it == attachments_.end()) return;
   Attachment& a = it->second;
   DetachInParallel(a.links, bpf_link__destroy);
-  if (a.multi_link_fd >= 0) close(a.multi_link_fd);
+  for (int fd : a.multi_link_fds) close(fd);
   if (a.go_slot) {
     // The slot's offsets stay until it is reused: a probe still running on another CPU reads valid ones.
     free_go_slots_.push_back(*a.go_slot);
@@ -415,18 +426,27 @@ Result<CaptureProbes::Attached> CaptureProbes::Attach(const std::string& path, c
     a.go_slot = slot;
     for (uint64_t& c : cookies) c |= slot;
   }
-  // Go probes all run one program: one multi-uprobe link for the file where the kernel has them (6.6+).
-  const bool multi = go_multi_ && !plan.probes.empty() &&
-                     std::all_of(plan.probes.begin(), plan.probes.end(),
-                                 [](const UprobeSpec& p) { return p.program == UprobeProgram::kGoTls; });
-  if (multi) {
-    std::vector<uint64_t> offsets;
-    for (const UprobeSpec& p : plan.probes) offsets.push_back(p.offset);
-    auto fd = AttachUprobeMulti(bpf_program__fd(skel_->progs.go_tls), path, offsets, cookies);
-    if (!fd)
-      return Error{who + ": attaching " + std::to_string(offsets.size()) + " uprobes failed (" + fd.error() +
-                   ")"};
-    a.multi_link_fd = *fd;
+  if (uprobe_multi_) {
+    // One multi-uprobe link per program (and direction) for the file, in the plan's order.
+    std::vector<std::pair<UprobeProgram, bool>> groups;
+    for (const UprobeSpec& p : plan.probes)
+      if (std::find(groups.begin(), groups.end(), std::pair{p.program, p.retprobe}) == groups.end())
+        groups.emplace_back(p.program, p.retprobe);
+    for (const auto& [program, retprobe] : groups) {
+      std::vector<uint64_t> offsets, group_cookies;
+      for (size_t i = 0; i < plan.probes.size(); ++i) {
+        if (plan.probes[i].program != program || plan.probes[i].retprobe != retprobe) continue;
+        offsets.push_back(plan.probes[i].offset);
+        group_cookies.push_back(cookies[i]);
+      }
+      auto fd = AttachUprobeMulti(bpf_program__fd(Program(program)), path, offsets, group_cookies, retprobe);
+      if (!fd) {
+        for (int f : a.multi_link_fds) close(f);
+        return Error{who + ": attaching " + std::to_string(offsets.size()) +
+                     (retprobe ? " uretprobes" : " uprobes") + " failed (" + fd.error() + ")"};
+      }
+      a.multi_link_fds.push_back(*fd);
+    }
   } else {
     for (size_t i = 0; i < plan.probes.size(); ++i) {
       const UprobeSpec& p = plan.probes[i];

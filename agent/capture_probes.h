@@ -118,7 +118,7 @@ class CaptureProbes {
  private:
   struct Attachment {
     std::vector<struct bpf_link*> links;
-    int multi_link_fd = -1;  // Go probes in one multi-uprobe link
+    std::vector<int> multi_link_fds;  // one multi-uprobe link per program (kernel 6.6+)
     size_t probes = 0;
     std::optional<uint32_t> go_slot;
   };
@@ -136,7 +136,9 @@ class CaptureProbes {
   std::vector<uint32_t> free_go_slots_;  // detached binaries' slots, reused first
   uint32_t go_slots_used_ = 0;
   uint32_t go_slots_ever_ = 0;
-  bool go_multi_ = false;  // Go probes in one multi-uprobe link per binary (kernel 6.6+), else a link each
+  // Uprobes in one multi-uprobe link per program and file (kernel 6.6+), else a perf-event link each: fewer
+  // grace periods at detach, and no CAP_SYS_ADMIN (the perf uprobe PMU wants it; the bpf link does not).
+  bool uprobe_multi_ = false;
 };
 
 // Routes libbpf's own diagnostics to stderr only when verbose (errors are reported by l7tap itself).

@@ -19,6 +19,7 @@ struct RawValues {
   std::string tls_probes = "on";
   std::string tls_capture = "auto";
   std::string hold_new_processes = "on";
+  std::string preflight = "on";
   std::string probe_placement = "optimized";
   uint32_t ringbuf_mib = 8;
   uint32_t ringbuf_kib = 0;
@@ -268,6 +269,11 @@ void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
                  "time, level and msg")
       ->type_name("FORMAT")
       ->check(Quiet(CLI::IsMember({"text", "json"})));
+  app.add_option("--preflight", raw.preflight,
+                 "check capabilities and kernel features at start and stop naming what\n"
+                 "is missing (default on); off: fail where a missing piece is first used")
+      ->type_name("on|off")
+      ->check(Quiet(CLI::IsMember({"on", "off"})));
   app.add_flag("--verbose", c.verbose, "log libbpf diagnostics");
 
   for (const CLI::Option* opt : app.get_options())
@@ -279,14 +285,18 @@ void Describe(CLI::App& app) {
   app.description(
       "Traces HTTP/1, HTTP/2, gRPC, HTTPS (OpenSSL, Go crypto/tls) and DNS traffic of every process on this "
       "node\n"
-      "from the kernel (eBPF) and serves request and lookup latencies as Prometheus histograms.");
+      "from the kernel (eBPF) and serves request and lookup latencies as Prometheus histograms. Needs a "
+      "kernel\n"
+      "with BTF and root or the capabilities 'l7tap check --capabilities' lists (README: Capabilities).");
   app.footer(
       "Every flag is also an environment variable (--max-connections: L7TAP_MAX_CONNECTIONS; lists of "
       "numbers\n"
       "comma-separated) and a key of the --config file (max-connections: 1000). A flag wins over its\n"
       "variable, the variable over the file, the file over the default.\n\n"
       "subcommands:\n"
-      "  l7tap symbols PATH [--table] [--symbol-table FILE]   what l7tap finds in a binary");
+      "  l7tap symbols PATH [--table] [--symbol-table FILE]   what l7tap finds in a binary\n"
+      "  l7tap check [--capabilities] [flags]                 the privileges and kernel features l7tap "
+      "needs");
   app.get_formatter()->column_width(30);
   // A flag given twice keeps its last value, as with most tools (scripts append overrides).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -396,6 +406,7 @@ Result<Config> ParseArgs(int argc, char** argv) {
                                                         : SyscallBackendChoice::kAuto;
   c.tls_probes = raw.tls_probes == "on";
   c.hold_new_processes = raw.hold_new_processes == "on";
+  c.preflight = raw.preflight == "on";
   c.tls_capture = raw.tls_capture == "keys"        ? TlsCapture::kKeys
                   : raw.tls_capture == "plaintext" ? TlsCapture::kPlaintext
                                                    : TlsCapture::kAuto;

@@ -60,6 +60,8 @@ struct Config {
   std::map<std::string, std::vector<double>> metric_buckets;
   // Run even outside the host PID namespace (degraded: see PidNamespaceDegraded); otherwise a start-up error.
   bool allow_pid_namespace = false;
+  // Check capabilities and kernel features at start (agent/preflight.h); off: fail where first used.
+  bool preflight = true;
   bool help = false;
 };
 

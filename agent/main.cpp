@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -7,11 +8,15 @@
 #include "agent/config.h"
 #include "agent/hold_watchdog.h"
 #include "agent/log.h"
+#include "agent/preflight.h"
 #include "agent/symbols_command.h"
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "symbols")
     return l7tap::agent::RunSymbolsCommand(std::vector<std::string>(argv + 2, argv + argc));
+  if (argc > 1 && std::string_view(argv[1]) == "check")
+    return l7tap::agent::RunCheckCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
+                                         std::cerr);
   if (argc > 1 && std::string_view(argv[1]) == "__hold-watchdog")
     return l7tap::agent::RunHoldWatchdog(std::vector<std::string>(argv + 2, argv + argc));
   auto config = l7tap::agent::ParseArgs(argc, argv);

@@ -15,7 +15,7 @@ debian_packages=(
   libcapstone-dev golang-1.19-go libldns-dev dnsmasq-base bind9-dnsutils wrk gnuplot-nox musl-tools
   libnghttp2-dev nghttp2-client python3-grpcio golang-google-grpc-dev golang-golang-x-net-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libncurses-dev libcrypt-dev prometheus tmux libcap2-bin
-  systemd util-linux libmicrohttpd-dev
+  systemd util-linux libmicrohttpd-dev python3-yaml
 )
 
 missing=()

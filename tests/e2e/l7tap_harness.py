@@ -95,6 +95,30 @@ def wait_port(port, timeout=10.0):
     raise TimeoutError("nothing listens on port %d" % port)
 
 
+# L7TAP_E2E_AS_USER=1: the agent runs as the unprivileged user nobody holding exactly the capabilities
+# `l7tap check --capabilities` lists for its flags (tests/e2e/CMakeLists.txt runs the HTTP and TLS suites
+# that way too), instead of as root.
+AS_USER = os.environ.get("L7TAP_E2E_AS_USER") == "1"
+UNPRIVILEGED_USER, UNPRIVILEGED_GROUP = "nobody", "nogroup"
+
+
+def required_capabilities(*agent_args):
+    """The capability names the agent needs with these flags, from the agent's own list."""
+    out = subprocess.run([AGENT, "check", "--capabilities", *agent_args], capture_output=True, text=True,
+                         check=True).stdout
+    return out.split()
+
+
+def as_user(argv, capabilities, user=UNPRIVILEGED_USER, group=UNPRIVILEGED_GROUP):
+    """argv run as `user` with its own group only, no new privileges, and exactly `capabilities` (names such
+    as CAP_BPF) in its effective, permitted, inheritable, ambient and bounding sets: what systemd's
+    AmbientCapabilities= with CapabilityBoundingSet= gives."""
+    caps = ",".join(["-all"] + ["+" + c[len("CAP_"):].lower() for c in capabilities])
+    return ["setpriv", "--reuid=" + user, "--regid=" + group,
+            "--clear-groups", "--no-new-privs", "--inh-caps=" + caps, "--ambient-caps=" + caps,
+            "--bounding-set=" + caps, "--", *argv]
+
+
 LOSS_COUNTERS = ("l7tap_connections_not_http_total", "l7tap_http_parse_errors_total", "l7tap_http_desyncs_total",
                  "l7tap_stream_gaps_total", "l7tap_events_lost_total", "l7tap_http2_header_state_lost_total",
                  "l7tap_http2_header_blocks_partial_total", "l7tap_http2_desyncs_total",
@@ -104,15 +128,16 @@ LOSS_COUNTERS = ("l7tap_connections_not_http_total", "l7tap_http_parse_errors_to
 class Agent:
     """An l7tap process for the duration of a test class."""
 
-    def __init__(self, *extra_args):
+    def __init__(self, *extra_args, ready_timeout=60):
         self.port = free_port()
         # Files, not pipes: a pipe nobody drains would stall the agent's --print output.
         self.out = tempfile.TemporaryFile(mode="w+")
         self.err = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
-            [AGENT, "--listen", "127.0.0.1:%d" % self.port, "--print", *extra_args],
-            stdout=self.out, stderr=self.err, text=True)
-        deadline = time.monotonic() + 60
+        argv = [AGENT, "--listen", "127.0.0.1:%d" % self.port, "--print", *extra_args]
+        if AS_USER:
+            argv = as_user(argv, required_capabilities(*extra_args))
+        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err, text=True)
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("l7tap exited early: %s" % self.stop()[2])
