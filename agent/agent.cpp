@@ -18,6 +18,7 @@
 #include "agent/discovery_worker.h"
 #include "agent/event_decoder.h"
 #include "agent/hold_watchdog.h"
+#include "agent/http_endpoint.h"
 #include "agent/kernel_sweeper.h"
 #include "agent/latency_histogram.h"
 #include "agent/log.h"
@@ -30,6 +31,7 @@
 #include "agent/process_holds.h"
 #include "agent/process_selector.h"
 #include "agent/self_metrics.h"
+#include "agent/status_page.h"
 #include "agent/table_stats.h"
 #include "agent/tls_discovery.h"
 #include "agent/tls_keylog_files.h"
@@ -88,9 +90,10 @@ TrackerLimits LimitsOf(const Config& c) {
 
 class Agent {
  public:
-  // The exposer's thread reads the other members at scrape time: it stops first.
+  // The endpoint's thread reads the other members at scrape time: it stops first.
   ~Agent() {
     ready_.store(false, std::memory_order_release);
+    endpoint_.reset();
     metrics_.reset();
     StopDiscovery();
   }
@@ -119,8 +122,21 @@ class Agent {
       if (!table) return Fail(table.error());
       table_ = std::make_unique<symbolizer::AddressTable>(std::move(*table));
     }
+    EndpointOptions eo;
+    if (auto listen = ParseListenAddress(config_.listen); listen)
+      eo.listen = *listen;
+    else
+      return Fail(listen.error());
+    if (!config_.web_config.empty()) {
+      auto web = LoadWebConfig(config_.web_config);
+      if (!web) return Fail(web.error());
+      for (const std::string& note : web->notes)
+        Logf(LogLevel::kInfo, "--web-config %s: %s", config_.web_config.c_str(), note.c_str());
+      tls_web_ = web->tls.enabled;
+      basic_auth_web_ = !web->users.empty();
+      eo.web = std::move(*web);
+    }
     MetricsOptions mo;
-    mo.listen = config_.listen;
     mo.max_series = config_.max_series;
     mo.series_ttl_ns = uint64_t(config_.series_ttl_s) * kSecond;
     mo.max_routes_per_service = config_.max_routes_per_service;
@@ -133,6 +149,9 @@ class Agent {
         mo, [this] { return SelfSamples(); }, tables_);
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
+    auto endpoint = HttpEndpoint::Start(std::move(eo), Handlers());
+    if (!endpoint) return Fail(endpoint.error());
+    endpoint_ = std::move(*endpoint);
     tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
     tracker_.SetForgotten([this](const ConnId& id, Eviction why) { sweeper_->Forget(id, why); });
     if (proc_shows_host_pids) {
@@ -212,9 +231,11 @@ class Agent {
     ring_buffer* rb = ring_buffer__new(probes_->ringbuf_fd(), &Agent::HandleRecord, this, nullptr);
     if (!rb)
       return Fail(std::string("creating the ring buffer reader failed (") + std::strerror(errno) + ")");
+    last_poll_ns_.store(MonotonicNs(), std::memory_order_relaxed);
     ready_.store(true, std::memory_order_release);
-    Logf(LogLevel::kInfo, "tracing socket syscalls with the %s backend (%zu programs), /metrics on %s",
-         BackendName(probes_->backend()), probes_->programs_attached(), config_.listen.c_str());
+    Logf(LogLevel::kInfo,
+         "tracing socket syscalls with the %s backend (%zu programs), /metrics, /healthz and /debug on %s",
+         BackendName(probes_->backend()), probes_->programs_attached(), endpoint_->description().c_str());
 
     // Batched: the kernel wakes this loop only when the ring fills up, so it drains the ring on a timer too.
     const int idle_ms = config_.event_batch_ms > 0 ? int(config_.event_batch_ms) : 200;
@@ -229,6 +250,7 @@ class Agent {
         return Fail(std::string("reading the ring buffer failed (") + std::strerror(-n) + ")");
       }
       const uint64_t now = MonotonicNs();
+      last_poll_ns_.store(now, std::memory_order_relaxed);  // /healthz: the ring buffer is being drained
       tracker_.ExpireHoles(now);
       if (secrets_) {
         tracker_.PollTls(now);
@@ -381,6 +403,39 @@ class Agent {
     if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
   }
 
+  EndpointHandlers Handlers() {
+    EndpointHandlers h;
+    h.metrics = [this] { return metrics_->Exposition(); };
+    h.health = [this] {
+      HealthInput in;
+      in.ready = ready_.load(std::memory_order_acquire);
+      if (in.ready) in.programs_attached = probes_->programs_attached();
+      in.last_poll_ns = last_poll_ns_.load(std::memory_order_relaxed);
+      in.now_ns = MonotonicNs();
+      return CheckHealth(in);
+    };
+    h.debug = [this](const std::string& listen) {
+      DebugInfo d;
+      d.uptime_ns = MonotonicNs() - started_ns_;
+      d.ready = ready_.load(std::memory_order_acquire);
+      if (d.ready) {
+        d.backend = BackendName(probes_->backend());
+        d.programs_attached = probes_->programs_attached();
+        d.tls_probes_attached = probes_->tls_probes_attached();
+        d.files = tls_->TracedFiles();
+        d.processes = tls_->processes_followed();
+      }
+      d.listen = listen;
+      d.tls = tls_web_;
+      d.basic_auth = basic_auth_web_;
+      d.connections = counts_.open_connections.load(std::memory_order_relaxed);
+      d.tables = &tables_;
+      d.samples = SelfSamples();
+      return RenderDebug(d);
+    };
+    return h;
+  }
+
   std::vector<Sample> SelfSamples() const {
     if (!ready_.load(std::memory_order_acquire))
       return agent::SelfSamples(nullptr, counts_, tracker_.stats(), {});
@@ -420,6 +475,10 @@ class Agent {
   TlsUntraced tls_untraced_;
   EventCounts counts_;
   std::atomic<bool> ready_{false};
+  std::atomic<uint64_t> last_poll_ns_{0};  // the event loop's last ring buffer poll
+  const uint64_t started_ns_ = MonotonicNs();
+  bool tls_web_ = false, basic_auth_web_ = false;  // what --web-config turned on (for /debug)
+  std::unique_ptr<HttpEndpoint> endpoint_;         // last: destroyed first (the destructor resets it anyway)
   uint64_t next_dns_expiry_ = 0, next_tracker_sweep_ = 0, next_kernel_sweep_ = 0, next_slow_sweep_ = 0;
 };
 

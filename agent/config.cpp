@@ -8,6 +8,7 @@
 
 #include "agent/bucket_spec.h"
 #include "agent/config_file.h"
+#include "agent/listen_address.h"
 #include "probes/events.h"
 
 namespace l7tap::agent {
@@ -45,9 +46,14 @@ const CLI::Validator kPowerOfTwo(
     },
     "POWER-OF-TWO");
 
+// ParseListenAddress's message without its "--listen " (CLI11 puts the flag's name first).
 const CLI::Validator kListenAddress(
     [](std::string& s) -> std::string {
-      return s.find(':') != std::string::npos ? "" : "expected ADDR:PORT, e.g. 127.0.0.1:9464, got " + s;
+      auto a = ParseListenAddress(s);
+      if (a) return "";
+      std::string why = a.error();
+      if (why.starts_with("--listen ")) why.erase(0, 9);
+      return why;
     },
     "ADDR:PORT");
 
@@ -108,9 +114,17 @@ void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
                  "YAML file of settings: flag names without -- as keys (see README\n\"Configuration\")")
       ->type_name("FILE")
       ->configurable(false);
-  app.add_option("--listen", c.listen, "where /metrics is served (default 0.0.0.0:9464)")
+  app.add_option("--listen", c.listen,
+                 "where /metrics, /healthz and /debug are served (default :9464: every\n"
+                 "address, IPv6 and IPv4); also 127.0.0.1:9464, [::1]:9464 or a unix\n"
+                 "socket, unix:/run/l7tap/metrics.sock (mode 0660)")
       ->type_name("ADDR:PORT")
       ->check(Quiet(kListenAddress));
+  app.add_option("--web-config", c.web_config,
+                 "TLS, client certificates, basic auth and response headers of the\n"
+                 "endpoint, in Prometheus exporter-toolkit's web-config format (as\n"
+                 "node_exporter's --web.config.file)")
+      ->type_name("FILE");
   app.add_flag("--print", c.print, "print one line per transaction to stdout");
   app.add_option("--syscall-probes", raw.syscall_probes,
                  "auto | tracepoint | kprobe | off (default auto: kprobe where the\n"

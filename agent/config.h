@@ -22,7 +22,9 @@ enum class TlsCapture { kAuto, kKeys, kPlaintext };
 const char* TlsCaptureName(TlsCapture c);
 
 struct Config {
-  std::string listen = "0.0.0.0:9464";
+  // The HTTP endpoint: ":9464" (every address, IPv6 and IPv4), ADDR:PORT, [ADDR]:PORT or unix:/PATH.
+  std::string listen = ":9464";
+  std::string web_config;  // exporter-toolkit web configuration (TLS, basic auth, headers); empty: none
   bool print = false;
   bool verbose = false;
   LogLevel log_level = LogLevel::kInfo;

@@ -1,13 +1,14 @@
 #include "agent/metrics.h"
 
 #include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "agent/bucket_spec.h"
 #include "agent/log.h"
@@ -135,15 +136,15 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, S
                                                          : DefaultBuckets();
   }
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
-  try {
-    m->exposer_ = std::make_unique<prometheus::Exposer>(options.listen, /*num_threads=*/1);
-  } catch (const std::exception& e) {
-    return Error{"cannot serve /metrics on " + options.listen + " (" + e.what() +
-                 "): choose a free address with --listen ADDR:PORT"};
-  }
-  m->exposer_->RegisterCollectable(m->registry_);
-  m->exposer_->RegisterCollectable(m->self_);
   return m;
+}
+
+std::string Metrics::Exposition() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& f : self_->Collect()) families.push_back(std::move(f));
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
 }
 
 Metrics::~Metrics() = default;

@@ -1,5 +1,6 @@
 #pragma once
-// The Prometheus side: transaction histograms, self-metrics, and the /metrics HTTP endpoint. Bounded: label
+// The Prometheus side: transaction histograms and self-metrics, and their text exposition (which the HTTP
+// endpoint serves as /metrics). Bounded: label
 // values per service are capped (http_route, server_address, dns_question_name), the number of series is
 // capped (past it, a metric's observations go to its overflow series), and series not updated for the TTL
 // leave /metrics. Label names follow the OpenTelemetry semantic conventions, dots as underscores.
@@ -21,7 +22,6 @@
 #include "common/result.h"
 
 namespace prometheus {
-class Exposer;
 class Registry;
 template <typename T>
 class Family;
@@ -34,7 +34,6 @@ namespace l7tap::agent {
 const std::vector<double>& DefaultBuckets();
 
 struct MetricsOptions {
-  std::string listen = "0.0.0.0:9464";
   size_t max_series = 20000;                 // histogram series, all metrics together
   uint64_t series_ttl_ns = 600'000'000'000;  // a series not updated this long is removed
   size_t max_routes_per_service = 100;       // then http_route="/_other"
@@ -50,7 +49,6 @@ struct MetricsOptions {
 
 class Metrics {
  public:
-  // Starts serving /metrics on `options.listen` (ADDR:PORT).
   static Result<std::unique_ptr<Metrics>> Start(const MetricsOptions& options, SampleSource self_metrics,
                                                 TableRegistry& tables);
   ~Metrics();
@@ -65,7 +63,10 @@ class Metrics {
   void Expire(uint64_t now_ns);
   // l7tap_series_dropped_total{metric}.
   std::vector<Sample> Samples() const;
-  const prometheus::Registry& registry() const { return *registry_; }  // what /metrics serves (tests)
+  const prometheus::Registry& registry() const { return *registry_; }  // the histograms (tests)
+  // The Prometheus text format (version 0.0.4) of the histograms and the self-metrics: /metrics. From any
+  // thread.
+  std::string Exposition() const;
   size_t series() const { return series_.size(); }
 
   static constexpr std::string_view kOverflow = "_overflow";
@@ -88,7 +89,6 @@ class Metrics {
 
   MetricsOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
   Family* server_ = nullptr;
   Family* client_ = nullptr;
   Family* dns_lookup_ = nullptr;

@@ -37,6 +37,11 @@ const TableStats* TableRegistry::Find(const std::string& name) const {
   return nullptr;
 }
 
+void TableRegistry::ForEach(const std::function<void(const TableStats&)>& f) const {
+  std::lock_guard lock(mu_);
+  for (const TableStats& t : tables_) f(t);
+}
+
 std::vector<Sample> TableRegistry::Samples() const {
   std::lock_guard lock(mu_);
   std::vector<Sample> out;

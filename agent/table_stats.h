@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <initializer_list>
 #include <mutex>
 #include <string>
@@ -57,6 +58,8 @@ class TableRegistry {
   TableStats& Add(std::string name, uint64_t capacity, std::initializer_list<Eviction> reasons);
   const TableStats* Find(const std::string& name) const;
   std::vector<Sample> Samples() const;
+  // Every table, in the order they were added (under the registry's lock: `f` must not add tables).
+  void ForEach(const std::function<void(const TableStats&)>& f) const;
 
  private:
   mutable std::mutex mu_;

@@ -165,6 +165,7 @@ void TlsDiscovery::OnExit(uint32_t tgid) {
 }
 
 int TlsDiscovery::RunDue(uint64_t now_ns) {
+  processes_followed_.store(used_by_.size(), std::memory_order_relaxed);  // the worker calls this often
   while (!due_.empty() && due_.begin()->first <= now_ns) {
     const Rescan r = due_.begin()->second;
     due_.erase(due_.begin());
@@ -540,6 +541,7 @@ void TlsDiscovery::Keep(const FileKey& key, int fd, CaptureProbes::Attached atta
   traced_table_.set_entries(traced_.size());
   std::lock_guard lock(mu_);
   attached_[{library, version, keys}]++;
+  files_[key] = {name, considering_, keys ? "keys" : "plaintext", library, version};
 }
 
 void TlsDiscovery::Inspected(const FileKey& key, uint64_t now_ns) {
@@ -571,6 +573,7 @@ void TlsDiscovery::Detach(std::map<FileKey, Traced>::iterator it, Eviction why) 
     std::lock_guard lock(mu_);
     auto a = attached_.find({t.label, t.version, t.keys});
     if (a != attached_.end() && --a->second == 0) attached_.erase(a);
+    files_.erase(it->first);
   }
   traced_.erase(it);
   traced_table_.set_entries(traced_.size());
@@ -603,6 +606,13 @@ void TlsDiscovery::Skip(const std::string& name, const std::string& reason, std:
   if (log) Logf(LogLevel::kInfo, "TLS: skipping %s: %s", name.c_str(), why.c_str());
   std::lock_guard lock(mu_);
   errors_[reason]++;
+}
+
+std::vector<TracedFileInfo> TlsDiscovery::TracedFiles() const {
+  std::lock_guard lock(mu_);
+  std::vector<TracedFileInfo> out;
+  for (const auto& [key, file] : files_) out.push_back(file);
+  return out;
 }
 
 std::vector<Sample> TlsDiscovery::Samples() const {

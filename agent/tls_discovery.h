@@ -5,6 +5,7 @@
 // executables (crypto/tls).
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,6 +34,14 @@ struct TlsDiscoveryLimits {
   size_t max_traced_files = 1024;      // files with uprobes; then the least recently run one is detached
   size_t max_inspected_files = 16384;  // files looked at and found without TLS, remembered to skip them
   size_t max_pending_rescans = 4096;   // rescans of processes after exec (their libraries map later)
+};
+
+// A file with TLS uprobes, as /debug lists it.
+struct TracedFileInfo {
+  std::string path;     // where it was found
+  std::string kind;     // library, executable (OpenSSL linked in) or go
+  std::string capture;  // keys (the key-log hook) or plaintext (read/write probes)
+  std::string library, version;
 };
 
 // Keys wherever a file's key-log hook is found (auto), or only there (keys), or never (plaintext).
@@ -67,6 +76,9 @@ class TlsDiscovery {
   void Sweep(uint64_t now_ns);
 
   std::vector<Sample> Samples() const;
+  // Snapshots for /debug, from any thread.
+  std::vector<TracedFileInfo> TracedFiles() const;
+  size_t processes_followed() const { return processes_followed_.load(std::memory_order_relaxed); }
 
  private:
   enum class Kind { kLibrary, kExecutable };
@@ -137,8 +149,10 @@ class TlsDiscovery {
     bool keys;
     auto operator<=>(const AttachedKey&) const = default;
   };
-  std::map<AttachedKey, int> attached_;     // files
-  std::map<std::string, uint64_t> errors_;  // reason -> files skipped
+  std::map<AttachedKey, int> attached_;        // files
+  std::map<std::string, uint64_t> errors_;     // reason -> files skipped
+  std::map<FileKey, TracedFileInfo> files_;    // what traced_ holds, for TracedFiles()
+  std::atomic<size_t> processes_followed_{0};  // processes using traced files (used_by_), as of RunDue
 };
 
 }  // namespace l7tap::agent

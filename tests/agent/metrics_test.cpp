@@ -43,11 +43,7 @@ TransactionRecord Http(protocols::Role role, std::string target, std::string ser
   return r;
 }
 
-MetricsOptions Options() {
-  MetricsOptions o;
-  o.listen = "127.0.0.1:0";
-  return o;
-}
+MetricsOptions Options() { return MetricsOptions{}; }
 
 TEST(MetricsTest, OneSeriesPerLabelSet) {
   TableRegistry tables;
@@ -307,6 +303,27 @@ TEST(MetricsTest, ServerAddressesPerServiceAreCapped) {
   EXPECT_EQ(got.at("http_client_request_duration_seconds")
                 .at(common + "server_address=_other,server_port=8080,service_name=svc,"),
             7u);
+}
+
+// What /metrics serves: the histograms and the self-metrics in one text exposition.
+TEST(MetricsTest, ExpositionHasHistogramsAndSelfMetrics) {
+  TableRegistry tables;
+  auto m = Metrics::Start(
+      Options(),
+      [] {
+        return std::vector<Sample>{
+            {"l7tap_events_lost_total", "Events lost", true, {{"reason", "ringbuf_full"}}, 3}};
+      },
+      tables);
+  ASSERT_TRUE(m.ok()) << m.error();
+  (*m)->Record(Http(protocols::Role::kServer, "/a", "svc", ""));
+  const std::string text = (*m)->Exposition();
+  EXPECT_NE(text.find("# TYPE http_server_request_duration_seconds histogram\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("http_server_request_duration_seconds_count{"), std::string::npos) << text;
+  EXPECT_NE(text.find("# HELP l7tap_events_lost_total Events lost\n# TYPE l7tap_events_lost_total counter\n"
+                      "l7tap_events_lost_total{reason=\"ringbuf_full\"} 3\n"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace
