@@ -7,6 +7,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${1:-$here/build/deps}
 
+# civetweb and libcurl: prometheus-cpp's CMake config asks for them (its pull and push libraries), though
+# l7tap links its core only; libmicrohttpd serves the endpoint.
 debian_packages=(
   clang llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
   cmake make pkg-config g++ libgtest-dev libgmock-dev libbenchmark-dev
