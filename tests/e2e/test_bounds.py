@@ -161,7 +161,9 @@ class SaturationTest(unittest.TestCase):
 
 class IdleConnectionsTest(unittest.TestCase):
     """10 000 open keep-alive connections, both sides traced (nginx and the fixture client): the agent stays
-    under 36 MB besides its ring buffer's mapping (16 MiB: the default ring, whose pages are mapped twice)."""
+    under 41 MB besides its ring buffer's mapping (16 MiB: the default ring, whose pages are mapped twice). Of it
+    about 3.6 MB are the HTTP endpoint's libraries: libmicrohttpd brings GnuTLS (with nettle, gmp, p11-kit,
+    libunistring), whose pages and initialisation (run at load, by libmicrohttpd too) cost that, TLS used or not."""
 
     CONNECTIONS = 10000
 
@@ -186,7 +188,7 @@ class IdleConnectionsTest(unittest.TestCase):
             print("\nagent RSS with %d connections followed: %.1f MiB, of it %.1f MiB the ring buffer's mapping"
                   % (followed, rss / 2**20, ring / 2**20))
             self.assertLessEqual(ring, 2 * 8 * 2**20 + 2**20)  # the default 8 MiB ring, mapped twice, and its pages
-            self.assertLessEqual(rss - ring, 36 * 10**6)
+            self.assertLessEqual(rss - ring, 41 * 10**6)
             self.assertGreaterEqual(table(agent, "l7tap_table_entries", "connections"), 2 * self.CONNECTIONS)
         finally:
             if holder:
