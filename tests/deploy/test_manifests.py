@@ -28,7 +28,7 @@ def capabilities(*agent_args):
 def default_port():
     """The port of --listen's default, as --help states it."""
     help_text = subprocess.run([AGENT, "--help"], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"--listen\b.*?default \d+\.\d+\.\d+\.\d+:(\d+)", help_text, re.S)
+    m = re.search(r"--listen\b.*?default (?:\d+\.\d+\.\d+\.\d+)?:(\d+)", help_text, re.S)
     if m:
         return int(m.group(1))
     raise AssertionError("--help names no default for --listen:\n" + help_text)
