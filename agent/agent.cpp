@@ -24,7 +24,7 @@
 #include "agent/metrics.h"
 #include "agent/monotonic_clock.h"
 #include "agent/pid_namespace.h"
-#include "agent/printer.h"
+#include "agent/print_sink.h"
 #include "agent/process_alive.h"
 #include "agent/process_holds.h"
 #include "agent/process_selector.h"
@@ -94,12 +94,14 @@ class Agent {
     StopDiscovery();
   }
 
-  explicit Agent(const Config& c, protocols::RoutePatterns routes)
+  explicit Agent(const Config& c, protocols::RoutePatterns routes, RecordSink* sink)
       : config_(c),
         routes_(std::move(routes)),
         tracker_(
             tables_, [this](TransactionRecord&& r) { OnTransaction(r); },
-            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); }, LimitsOf(c)) {}
+            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); }, LimitsOf(c)),
+        own_sink_(!sink && c.print ? std::make_unique<PrintSink>(c) : nullptr),
+        sink_(sink ? sink : own_sink_.get()) {}
 
   int Run() {
     // Host pids from the probes, looked up in /proc: both must number processes alike.
@@ -212,8 +214,12 @@ class Agent {
     if (!rb)
       return Fail(std::string("creating the ring buffer reader failed (") + std::strerror(errno) + ")");
     ready_.store(true, std::memory_order_release);
-    Logf(LogLevel::kInfo, "tracing socket syscalls with the %s backend (%zu programs), /metrics on %s",
-         BackendName(probes_->backend()), probes_->programs_attached(), config_.listen.c_str());
+    Logf(LogLevel::kInfo, "tracing socket syscalls with the %s backend (%zu programs), %s%s",
+         BackendName(probes_->backend()), probes_->programs_attached(),
+         config_.listen.empty() ? "/metrics not served" : "/metrics on ", config_.listen.c_str());
+    if (sink_)
+      sink_->Start({[this](std::string_view t) { return protocols::RouteFor(t, routes_); },
+                    [this] { return SelfSamples(); }});
 
     // Batched: the kernel wakes this loop only when the ring fills up, so it drains the ring on a timer too.
     const int idle_ms = config_.event_batch_ms > 0 ? int(config_.event_batch_ms) : 200;
@@ -241,6 +247,7 @@ class Agent {
       Housekeeping(now);
       counts_.open_connections = tracker_.open_connections();
       timeout_ms = idle_ms;
+      if (sink_ && !sink_->Tick(now)) break;  // `l7tap top` quit
     }
     StopDiscovery();
     ring_buffer__free(rb);
@@ -371,13 +378,13 @@ class Agent {
   void OnTransaction(const TransactionRecord& r) {
     counts_.transactions++;
     metrics_->Record(r);
-    if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
+    if (sink_) sink_->OnTransaction(r);
   }
 
   void OnDns(const DnsRecord& r) {
     counts_.dns_transactions++;
     metrics_->RecordDns(r);
-    if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
+    if (sink_) sink_->OnDns(r);
   }
 
   std::vector<Sample> SelfSamples() const {
@@ -401,7 +408,8 @@ class Agent {
   protocols::RoutePatterns routes_;
   TableRegistry tables_;  // first: every other member registers its tables here
   ConnectionTracker tracker_;
-  TransactionPrinter printer_;
+  std::unique_ptr<RecordSink> own_sink_;  // --print's, unless the caller gave one
+  RecordSink* sink_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<symbolizer::AddressTable> table_;
   std::unique_ptr<CaptureProbes> probes_;
@@ -424,7 +432,7 @@ class Agent {
 
 }  // namespace
 
-int RunAgent(const Config& config) {
+int RunAgent(const Config& config, RecordSink* sink) {
   SetLibbpfVerbose(config.verbose);
   auto routes = protocols::RoutePatterns::Parse(config.routes);
   if (!routes) {
@@ -436,7 +444,7 @@ int RunAgent(const Config& config) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  Agent agent(config, std::move(*routes));
+  Agent agent(config, std::move(*routes), sink);
   return agent.Run();
 }
 

@@ -20,10 +20,15 @@ enum class ProbePlacement { kOptimized, kEntry };
 // hook and plaintext elsewhere (auto).
 enum class TlsCapture { kAuto, kKeys, kPlaintext };
 const char* TlsCaptureName(TlsCapture c);
+// --print's lines: for people (text) or programs (JSON, one object per line).
+enum class PrintFormat { kText, kJson };
 
 struct Config {
   std::string listen = "0.0.0.0:9464";
+  bool listen_set = false;  // --listen given (flag, variable or file): `l7tap top` serves /metrics only then
   bool print = false;
+  PrintFormat print_format = PrintFormat::kText;  // --format
+  bool print_full_target = false;                 // --print-full-target: query strings too
   bool verbose = false;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;

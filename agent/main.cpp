@@ -8,10 +8,12 @@
 #include "agent/hold_watchdog.h"
 #include "agent/log.h"
 #include "agent/symbols_command.h"
+#include "agent/top_command.h"
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "symbols")
     return l7tap::agent::RunSymbolsCommand(std::vector<std::string>(argv + 2, argv + argc));
+  if (argc > 1 && std::string_view(argv[1]) == "top") return l7tap::agent::RunTopCommand(argc - 1, argv + 1);
   if (argc > 1 && std::string_view(argv[1]) == "__hold-watchdog")
     return l7tap::agent::RunHoldWatchdog(std::vector<std::string>(argv + 2, argv + argc));
   auto config = l7tap::agent::ParseArgs(argc, argv);

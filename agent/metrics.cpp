@@ -10,6 +10,7 @@
 #include <map>
 
 #include "agent/bucket_spec.h"
+#include "agent/http_method.h"
 #include "agent/log.h"
 #include "protocols/dns_message.h"
 #include "protocols/grpc_path.h"
@@ -59,14 +60,6 @@ class SelfMetricsCollectable : public prometheus::Collectable {
 namespace {
 
 // OpenTelemetry's rule: methods outside the known set become _OTHER, so the label stays bounded.
-std::string_view MethodLabel(std::string_view m) {
-  static constexpr std::string_view known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
-                                               "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-  for (std::string_view k : known)
-    if (m == k) return k;
-  return "_OTHER";
-}
-
 constexpr size_t kFamilies = 6;  // each keeps one series of the budget for its overflow
 
 double Seconds(const protocols::HttpTransaction& t) {
@@ -135,6 +128,7 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const MetricsOptions& options, S
                                                          : DefaultBuckets();
   }
   m->self_ = std::make_shared<SelfMetricsCollectable>(std::move(self_metrics));
+  if (options.listen.empty()) return m;  // not served (`l7tap top` without --listen)
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(options.listen, /*num_threads=*/1);
   } catch (const std::exception& e) {
@@ -241,7 +235,7 @@ void Metrics::Record(const TransactionRecord& r) {
          r.service_name.c_str(), routes_.per_service());
   }
   std::vector<LabelView> labels = {
-      {"http_request_method", MethodLabel(t.method)},
+      {"http_request_method", StandardMethod(t.method)},
       {"http_response_status_code", status},
       {"http_route", route},
       {"network_protocol_version", protocols::HttpVersionName(t.version)},

@@ -50,7 +50,7 @@ struct MetricsOptions {
 
 class Metrics {
  public:
-  // Starts serving /metrics on `options.listen` (ADDR:PORT).
+  // Starts serving /metrics on `options.listen` (ADDR:PORT); empty: not served.
   static Result<std::unique_ptr<Metrics>> Start(const MetricsOptions& options, SampleSource self_metrics,
                                                 TableRegistry& tables);
   ~Metrics();
