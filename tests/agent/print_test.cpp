@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "agent/config.h"
 #include "agent/connection_tracker.h"
 #include "agent/printer.h"
 #include "agent/target_redaction.h"
@@ -262,6 +263,27 @@ TEST(WallClockTest, Rfc3339) {
   EXPECT_EQ(WallClock::Rfc3339(kEpoch + 123'456'789, 3), "2026-12-01T00:00:00.123Z");
   EXPECT_EQ(WallClock::Rfc3339(kEpoch, 0), "2026-12-01T00:00:00Z");
   EXPECT_EQ(WallClock(kEpoch).WallNs(1'000), kEpoch + 1'000);
+}
+
+Result<Config> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "l7tap");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseArgs(int(argv.size()), argv.data());
+}
+
+TEST(PrintFlags, FormatFullTargetAndListenGiven) {
+  auto c = Parse({"--print", "--format", "json", "--print-full-target"});
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->print_format, PrintFormat::kJson);
+  EXPECT_TRUE(c->print_full_target);
+  EXPECT_FALSE(c->listen_set);  // `l7tap top` then serves no /metrics
+  c = Parse({"--listen", "127.0.0.1:9999"});
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->print_format, PrintFormat::kText);
+  EXPECT_FALSE(c->print_full_target);
+  EXPECT_TRUE(c->listen_set);
+  EXPECT_FALSE(Parse({"--format", "yaml"}));
 }
 
 }  // namespace
