@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "agent/log.h"
+
 namespace l7tap::agent {
 
 LogCapture::~LogCapture() { Stop(); }
@@ -83,7 +85,7 @@ void LogCapture::Stop() {
   close(read_fd_);
   read_fd_ = -1;
   if (!partial_.empty()) Take("\n");
-  if (dropped_) std::fprintf(stderr, "l7tap: (%zu earlier log lines not kept)\n", dropped_);
+  if (dropped_) Logf(LogLevel::kInfo, "(%zu earlier log lines not kept)", dropped_);
   for (const std::string& line : lines_) std::fprintf(stderr, "%s\n", line.c_str());
   lines_.clear();
 }
