@@ -130,7 +130,9 @@ class TopTest(unittest.TestCase):
         # tmux may mark the pane dead (its terminal closed) a moment before it has the exit status.
         while self.screen.pane("#{pane_dead}:#{pane_dead_status}#{pane_dead_signal}").endswith(":") or \
                 self.screen.pane("#{pane_dead}") != "1":
-            self.assertLess(time.monotonic(), deadline, "l7tap top did not exit on q")
+            self.assertLess(time.monotonic(), deadline, "l7tap top did not exit on q (pane %s):\n%s" % (
+                self.screen.pane("dead #{pane_dead} status #{pane_dead_status} signal #{pane_dead_signal}"),
+                self.screen.text()))
             time.sleep(0.2)
         self.assertEqual(self.screen.pane("status #{pane_dead_status} signal #{pane_dead_signal}"),
                          "status 0 signal", self.screen.text())
