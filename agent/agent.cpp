@@ -26,7 +26,7 @@
 #include "agent/monotonic_clock.h"
 #include "agent/pid_namespace.h"
 #include "agent/preflight.h"
-#include "agent/printer.h"
+#include "agent/print_sink.h"
 #include "agent/process_alive.h"
 #include "agent/process_holds.h"
 #include "agent/process_selector.h"
@@ -98,12 +98,14 @@ class Agent {
     StopDiscovery();
   }
 
-  explicit Agent(const Config& c, protocols::RoutePatterns routes)
+  explicit Agent(const Config& c, protocols::RoutePatterns routes, RecordSink* sink)
       : config_(c),
         routes_(std::move(routes)),
         tracker_(
             tables_, [this](TransactionRecord&& r) { OnTransaction(r); },
-            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); }, LimitsOf(c)) {}
+            [this](const ConnId& id, bool tls) { sweeper_->Mute(id, tls); }, LimitsOf(c)),
+        own_sink_(!sink && c.print ? std::make_unique<PrintSink>(c) : nullptr),
+        sink_(sink ? sink : own_sink_.get()) {}
 
   int Run() {
     // Host pids from the probes, looked up in /proc: both must number processes alike.
@@ -122,12 +124,16 @@ class Agent {
       if (!table) return Fail(table.error());
       table_ = std::make_unique<symbolizer::AddressTable>(std::move(*table));
     }
+    // `l7tap top` without --listen serves nothing: a node agent may hold the default port.
+    const bool serve = !config_.listen.empty();
     EndpointOptions eo;
-    if (auto listen = ParseListenAddress(config_.listen); listen)
-      eo.listen = *listen;
-    else
-      return Fail(listen.error());
-    if (!config_.web_config.empty()) {
+    if (serve) {
+      if (auto listen = ParseListenAddress(config_.listen); listen)
+        eo.listen = *listen;
+      else
+        return Fail(listen.error());
+    }
+    if (serve && !config_.web_config.empty()) {
       auto web = LoadWebConfig(config_.web_config);
       if (!web) return Fail(web.error());
       for (const std::string& note : web->notes)
@@ -149,9 +155,11 @@ class Agent {
         mo, [this] { return SelfSamples(); }, tables_);
     if (!metrics) return Fail(metrics.error());
     metrics_ = std::move(*metrics);
-    auto endpoint = HttpEndpoint::Start(std::move(eo), Handlers());
-    if (!endpoint) return Fail(endpoint.error());
-    endpoint_ = std::move(*endpoint);
+    if (serve) {
+      auto endpoint = HttpEndpoint::Start(std::move(eo), Handlers());
+      if (!endpoint) return Fail(endpoint.error());
+      endpoint_ = std::move(*endpoint);
+    }
     tracker_.SetDns([this](DnsRecord&& r) { OnDns(r); }, config_.dns_ports);
     tracker_.SetForgotten([this](const ConnId& id, Eviction why) { sweeper_->Forget(id, why); });
     if (proc_shows_host_pids) {
@@ -233,9 +241,13 @@ class Agent {
       return Fail(std::string("creating the ring buffer reader failed (") + std::strerror(errno) + ")");
     last_poll_ns_.store(MonotonicNs(), std::memory_order_relaxed);
     ready_.store(true, std::memory_order_release);
-    Logf(LogLevel::kInfo,
-         "tracing socket syscalls with the %s backend (%zu programs), /metrics, /healthz and /debug on %s",
-         BackendName(probes_->backend()), probes_->programs_attached(), endpoint_->description().c_str());
+    Logf(LogLevel::kInfo, "tracing socket syscalls with the %s backend (%zu programs), %s",
+         BackendName(probes_->backend()), probes_->programs_attached(),
+         endpoint_ ? ("/metrics, /healthz and /debug on " + endpoint_->description()).c_str()
+                   : "/metrics not served");
+    if (sink_)
+      sink_->Start({[this](std::string_view t) { return protocols::RouteFor(t, routes_); },
+                    [this] { return SelfSamples(); }});
 
     // Batched: the kernel wakes this loop only when the ring fills up, so it drains the ring on a timer too.
     const int idle_ms = config_.event_batch_ms > 0 ? int(config_.event_batch_ms) : 200;
@@ -264,6 +276,7 @@ class Agent {
       Housekeeping(now);
       counts_.open_connections = tracker_.open_connections();
       timeout_ms = idle_ms;
+      if (sink_ && !sink_->Tick(now)) break;  // `l7tap top` quit
     }
     StopDiscovery();
     ring_buffer__free(rb);
@@ -394,13 +407,13 @@ class Agent {
   void OnTransaction(const TransactionRecord& r) {
     counts_.transactions++;
     metrics_->Record(r);
-    if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
+    if (sink_) sink_->OnTransaction(r);
   }
 
   void OnDns(const DnsRecord& r) {
     counts_.dns_transactions++;
     metrics_->RecordDns(r);
-    if (config_.print) std::printf("%s\n", printer_.Format(r).c_str()), std::fflush(stdout);
+    if (sink_) sink_->OnDns(r);
   }
 
   EndpointHandlers Handlers() {
@@ -457,7 +470,8 @@ class Agent {
   protocols::RoutePatterns routes_;
   TableRegistry tables_;  // first: every other member registers its tables here
   ConnectionTracker tracker_;
-  TransactionPrinter printer_;
+  std::unique_ptr<RecordSink> own_sink_;  // --print's, unless the caller gave one
+  RecordSink* sink_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<symbolizer::AddressTable> table_;
   std::unique_ptr<CaptureProbes> probes_;
@@ -484,7 +498,7 @@ class Agent {
 
 }  // namespace
 
-int RunAgent(const Config& config) {
+int RunAgent(const Config& config, RecordSink* sink) {
   SetLibbpfVerbose(config.verbose);
   // A missing capability or kernel feature is named with its fix here, not as a load failure later.
   if (config.preflight) {
@@ -506,7 +520,7 @@ int RunAgent(const Config& config) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  Agent agent(config, std::move(*routes));
+  Agent agent(config, std::move(*routes), sink);
   return agent.Run();
 }
 

@@ -29,6 +29,7 @@ struct RawValues {
   std::string log_level = "info";
   std::string log_format = "text";
   std::vector<std::string> buckets;  // --buckets LIST / METRIC=LIST, each given
+  std::string print_format = "text";
 };
 
 // Every flag F can also be set by the environment variable L7TAP_F (upper case, '-' as '_') and by the key F
@@ -125,7 +126,16 @@ void AddFlags(CLI::App& app, Config& c, RawValues& raw) {
                  "endpoint, in Prometheus exporter-toolkit's web-config format (as\n"
                  "node_exporter's --web.config.file)")
       ->type_name("FILE");
-  app.add_flag("--print", c.print, "print one line per transaction to stdout");
+  app.add_flag("--print", c.print,
+               "print one line per transaction to stdout (paths only: query\n"
+               "strings are shown as \"?…\")");
+  app.add_option("--format", raw.print_format,
+                 "text | json (default text): --print's lines; json: one object per\n"
+                 "transaction (fields in README)")
+      ->type_name("FORMAT")
+      ->check(Quiet(CLI::IsMember({"text", "json"})));
+  app.add_flag("--print-full-target", c.print_full_target,
+               "--print shows query strings too (they may carry tokens and keys)");
   app.add_option("--syscall-probes", raw.syscall_probes,
                  "auto | tracepoint | kprobe | off (default auto: kprobe where the\n"
                  "kernel supports kprobes, else syscall tracepoints; off: none, to\n"
@@ -310,7 +320,8 @@ void Describe(CLI::App& app) {
       "subcommands:\n"
       "  l7tap symbols PATH [--table] [--symbol-table FILE]   what l7tap finds in a binary\n"
       "  l7tap check [--capabilities] [flags]                 the privileges and kernel features l7tap "
-      "needs");
+      "needs\n"
+      "  l7tap top [flags]   live per-route rates, errors and latencies in the terminal (q quits)");
   app.get_formatter()->column_width(30);
   // A flag given twice keeps its last value, as with most tools (scripts append overrides).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -430,6 +441,8 @@ Result<Config> ParseArgs(int argc, char** argv) {
                                            : LogLevel::kInfo;
   c.log_format = raw.log_format == "json" ? LogFormat::kJson : LogFormat::kText;
   c.probe_placement = raw.probe_placement == "entry" ? ProbePlacement::kEntry : ProbePlacement::kOptimized;
+  c.print_format = raw.print_format == "json" ? PrintFormat::kJson : PrintFormat::kText;
+  c.listen_set = app.get_option("--listen")->count() > 0;
   c.ringbuf_kib = app.get_option("--ringbuf-kib")->count() > 0 ? raw.ringbuf_kib : raw.ringbuf_mib << 10;
   c.dns_timeout_ms = uint32_t(raw.dns_timeout_s * 1000 + 0.5);
   auto buckets = ParseBucketSpecs(raw.buckets);

@@ -20,12 +20,17 @@ enum class ProbePlacement { kOptimized, kEntry };
 // hook and plaintext elsewhere (auto).
 enum class TlsCapture { kAuto, kKeys, kPlaintext };
 const char* TlsCaptureName(TlsCapture c);
+// --print's lines: for people (text) or programs (JSON, one object per line).
+enum class PrintFormat { kText, kJson };
 
 struct Config {
   // The HTTP endpoint: ":9464" (every address, IPv6 and IPv4), ADDR:PORT, [ADDR]:PORT or unix:/PATH.
   std::string listen = ":9464";
-  std::string web_config;  // exporter-toolkit web configuration (TLS, basic auth, headers); empty: none
+  std::string web_config;   // exporter-toolkit web configuration (TLS, basic auth, headers); empty: none
+  bool listen_set = false;  // --listen given (flag, variable or file): `l7tap top` serves /metrics only then
   bool print = false;
+  PrintFormat print_format = PrintFormat::kText;  // --format
+  bool print_full_target = false;                 // --print-full-target: query strings too
   bool verbose = false;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;

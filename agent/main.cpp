@@ -10,6 +10,7 @@
 #include "agent/log.h"
 #include "agent/preflight.h"
 #include "agent/symbols_command.h"
+#include "agent/top_command.h"
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "symbols")
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "check")
     return l7tap::agent::RunCheckCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout,
                                          std::cerr);
+  if (argc > 1 && std::string_view(argv[1]) == "top") return l7tap::agent::RunTopCommand(argc - 1, argv + 1);
   if (argc > 1 && std::string_view(argv[1]) == "__hold-watchdog")
     return l7tap::agent::RunHoldWatchdog(std::vector<std::string>(argv + 2, argv + argc));
   auto config = l7tap::agent::ParseArgs(argc, argv);

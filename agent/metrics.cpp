@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "agent/bucket_spec.h"
+#include "agent/http_method.h"
 #include "agent/log.h"
 #include "protocols/dns_message.h"
 #include "protocols/grpc_path.h"
@@ -60,14 +61,6 @@ class SelfMetricsCollectable : public prometheus::Collectable {
 namespace {
 
 // OpenTelemetry's rule: methods outside the known set become _OTHER, so the label stays bounded.
-std::string_view MethodLabel(std::string_view m) {
-  static constexpr std::string_view known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
-                                               "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-  for (std::string_view k : known)
-    if (m == k) return k;
-  return "_OTHER";
-}
-
 constexpr size_t kFamilies = 6;  // each keeps one series of the budget for its overflow
 
 double Seconds(const protocols::HttpTransaction& t) {
@@ -242,7 +235,7 @@ void Metrics::Record(const TransactionRecord& r) {
          r.service_name.c_str(), routes_.per_service());
   }
   std::vector<LabelView> labels = {
-      {"http_request_method", MethodLabel(t.method)},
+      {"http_request_method", StandardMethod(t.method)},
       {"http_response_status_code", status},
       {"http_route", route},
       {"network_protocol_version", protocols::HttpVersionName(t.version)},

@@ -1,22 +1,36 @@
 #pragma once
-// One human-readable line per transaction (--print).
+// One line per transaction (--print): text for people, or a JSON object for programs (--format json). Query
+// strings are never printed unless full_target (--print-full-target): see target_redaction.h.
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
+#include "agent/config.h"
 #include "agent/connection_tracker.h"
+#include "agent/wall_clock.h"
 
 namespace l7tap::agent {
 
+struct PrintOptions {
+  PrintFormat format = PrintFormat::kText;
+  bool full_target = false;
+  // http.route of a request target (the agent's --route patterns, then templating); none: TemplateRoute.
+  std::function<std::string(std::string_view target)> route;
+};
+
 class TransactionPrinter {
  public:
-  // Kernel timestamps are CLOCK_MONOTONIC; lines show wall-clock time.
-  TransactionPrinter();
+  explicit TransactionPrinter(PrintOptions options = {}, WallClock clock = WallClock());
+  // One line, without its newline.
   std::string Format(const TransactionRecord& r) const;
   std::string Format(const DnsRecord& r) const;
 
  private:
-  std::string When(uint64_t monotonic_ns) const;  // "2026-11-22T05:25:07.611Z"
-  int64_t realtime_minus_monotonic_ns_;
+  std::string Text(const TransactionRecord& r) const;
+  std::string Text(const DnsRecord& r) const;
+  PrintOptions options_;
+  WallClock clock_;
 };
 
 }  // namespace l7tap::agent
