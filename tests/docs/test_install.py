@@ -32,6 +32,19 @@ class InstallTree(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn("--max-connections", run.stdout)
 
+    def test_unit_runs_the_installed_binary(self):
+        unit = os.path.join(self.prefix, "lib", "systemd", "system", "l7tap.service")
+        text = open(unit).read()
+        self.assertIn("ExecStart=%s " % self.binary, text)
+        self.assertNotIn("/usr/local/bin/l7tap", text)
+        verify = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=60)
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+
+    def test_prometheus_grafana_and_kubernetes_files(self):
+        share = os.path.join(self.prefix, "share", "l7tap")
+        for name in ("l7tap.rules.yml", "l7tap.json", "kubernetes/daemonset.yaml"):
+            self.assertTrue(os.path.isfile(os.path.join(share, name)), name)
+
 
 if __name__ == "__main__":
     unittest.main()
