@@ -8,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 6
+#define L7TAP_CONTRACT_VERSION 7
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
