@@ -321,7 +321,8 @@ void Describe(CLI::App& app) {
       "  l7tap symbols PATH [--table] [--symbol-table FILE]   what l7tap finds in a binary\n"
       "  l7tap check [--capabilities] [flags]                 the privileges and kernel features l7tap "
       "needs\n"
-      "  l7tap top [flags]   live per-route rates, errors and latencies in the terminal (q quits)");
+      "  l7tap top [flags]                                    live per-route rates, errors and latencies (q "
+      "quits)");
   app.get_formatter()->column_width(30);
   // A flag given twice keeps its last value, as with most tools (scripts append overrides).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
