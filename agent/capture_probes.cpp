@@ -79,17 +79,6 @@ void DetachInParallel(const std::vector<T>& items, Detach detach) {
 // instead of one per probe. libbpf 1.1 predates them, so the link is created with the bpf syscall itself.
 constexpr uint32_t kTraceUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI
 
-// Whether the kernel's BTF has this struct (a feature's, or a tracepoint's record).
-bool KernelHasStruct(const char* name) {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  const bool has = btf__find_by_name_kind(vmlinux, name, BTF_KIND_STRUCT) > 0;
-  btf__free(vmlinux);
-  return has;
-}
-
-bool KernelHasUprobeMulti() { return KernelHasStruct("bpf_uprobe_multi_link"); }
-
 constexpr uint32_t kUprobeMultiReturn = 1;  // BPF_F_UPROBE_MULTI_RETURN
 
 Result<int> AttachUprobeMulti(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
@@ -124,6 +113,16 @@ void ForEachAttached(::capture* skel, F visit) {
 }
 
 }  // namespace
+
+bool KernelHasStruct(const char* name) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  const bool has = btf__find_by_name_kind(vmlinux, name, BTF_KIND_STRUCT) > 0;
+  btf__free(vmlinux);
+  return has;
+}
+
+bool KernelHasUprobeMulti() { return KernelHasStruct("bpf_uprobe_multi_link"); }
 
 const char* BackendName(SyscallBackend b) {
   return b == SyscallBackend::kKprobe ? "kprobe" : b == SyscallBackend::kOff ? "off" : "tracepoint";

@@ -28,6 +28,10 @@ const char* BackendName(SyscallBackend b);
 
 // True when the kernel can attach kprobes (the kprobe perf PMU exists).
 bool KernelHasKprobes();
+// Whether the kernel's BTF has this struct (a feature's, or a tracepoint's record).
+bool KernelHasStruct(const char* name);
+// Multi-uprobe links (6.6+): every uprobe of a file in one link, attachable without CAP_SYS_ADMIN.
+bool KernelHasUprobeMulti();
 
 struct ProbeOptions {
   SyscallBackendChoice choice = SyscallBackendChoice::kAuto;

@@ -16,6 +16,7 @@
 #include <ostream>
 #include <string_view>
 
+#include "agent/capture_probes.h"
 #include "agent/required_capabilities.h"
 
 namespace l7tap::agent {
@@ -100,14 +101,6 @@ PreflightItem Uprobes() {
       " has no uprobe perf PMU (/sys/bus/event_source/devices/uprobe; CONFIG_UPROBE_EVENTS, 4.17+)");
 }
 
-bool KernelHasStruct(const char* name) {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  const bool has = btf__find_by_name_kind(vmlinux, name, BTF_KIND_STRUCT) > 0;
-  btf__free(vmlinux);
-  return has;
-}
-
 // libbpf charges nothing to RLIMIT_MEMLOCK where the kernel accounts BPF memory to the memory cgroup (5.11+,
 // probed as libbpf does: by the bpf_ktime_get_coarse_ns helper of the same release); before, it raises the
 // limit to infinity, which needs CAP_SYS_RESOURCE unless the limit already is.
@@ -154,7 +147,7 @@ std::vector<PreflightItem> Features(const Config& config, uint64_t effective) {
                            "bpf_loop (5.17+)", "iovec copies then cover the first segments only"));
   // Without multi-uprobe links each uprobe is a perf event of the uprobe PMU, which wants CAP_SYS_ADMIN.
   if (config.tls_probes) {
-    if (KernelHasStruct("bpf_uprobe_multi_link"))
+    if (KernelHasUprobeMulti())
       items.push_back(Ok("multi-uprobe links (6.6+)"));
     else if (Has(effective, kCapSysAdmin))
       items.push_back(
