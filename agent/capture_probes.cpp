@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "agent/link_detacher.h"
 #include "agent/log.h"
 #include "capture.skel.h"
 
@@ -59,20 +60,6 @@ Result<Ok> EnsureTracefs() {
     return Error{"tracefs is not mounted and mounting it on /sys/kernel/tracing failed (" + Errno(errno) +
                  "): run 'mount -t tracefs tracefs /sys/kernel/tracing' as root, then start l7tap again"};
   return Ok{};
-}
-
-// Detaching a uprobe or a tracepoint program waits for RCU grace periods (0.05-0.1 s each here): hundreds
-// of them one by one would hold up exit for tens of seconds. From many threads the waits overlap.
-template <typename T, typename Detach>
-void DetachInParallel(const std::vector<T>& items, Detach detach) {
-  const size_t workers = std::min<size_t>(items.size(), 64);
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&items, &detach, w, workers] {
-      for (size_t i = w; i < items.size(); i += workers) detach(items[i]);
-    });
-  }
-  for (std::thread& t : threads) t.join();
 }
 
 // Multi-uprobe links (kernel 6.6+): one link for every probe of a binary, detached with one grace period
@@ -265,7 +252,11 @@ Result<std::unique_ptr<CaptureProbes>> CaptureProbes::Load(const ProbeOptions& o
   return probes;
 }
 
+CaptureProbes::CaptureProbes(::capture* skel, SyscallBackend backend)
+    : skel_(skel), backend_(backend), detacher_(std::make_unique<LinkDetacher>(kMaxPendingDetaches)) {}
+
 CaptureProbes::~CaptureProbes() {
+  detacher_.reset();  // what is being detached first
   std::vector<int> link_fds;
   std::vector<bpf_link*> links;
   for (auto& [id, a] : attachments_) {
@@ -362,17 +353,28 @@ AttachmentId CaptureProbes::Keep(Attachment a) {
 void CaptureProbes::Detach(AttachmentId id) {
   auto it = attachments_.find(id);
   if (it == attachments_.end()) return;
-  Attachment& a = it->second;
-  DetachInParallel(a.links, bpf_link__destroy);
-  for (int fd : a.multi_link_fds) close(fd);
-  if (a.go_slot) {
-    // The slot's offsets stay until it is reused: a probe still running on another CPU reads valid ones.
-    free_go_slots_.push_back(*a.go_slot);
-    --go_slots_used_;
-  }
-  tls_probes_ -= a.probes;
+  Attachment a = std::move(it->second);
   attachments_.erase(it);
+  LinkDetacher::Job job;
+  for (bpf_link* link : a.links) job.steps.emplace_back([link] { bpf_link__destroy(link); });
+  for (int fd : a.multi_link_fds) job.steps.emplace_back([fd] { close(fd); });
+  // Counted as attached, and the Go slot kept, until the links are gone: a probe still running on another
+  // CPU reads its slot's offsets, which stay until the slot is reused.
+  job.done = [this, probes = a.probes, slot = a.go_slot] {
+    tls_probes_ -= probes;
+    if (!slot) return;
+    std::lock_guard lock(slots_mu_);
+    free_go_slots_.push_back(*slot);
+    --go_slots_used_;
+  };
+  detacher_->Post(std::move(job));
 }
+
+void CaptureProbes::FinishDetaching() { detacher_->Finish(); }
+
+size_t CaptureProbes::detaches_pending() const { return detacher_->pending(); }
+
+size_t CaptureProbes::detaches_ran_inline() const { return detacher_->ran_inline(); }
 
 bpf_program* CaptureProbes::Program(UprobeProgram p) const {
   switch (p) {
@@ -416,14 +418,33 @@ Result<CaptureProbes::Attached> CaptureProbes::Attach(const std::string& path, c
   std::vector<uint64_t> cookies;
   for (const UprobeSpec& p : plan.probes) cookies.push_back(p.cookie);
   if (plan.go_offsets) {
+    std::lock_guard lock(slots_mu_);
     if (free_go_slots_.empty() && go_slots_ever_ == L7TAP_MAX_GO_BINARIES)
       return Error{who + ": already tracing " + std::to_string(L7TAP_MAX_GO_BINARIES) +
                    " Go executables, the most l7tap holds offsets for"};
-    const uint32_t slot = free_go_slots_.empty() ? go_slots_ever_ : free_go_slots_.back();
-    if (auto stored = SetGoOffsets(slot, *plan.go_offsets); !stored)
-      return Error{who + ": " + stored.error()};
+    uint32_t slot = go_slots_ever_;
+    if (free_go_slots_.empty()) {
+      ++go_slots_ever_;
+    } else {
+      slot = free_go_slots_.back();
+      free_go_slots_.pop_back();
+    }
     a.go_slot = slot;
-    for (uint64_t& c : cookies) c |= slot;
+    ++go_slots_used_;
+  }
+  // On error the slot goes back to the free ones.
+  auto fail = [&](std::string message) -> Result<Attached> {
+    if (a.go_slot) {
+      std::lock_guard lock(slots_mu_);
+      free_go_slots_.push_back(*a.go_slot);
+      --go_slots_used_;
+    }
+    return Error{std::move(message)};
+  };
+  if (a.go_slot) {
+    if (auto stored = SetGoOffsets(*a.go_slot, *plan.go_offsets); !stored)
+      return fail(who + ": " + stored.error());
+    for (uint64_t& c : cookies) c |= *a.go_slot;
   }
   if (uprobe_multi_) {
     // One multi-uprobe link per program (and direction) for the file, in the plan's order.
@@ -441,8 +462,8 @@ Result<CaptureProbes::Attached> CaptureProbes::Attach(const std::string& path, c
       auto fd = AttachUprobeMulti(bpf_program__fd(Program(program)), path, offsets, group_cookies, retprobe);
       if (!fd) {
         for (int f : a.multi_link_fds) close(f);
-        return Error{who + ": attaching " + std::to_string(offsets.size()) +
-                     (retprobe ? " uretprobes" : " uprobes") + " failed (" + fd.error() + ")"};
+        return fail(who + ": attaching " + std::to_string(offsets.size()) +
+                    (retprobe ? " uretprobes" : " uprobes") + " failed (" + fd.error() + ")");
       }
       a.multi_link_fds.push_back(*fd);
     }
@@ -454,21 +475,13 @@ Result<CaptureProbes::Attached> CaptureProbes::Attach(const std::string& path, c
       if (!link) {
         int err = errno;
         for (bpf_link* l : a.links) bpf_link__destroy(l);
-        return Error{who + ": attaching a " + (p.retprobe ? "uretprobe" : "uprobe") + " to " + p.what +
-                     " at 0x" + Hex(p.offset) + " failed (" + Errno(err) + ")"};
+        return fail(who + ": attaching a " + (p.retprobe ? "uretprobe" : "uprobe") + " to " + p.what +
+                    " at 0x" + Hex(p.offset) + " failed (" + Errno(err) + ")");
       }
       a.links.push_back(link);
     }
   }
   a.probes = plan.probes.size();
-  if (a.go_slot) {
-    if (free_go_slots_.empty()) {
-      ++go_slots_ever_;
-    } else {
-      free_go_slots_.pop_back();
-    }
-    ++go_slots_used_;
-  }
   const size_t n = a.probes;
   const uint32_t slot = a.go_slot.value_or(0);
   return Attached{Keep(std::move(a)), n, slot};

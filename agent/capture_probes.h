@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,6 +22,8 @@ struct bpf_link;
 struct bpf_program;
 
 namespace l7tap::agent {
+
+class LinkDetacher;
 
 enum class SyscallBackend { kTracepoint, kKprobe, kOff };  // kOff: no syscall probes (benchmarks)
 
@@ -93,7 +96,7 @@ class CaptureProbes {
   // Uprobes attached to TLS libraries and Go binaries now.
   size_t tls_probes_attached() const { return tls_probes_.load(std::memory_order_relaxed); }
   // Go offset slots in use (of L7TAP_MAX_GO_BINARIES).
-  size_t go_slots_used() const { return go_slots_used_; }
+  size_t go_slots_used() const { return go_slots_used_.load(std::memory_order_relaxed); }
   // Sum over CPUs of the kernel-side counters (enum l7tap_counter).
   KernelCounters ReadCounters() const;
   // The kernel's own count of returns its kretprobes missed (all calls of the probed syscalls, followed or
@@ -116,8 +119,16 @@ class CaptureProbes {
   Result<Attached> Attach(const std::string& path, const AttachPlan& plan, const std::string& name = {});
   // Replaces the struct offsets the probes of one attached Go executable use.
   Result<Ok> SetGoOffsets(uint32_t slot, const GoOffsetsPlan& offsets);
-  // Detaches one file's uprobes (and frees its Go slot).
+  // Detaches one file's uprobes (and frees its Go slot) on the detaching thread: the caller never waits for
+  // the kernel's grace periods, unless kMaxPendingDetaches links are waiting already.
   void Detach(AttachmentId id);
+  // Returns once everything Detach was given is detached.
+  void FinishDetaching();
+  // Links given to Detach and not detached yet.
+  size_t detaches_pending() const;
+  // Detaches the caller waited for because kMaxPendingDetaches links were waiting.
+  size_t detaches_ran_inline() const;
+  static constexpr size_t kMaxPendingDetaches = 4096;
 
  private:
   struct Attachment {
@@ -126,7 +137,7 @@ class CaptureProbes {
     size_t probes = 0;
     std::optional<uint32_t> go_slot;
   };
-  CaptureProbes(::capture* skel, SyscallBackend backend) : skel_(skel), backend_(backend) {}
+  CaptureProbes(::capture* skel, SyscallBackend backend);
   AttachmentId Keep(Attachment a);
   bpf_program* Program(UprobeProgram p) const;
   ::capture* skel_;
@@ -137,12 +148,14 @@ class CaptureProbes {
   std::map<AttachmentId, Attachment> attachments_;
   AttachmentId next_id_ = 1;
   std::atomic<size_t> tls_probes_{0};    // read by the metrics thread
+  std::mutex slots_mu_;                  // the detaching thread frees slots
   std::vector<uint32_t> free_go_slots_;  // detached binaries' slots, reused first
-  uint32_t go_slots_used_ = 0;
+  std::atomic<uint32_t> go_slots_used_{0};
   uint32_t go_slots_ever_ = 0;
   // Uprobes in one multi-uprobe link per program and file (kernel 6.6+), else a perf-event link each: fewer
   // grace periods at detach, and no CAP_SYS_ADMIN (the perf uprobe PMU wants it; the bpf link does not).
   bool uprobe_multi_ = false;
+  std::unique_ptr<LinkDetacher> detacher_;  // last: its jobs use the members above
 };
 
 // Routes libbpf's own diagnostics to stderr only when verbose (errors are reported by l7tap itself).

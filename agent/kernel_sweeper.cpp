@@ -63,7 +63,9 @@ KernelSweeper::KernelSweeper(CaptureProbes& probes, TableRegistry& tables, uint6
       ssl_fds_(tables.Add("kernel_ssl_fds", L7TAP_MAX_SSL_SESSIONS,
                           {Eviction::kFull, Eviction::kOwnerGone, Eviction::kProcessGone})),
       go_calls_(tables.Add("kernel_go_calls", L7TAP_MAX_GO_CALLS, {Eviction::kFull, Eviction::kProcessGone})),
-      go_slots_(tables.Add("kernel_go_offsets", L7TAP_MAX_GO_BINARIES, {})) {}
+      go_slots_(tables.Add("kernel_go_offsets", L7TAP_MAX_GO_BINARIES, {})),
+      detach_queue_(
+          tables.Add("uprobe_detach_queue", CaptureProbes::kMaxPendingDetaches, {Eviction::kFull})) {}
 
 bool KernelSweeper::Alive(uint32_t tgid) {
   if (alive_.contains(tgid)) return true;
@@ -122,6 +124,10 @@ void KernelSweeper::Sweep(uint64_t now_ns) {
         return std::nullopt;
       }));
   go_slots_.set_entries(probes_.go_slots_used());
+  detach_queue_.set_entries(probes_.detaches_pending());
+  const size_t inline_now = probes_.detaches_ran_inline();  // full: the caller detached those itself
+  detach_queue_.Evicted(Eviction::kFull, inline_now - detached_inline_seen_);
+  detached_inline_seen_ = inline_now;
 
   // Inserts the kernel refused since the last pass.
   const KernelCounters k = probes_.ReadCounters();

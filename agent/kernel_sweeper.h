@@ -32,6 +32,8 @@ class KernelSweeper {
   TableStats& ssl_fds_;
   TableStats& go_calls_;
   TableStats& go_slots_;
+  TableStats& detach_queue_;  // uprobe links waiting for the detaching thread
+  size_t detached_inline_seen_ = 0;
   KernelCounters refused_seen_{};  // kernel refusal counters already added to the tables
   // Per pass: processes found alive or gone.
   std::unordered_set<uint32_t> alive_, gone_;

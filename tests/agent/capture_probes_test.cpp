@@ -101,6 +101,7 @@ TEST(CaptureProbesTest, AttachesTlsUprobesToSystemLibssl) {
   EXPECT_NE(bad.error().find("/nonexistent/libssl.so.3"), std::string::npos);
   EXPECT_EQ((*probes)->tls_probes_attached(), 10u);  // nothing half-attached
   (*probes)->Detach(attached->id);
+  (*probes)->FinishDetaching();
   EXPECT_EQ((*probes)->tls_probes_attached(), 0u);
 }
 
@@ -155,6 +156,7 @@ TEST(CaptureProbesTest, AttachesGoUprobesAndStillReadsCleanCode) {
 
     // Detached: the code is the file's own again, and the binary's offsets slot is free for the next one.
     (*probes)->Detach(attached->id);
+    (*probes)->FinishDetaching();
     EXPECT_EQ((*probes)->tls_probes_attached(), probes_before);
     EXPECT_EQ((*probes)->go_slots_used(), slots_before);
     map = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);

@@ -256,7 +256,7 @@ class TablesTest(unittest.TestCase):
         try:
             names = {l["table"] for n, l, _ in agent.scrape() if n == "l7tap_table_capacity"}
             self.assertEqual(names, {"kernel_conns", "kernel_muted", "kernel_ssl_fds", "kernel_go_calls",
-                                     "kernel_go_offsets", "kernel_proc_verdicts", "kernel_sel_ports", "exec_untraced", "kernel_dns_ports", "connections",
+                                     "kernel_go_offsets", "uprobe_detach_queue", "kernel_proc_verdicts", "kernel_sel_ports", "exec_untraced", "kernel_dns_ports", "connections",
                                      "http_sessions", "held_stream_bytes", "dns_pending", "metric_series",
                                      "http_routes", "rpc_methods",
                                      "server_addresses", "dns_question_names", "tls_traced_files",

@@ -161,6 +161,47 @@ class FirstRequestTest(HoldCase):
             server.stop()
 
 
+class DetachingTest(HoldCase):
+    """Detaching deleted binaries never delays a hold: after 40 fresh Go clients ran and were deleted, fresh
+    static OpenSSL clients run one after another while the discovery sweep (every 10 s) detaches the 40. Closing
+    their links waits for grace periods (3.6 s for 50 when done in line); none of the clients may wait for it."""
+
+    GO_RUNS = 40
+
+    def file_gone(self):
+        return self.agent.value("l7tap_table_evictions_total", table="tls_traced_files", reason="file_gone")
+
+    def test_holds_during_a_detach_sweep(self):
+        server = self.start_server()
+        try:
+            url = "https://127.0.0.1:%d/" % server.https_port
+            for i in range(self.GO_RUNS):
+                client = self.go_client("goclient-%d" % i)
+                run([client, "-url", url, "-n", "1", "-insecure"])
+                os.unlink(client)
+            gone_before = self.file_gone()
+            stripped = os.path.join(self.tmp, "stripped-static")
+            run(["strip", "--strip-all", "-o", stripped, fixture("http_client_static")])
+            runs, after_sweep = 0, 0
+            deadline = time.monotonic() + 40
+            # Until three runs after the sweep detached the 40 (bounded: 200 runs, 40 s).
+            while after_sweep < 3 and runs < 200 and time.monotonic() < deadline:
+                client = os.path.join(self.tmp, "sslclient-%d" % runs)
+                fresh_copy(stripped, client)
+                run([client, "--port", str(server.https_port), "--tls", "--mode", "oneshot", "--count", "1"])
+                os.unlink(client)
+                runs += 1
+                if self.file_gone() - gone_before >= self.GO_RUNS:
+                    after_sweep += 1
+            self.assertGreaterEqual(self.file_gone() - gone_before, self.GO_RUNS, "the sweep never ran")
+            total = self.GO_RUNS + runs
+            self.assertEqual(self.agent.wait_value(total, CLIENT_HIST, server_port=server.https_port), total)
+            self.assertEqual(self.holds("deadline"), 0)
+            print("%d static clients ran while %d Go clients were detached" % (runs, self.GO_RUNS))
+        finally:
+            server.stop()
+
+
 class SlowAgentTest(HoldCase):
     """The agent stopped for 300 ms (as late as a busy node makes it) while fresh clients start: each is held at
     its first ClientHello until the agent runs again and attaches, and its one request is counted. Without
