@@ -229,6 +229,7 @@ class Agent {
         holds_ = std::make_unique<ProcessHolds>(HoldMaps{probes_->known_files_fd(), probes_->proc_files_fd(),
                                                          probes_->proc_ack_fd(), probes_->held_fd()},
                                                 tables_);
+        holds_->CountDeadlinesWith(watchdog_->resumed_at_deadline());
         tls_->SetHolds(holds_.get());
       }
     }
@@ -325,7 +326,11 @@ class Agent {
     }
     if (now >= next_kernel_sweep_) {
       sweeper_->Sweep(now);
-      if (holds_) holds_->CountTables(probes_->ReadCounters()[L7TAP_CNT_PROC_TABLE_FULL]);
+      if (holds_) {
+        const KernelCounters k = probes_->ReadCounters();
+        holds_->CountTables(k[L7TAP_CNT_PROC_TABLE_FULL]);
+        holds_->CountExited(k[L7TAP_CNT_HOLD_EXITED]);
+      }
       selector_->Sweep(probes_->ReadCounters()[L7TAP_CNT_VERDICT_TABLE_FULL]);
       next_kernel_sweep_ = now + kKernelSweepNs;
     }

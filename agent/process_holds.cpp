@@ -135,11 +135,9 @@ void ProcessHolds::Forget(const KernelFileKey& key) {
 }
 
 bool ProcessHolds::Release(uint32_t tgid, uint64_t held_since_ns, uint64_t now_ns) {
-  // Whoever deletes the entry resumes the process: the watchdog may have at the deadline.
-  if (bpf_map_delete_elem(maps_.held, &tgid) != 0) {
-    deadline_.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
+  // Whoever deletes the entry resumes the process: the watchdog may have at the deadline (it counts those),
+  // or the process ended while held (the probes count those).
+  if (bpf_map_delete_elem(maps_.held, &tgid) != 0) return false;
   kill(pid_t(tgid), SIGCONT);
   released_.fetch_add(1, std::memory_order_relaxed);
   hold_duration_.Observe(now_ns > held_since_ns ? double(now_ns - held_since_ns) / 1e9 : 0);
@@ -169,9 +167,8 @@ std::vector<Sample> ProcessHolds::Samples() const {
   std::vector<Sample> s;
   const char* help =
       "Processes stopped at their first TLS bytes until their files were inspected, by how they were "
-      "resumed (released: attached in time; deadline: by the watchdog at --hold-deadline-ms; shutdown: at "
-      "the "
-      "agent's exit or its watchdog's loss)";
+      "resumed (released: attached in time; deadline: by the watchdog at --hold-deadline-ms; exited: ended "
+      "while held; shutdown: at the agent's exit or its watchdog's loss)";
   s.push_back({"l7tap_process_holds_total",
                help,
                true,
@@ -181,7 +178,12 @@ std::vector<Sample> ProcessHolds::Samples() const {
                help,
                true,
                {{"outcome", "deadline"}},
-               double(deadline_.load(std::memory_order_relaxed))});
+               deadline_ ? double(deadline_->load(std::memory_order_relaxed)) : 0.0});
+  s.push_back({"l7tap_process_holds_total",
+               help,
+               true,
+               {{"outcome", "exited"}},
+               double(exited_.load(std::memory_order_relaxed))});
   s.push_back({"l7tap_process_holds_total",
                help,
                true,

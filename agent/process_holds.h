@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -66,6 +67,12 @@ class ProcessHolds {
   // The kernel tables' fill, and the inserts they refused (`proc_table_full`: L7TAP_CNT_PROC_TABLE_FULL so
   // far). Any thread.
   void CountTables(uint64_t proc_table_full);
+  // Held processes that ended while held (L7TAP_CNT_HOLD_EXITED so far). Any thread.
+  void CountExited(uint64_t exited) { exited_.store(exited, std::memory_order_relaxed); }
+  // The watchdog's own count of the processes it resumed at the deadline (HoldWatchdog).
+  void CountDeadlinesWith(std::shared_ptr<const std::atomic<uint64_t>> resumed) {
+    deadline_ = std::move(resumed);
+  }
 
   std::vector<Sample> Samples() const;
 
@@ -80,7 +87,8 @@ class ProcessHolds {
   TableStats& held_table_;
   uint64_t proc_table_full_seen_ = 0;
   LatencyHistogram hold_duration_;
-  std::atomic<uint64_t> released_{0}, deadline_{0}, released_at_exit_{0};
+  std::atomic<uint64_t> released_{0}, released_at_exit_{0}, exited_{0};
+  std::shared_ptr<const std::atomic<uint64_t>> deadline_;  // set before the metrics thread reads it
 };
 
 }  // namespace l7tap::agent

@@ -8,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define L7TAP_CONTRACT_VERSION 7
+#define L7TAP_CONTRACT_VERSION 8
 
 /* Largest payload copy per event; --max-payload-bytes may only lower it. Power of two (verifier bounds). */
 #define L7TAP_MAX_PAYLOAD 16384
@@ -131,6 +131,7 @@ enum l7tap_counter {
   L7TAP_CNT_VERDICT_TABLE_FULL = 38, /* forks of a selected/excluded process whose verdict did not fit */
   L7TAP_CNT_CONNS_SKIPPED = 39,     /* connections not followed: no selected port (--port, --exclude-port) */
   L7TAP_CNT_DATAGRAMS_SKIPPED = 40, /* datagrams of unconnected UDP sockets not sent: peer port not selected */
+  L7TAP_CNT_HOLD_EXITED = 41,       /* held processes that ended while held (killed while stopped) */
   L7TAP_CNT__MAX = 48,
 };
 

@@ -123,5 +123,5 @@ static __always_inline void forget_process_holds(__u32 tgid) {
   if (!hold_new) return;
   bpf_map_delete_elem(&proc_files, &tgid);
   bpf_map_delete_elem(&proc_ack, &tgid);
-  bpf_map_delete_elem(&held, &tgid);
+  if (bpf_map_delete_elem(&held, &tgid) == 0) count(L7TAP_CNT_HOLD_EXITED, 1); /* killed while stopped */
 }

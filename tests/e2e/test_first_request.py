@@ -259,6 +259,31 @@ class AgentStoppedTest(HoldCase):
         self.assertEqual(self.agent.wait_value(1, "l7tap_process_holds_total", outcome="deadline"), 1)
 
 
+class KilledWhileHeldTest(HoldCase):
+    """A held process killed before anyone resumes it (the agent stopped, the deadline far away): counted as
+    exited, not as released or resumed at the deadline."""
+    agent_args = ("--hold-deadline-ms", "20000")
+
+    def test_exited(self):
+        server = self.start_server()
+        client = self.go_client("killed-client")
+        self.agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            proc = subprocess.Popen([client, "-url", "https://127.0.0.1:%d/" % server.https_port, "-n", "1",
+                                     "-insecure"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while proc_state(proc.pid) != "T" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertEqual(proc_state(proc.pid), "T", "the client was not held")
+            proc.kill()
+            proc.wait(timeout=5)
+        finally:
+            self.agent.proc.send_signal(signal.SIGCONT)
+            server.stop()
+        self.assertEqual(self.agent.wait_value(1, "l7tap_process_holds_total", outcome="exited", timeout=15), 1)
+        self.assertEqual(self.holds("deadline") + self.holds("released"), 0)
+
+
 class AgentKilledTest(unittest.TestCase):
     """The agent killed (SIGKILL) while it holds a process, with a deadline far away: the watchdog resumes the
     process at once and exits; nothing of the agent is left."""
