@@ -230,6 +230,13 @@ class Agent {
                                                          probes_->proc_ack_fd(), probes_->held_fd()},
                                                 tables_);
         holds_->CountDeadlinesWith(watchdog_->resumed_at_deadline());
+        holds_->OnResumeRefused([this](uint32_t tgid, int err) {
+          probes_->SetHoldEnabled(false);  // each further hold would stop a process for good
+          Logf(LogLevel::kError,
+               "resuming held process %u failed (%s): resuming other users' processes needs CAP_KILL; new "
+               "processes are no longer held, and that one stays stopped until it is sent SIGCONT",
+               tgid, std::strerror(err));
+        });
         tls_->SetHolds(holds_.get());
       }
     }

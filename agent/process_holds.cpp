@@ -1,6 +1,7 @@
 #include "agent/process_holds.h"
 
 #include <bpf/bpf.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/sysmacros.h>
 
@@ -138,7 +139,11 @@ bool ProcessHolds::Release(uint32_t tgid, uint64_t held_since_ns, uint64_t now_n
   // Whoever deletes the entry resumes the process: the watchdog may have at the deadline (it counts those),
   // or the process ended while held (the probes count those).
   if (bpf_map_delete_elem(maps_.held, &tgid) != 0) return false;
-  kill(pid_t(tgid), SIGCONT);
+  if (kill(pid_t(tgid), SIGCONT) != 0 && errno != ESRCH) {  // ESRCH: it is gone, nothing to resume
+    const int err = errno;
+    if (refused_.fetch_add(1, std::memory_order_relaxed) == 0 && on_refused_) on_refused_(tgid, err);
+    return false;
+  }
   released_.fetch_add(1, std::memory_order_relaxed);
   hold_duration_.Observe(now_ns > held_since_ns ? double(now_ns - held_since_ns) / 1e9 : 0);
   return true;
@@ -168,7 +173,9 @@ std::vector<Sample> ProcessHolds::Samples() const {
   const char* help =
       "Processes stopped at their first TLS bytes until their files were inspected, by how they were "
       "resumed (released: attached in time; deadline: by the watchdog at --hold-deadline-ms; exited: ended "
-      "while held; shutdown: at the agent's exit or its watchdog's loss)";
+      "while held; shutdown: at the agent's exit or its watchdog's loss; resume_refused: SIGCONT was "
+      "refused, the "
+      "process stays stopped)";
   s.push_back({"l7tap_process_holds_total",
                help,
                true,
@@ -184,6 +191,11 @@ std::vector<Sample> ProcessHolds::Samples() const {
                true,
                {{"outcome", "exited"}},
                double(exited_.load(std::memory_order_relaxed))});
+  s.push_back({"l7tap_process_holds_total",
+               help,
+               true,
+               {{"outcome", "resume_refused"}},
+               double(refused_.load(std::memory_order_relaxed))});
   s.push_back({"l7tap_process_holds_total",
                help,
                true,

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,8 +58,11 @@ class ProcessHolds {
   void Learn(const KernelFileKey& key);
   void Forget(const KernelFileKey& key);
   // Resumes a held process (SIGCONT). `held_since_ns`: when the probes stopped it. False when it was no
-  // longer held (the watchdog resumed it at the deadline, or it exited).
+  // longer held (the watchdog resumed it at the deadline, or it exited), or when SIGCONT was refused.
   bool Release(uint32_t tgid, uint64_t held_since_ns, uint64_t now_ns);
+  // Called (on the discovery thread) the first time SIGCONT is refused (`err`: errno): without the right to
+  // resume other users' processes, holding would leave them stopped.
+  void OnResumeRefused(std::function<void(uint32_t tgid, int err)> f) { on_refused_ = std::move(f); }
   // Resumes every held process (at exit, or when the watchdog is gone).
   size_t ReleaseAll();
   // Forgets acks of processes gone (the probes remove them at exit; an ack written after that stays). On the
@@ -87,7 +91,8 @@ class ProcessHolds {
   TableStats& held_table_;
   uint64_t proc_table_full_seen_ = 0;
   LatencyHistogram hold_duration_;
-  std::atomic<uint64_t> released_{0}, released_at_exit_{0}, exited_{0};
+  std::atomic<uint64_t> released_{0}, released_at_exit_{0}, exited_{0}, refused_{0};
+  std::function<void(uint32_t, int)> on_refused_;
   std::shared_ptr<const std::atomic<uint64_t>> deadline_;  // set before the metrics thread reads it
 };
 
