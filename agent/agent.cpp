@@ -333,12 +333,12 @@ class Agent {
     }
     if (now >= next_kernel_sweep_) {
       sweeper_->Sweep(now);
+      const KernelCounters k = probes_->ReadCounters();
       if (holds_) {
-        const KernelCounters k = probes_->ReadCounters();
         holds_->CountTables(k[L7TAP_CNT_PROC_TABLE_FULL]);
         holds_->CountExited(k[L7TAP_CNT_HOLD_EXITED]);
       }
-      selector_->Sweep(probes_->ReadCounters()[L7TAP_CNT_VERDICT_TABLE_FULL]);
+      selector_->Sweep(k[L7TAP_CNT_VERDICT_TABLE_FULL]);
       next_kernel_sweep_ = now + kKernelSweepNs;
     }
     if (now >= next_slow_sweep_) {

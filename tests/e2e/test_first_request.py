@@ -53,6 +53,14 @@ def proc_state(pid):
         return None
 
 
+def wait_stopped(pid, timeout=10):
+    """Waits until the process is stopped (state T), at most `timeout` seconds; returns its state."""
+    deadline = time.monotonic() + timeout
+    while proc_state(pid) != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc_state(pid)
+
+
 def go_server(tmp, cert, key):
     """The stripped Go server fixture (test_go's GoServer), HTTPS on a free port."""
     return GoServer(os.path.join(GO_DIR, GO_BUILD + "-stripped-server"), cert, key, tmp)
@@ -81,6 +89,20 @@ class HoldCase(unittest.TestCase):
         fresh_copy(os.path.join(GO_DIR, GO_BUILD + "-stripped-client"), path)
         return path
 
+    def run_fresh_go(self, name, port):
+        """A fresh copy of the stripped Go client sends one request, then the copy is deleted; its output."""
+        client = self.go_client(name)
+        out = run([client, "-url", "https://127.0.0.1:%d/" % port, "-n", "1", "-insecure"])
+        os.unlink(client)
+        return out
+
+    def run_fresh_static(self, stripped, name, port):
+        """A fresh copy of the stripped static-OpenSSL client `stripped` sends one request, then is deleted."""
+        client = os.path.join(self.tmp, name)
+        fresh_copy(stripped, client)
+        run([client, "--port", str(port), "--tls", "--mode", "oneshot", "--count", "1"])
+        os.unlink(client)
+
     def start_server(self):
         server = go_server(self.tmp, self.cert, self.key)
         # Attached before the clients run: only the clients are new.
@@ -104,10 +126,8 @@ class FirstRequestTest(HoldCase):
         held = self.holds("released")
         try:
             for i in range(RUNS):
-                client = self.go_client("goclient-%d" % i)
-                out = run([client, "-url", "https://127.0.0.1:%d/" % server.https_port, "-n", "1", "-insecure"])
+                out = self.run_fresh_go("goclient-%d" % i, server.https_port)
                 self.assertTrue(out.startswith("requests 1"), out)
-                os.unlink(client)
             self.assert_every_run(server.https_port, RUNS, "go client", held)
         finally:
             server.stop()
@@ -119,10 +139,7 @@ class FirstRequestTest(HoldCase):
             run(["strip", "--strip-all", "-o", stripped, fixture("http_client_static")])
             held = self.holds("released")
             for i in range(RUNS):
-                client = os.path.join(self.tmp, "sslclient-%d" % i)
-                fresh_copy(stripped, client)
-                run([client, "--port", str(server.https_port), "--tls", "--mode", "oneshot", "--count", "1"])
-                os.unlink(client)
+                self.run_fresh_static(stripped, "sslclient-%d" % i, server.https_port)
             self.assert_every_run(server.https_port, RUNS, "static OpenSSL client", held)
         finally:
             server.stop()
@@ -174,11 +191,9 @@ class DetachingTest(HoldCase):
     def test_holds_during_a_detach_sweep(self):
         server = self.start_server()
         try:
-            url = "https://127.0.0.1:%d/" % server.https_port
             for i in range(self.GO_RUNS):
-                client = self.go_client("goclient-%d" % i)
-                run([client, "-url", url, "-n", "1", "-insecure"])
-                os.unlink(client)
+                out = self.run_fresh_go("goclient-%d" % i, server.https_port)
+                self.assertTrue(out.startswith("requests 1"), out)
             gone_before = self.file_gone()
             stripped = os.path.join(self.tmp, "stripped-static")
             run(["strip", "--strip-all", "-o", stripped, fixture("http_client_static")])
@@ -186,10 +201,7 @@ class DetachingTest(HoldCase):
             deadline = time.monotonic() + 40
             # Until three runs after the sweep detached the 40 (bounded: 200 runs, 40 s).
             while after_sweep < 3 and runs < 200 and time.monotonic() < deadline:
-                client = os.path.join(self.tmp, "sslclient-%d" % runs)
-                fresh_copy(stripped, client)
-                run([client, "--port", str(server.https_port), "--tls", "--mode", "oneshot", "--count", "1"])
-                os.unlink(client)
+                self.run_fresh_static(stripped, "sslclient-%d" % runs, server.https_port)
                 runs += 1
                 if self.file_gone() - gone_before >= self.GO_RUNS:
                     after_sweep += 1
@@ -271,10 +283,7 @@ class KilledWhileHeldTest(HoldCase):
         try:
             proc = subprocess.Popen([client, "-url", "https://127.0.0.1:%d/" % server.https_port, "-n", "1",
                                      "-insecure"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 10
-            while proc_state(proc.pid) != "T" and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.assertEqual(proc_state(proc.pid), "T", "the client was not held")
+            self.assertEqual(wait_stopped(proc.pid), "T", "the client was not held")
             proc.kill()
             proc.wait(timeout=5)
         finally:
@@ -304,10 +313,7 @@ class AgentKilledTest(unittest.TestCase):
                 agent.proc.send_signal(signal.SIGSTOP)
                 proc = subprocess.Popen([client, "-url", "https://127.0.0.1:%d/" % server.https_port, "-n", "1",
                                          "-insecure"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                deadline = time.monotonic() + 10
-                while proc_state(proc.pid) != "T" and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                self.assertEqual(proc_state(proc.pid), "T", "the client was not held")
+                self.assertEqual(wait_stopped(proc.pid), "T", "the client was not held")
                 agent.proc.kill()
                 agent.proc.wait()
                 out, err = proc.communicate(timeout=5)  # resumed by the watchdog, not by its 60 s deadline

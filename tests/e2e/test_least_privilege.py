@@ -16,7 +16,7 @@ import unittest
 import l7tap_harness
 from l7tap_harness import (AGENT, Agent, as_user, fixture, free_port, make_cert, required_capabilities, run,
                            stop_process, wait_port)
-from test_first_request import fresh_copy, proc_state
+from test_first_request import fresh_copy, proc_state, wait_stopped
 
 SERVER_HIST = "http_server_request_duration_seconds_count"
 CLIENT_HIST = "http_client_request_duration_seconds_count"
@@ -208,9 +208,7 @@ class WhatFailsWithout(unittest.TestCase):
         try:
             for caps, code in ((without("CAP_KILL"), 1), (EXPECTED, 0)):
                 stopped.send_signal(signal.SIGSTOP)
-                deadline = time.monotonic() + 5
-                while proc_state(stopped.pid) != "T" and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                wait_stopped(stopped.pid, timeout=5)
                 r = subprocess.run(as_user(["kill", "-CONT", str(stopped.pid)], caps), capture_output=True, text=True)
                 self.assertEqual(r.returncode, code, r.stderr)
                 if code:
@@ -239,9 +237,7 @@ class WhatFailsWithout(unittest.TestCase):
             agent.proc.send_signal(signal.SIGSTOP)  # so that the client is held, however fast the agent is
             try:
                 first = client("nokill-1")
-                deadline = time.monotonic() + 10
-                while proc_state(first.pid) != "T" and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                wait_stopped(first.pid)
             finally:
                 agent.proc.send_signal(signal.SIGCONT)
             self.assertEqual(agent.wait_value(1, "l7tap_process_holds_total", outcome="resume_refused"), 1)
